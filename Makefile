@@ -1,0 +1,50 @@
+# virtio-mdev: top-level commands. Kbuild (not this file) drives the kernel module build.
+#
+#   make check   host unit tests + VM selftests on the debug kernel (what CI runs)
+#   make demo    a narrated walkthrough in a VM on the plain kernel
+#   make vm      an interactive shell in the VM, modules built; make vm CMD='...' runs one command
+#
+# KERNEL=plain|debug picks the kernel for `make vm` (default: debug).
+
+KERNEL ?= debug
+CMD ?=
+
+.PHONY: check demo vm setup host-test modules kernel-debug kernel-plain tools clean
+
+check:
+	@scripts/check.sh
+
+demo:
+	@scripts/setup.sh
+	@scripts/vm.sh --kernel plain --timeout 900 --out results/demo -- bash selftests/demo.sh
+
+vm:
+	@scripts/setup.sh
+	@cargo build --release -q -p vmdev_selftest_tools
+ifeq ($(strip $(CMD)),)
+	@scripts/vm.sh --kernel $(KERNEL) --out results/vm
+else
+	@scripts/vm.sh --kernel $(KERNEL) --out results/vm -- '$(CMD)'
+endif
+
+setup:
+	@scripts/setup.sh
+
+host-test:
+	cargo test --workspace
+
+modules:
+	@scripts/modules.sh $(KERNEL)
+
+kernel-debug:
+	@scripts/kernel.sh debug
+
+kernel-plain:
+	@scripts/kernel.sh plain
+
+tools:
+	cargo build --release -p vmdev_selftest_tools
+
+clean:
+	cargo clean
+	rm -rf results

@@ -1,0 +1,643 @@
+// SPDX-License-Identifier: GPL-2.0
+//! A device-side register file.
+//!
+//! It holds what the register map exposes (status, feature words, selectors, per-queue
+//! configuration) and enforces the virtio rules for changing it, so that a device only acts on
+//! the [`Effect`] of each accepted write. Writes that break a rule change nothing and report a
+//! [`Rejected`] reason; the device may count or log it, the driver sees the register unchanged
+//! (which is how virtio tells a driver that, for example, its features were not accepted).
+
+use super::features::VERSION_1;
+use super::map::{Register, MAGIC, VERSION};
+use super::status::*;
+
+/// What a device declares about itself; fixed for the device's lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// virtio device id (1 = net).
+    pub device_id: u32,
+    /// virtio subsystem vendor id.
+    pub vendor_id: u32,
+    /// Offered features. Must include [`VERSION_1`].
+    pub features: u64,
+    /// Largest queue size, a power of two.
+    pub queue_num_max: u16,
+    /// Alignment reported in `QUEUE_ALIGN`.
+    pub queue_align: u32,
+    /// Size of the configuration space in bytes.
+    pub config_size: u32,
+}
+
+/// The configuration of one queue as the driver wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueRegs {
+    /// Queue size (0 until the driver writes `QUEUE_NUM`).
+    pub num: u16,
+    /// Whether the queue is enabled.
+    pub ready: bool,
+    /// Descriptor table address.
+    pub desc: u64,
+    /// Driver (available) ring address.
+    pub avail: u64,
+    /// Device (used) ring address.
+    pub used: u64,
+    /// Next available index to use when the queue is enabled.
+    pub avail_state: u16,
+}
+
+/// What an accepted write asks the device to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Nothing beyond the register change.
+    None,
+    /// The driver wrote 0 to `STATUS`: the device must stop all queue processing before the
+    /// write returns, and forget every queue's state. The register file is already reset.
+    Reset,
+    /// `FEATURES_OK` was accepted with these driver features.
+    FeaturesOk(u64),
+    /// `DRIVER_OK` was set: the device may start processing enabled queues.
+    DriverOk,
+    /// The driver set `FAILED`.
+    Failed,
+    /// Queue `0` became ready: the device should build it from [`RegisterFile::queue`] and
+    /// call [`RegisterFile::set_queue_ready`]`(idx, false)` if it cannot.
+    QueueEnabled(u16),
+    /// Queue `0` was disabled: the device must stop using it before the write returns.
+    QueueDisabled(u16),
+    /// The driver notified queue `0`.
+    Notify(u16),
+}
+
+/// Why a write was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejected {
+    /// The register is read-only (the transport normally refuses this first).
+    ReadOnly,
+    /// A status write cleared a bit without resetting, or set a device-only bit.
+    StatusBitCleared,
+    /// `DRIVER_OK` or `FEATURES_OK` set out of order.
+    StatusOrder,
+    /// Driver features written outside the feature negotiation window.
+    FeaturesLocked,
+    /// A selector value out of range.
+    BadSelector,
+    /// The selected queue does not exist.
+    NoSuchQueue,
+    /// A queue's configuration changed while it was ready.
+    QueueBusy,
+    /// Queue configuration before feature negotiation finished.
+    NotNegotiated,
+    /// A queue size that is zero, not a power of two, or over `QUEUE_NUM_MAX`.
+    BadQueueSize,
+    /// A value outside what the register accepts.
+    BadValue,
+}
+
+/// The register state of one device with `N` queues.
+#[derive(Debug, Clone)]
+pub struct RegisterFile<const N: usize> {
+    info: DeviceInfo,
+    status: u8,
+    device_features_sel: u32,
+    driver_features_sel: u32,
+    driver_features: u64,
+    queue_sel: u32,
+    queues: [QueueRegs; N],
+    config_generation: u32,
+}
+
+fn set_word(value: u64, word: u32, bits: u32) -> u64 {
+    if word == 0 {
+        (value & !0xffff_ffff) | u64::from(bits)
+    } else {
+        (value & 0xffff_ffff) | (u64::from(bits) << 32)
+    }
+}
+
+fn get_word(value: u64, word: u32) -> u32 {
+    match word {
+        0 => value as u32,
+        1 => (value >> 32) as u32,
+        _ => 0,
+    }
+}
+
+impl<const N: usize> RegisterFile<N> {
+    /// A register file in the reset state.
+    pub fn new(info: DeviceInfo) -> Self {
+        Self {
+            info,
+            status: 0,
+            device_features_sel: 0,
+            driver_features_sel: 0,
+            driver_features: 0,
+            queue_sel: 0,
+            queues: [QueueRegs::default(); N],
+            config_generation: 0,
+        }
+    }
+
+    /// The device's declaration.
+    pub fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    /// The current status byte.
+    pub fn status(&self) -> u8 {
+        self.status
+    }
+
+    /// The features the driver accepted (meaningful once `FEATURES_OK` is set).
+    pub fn driver_features(&self) -> u64 {
+        self.driver_features
+    }
+
+    /// The number of queues, as `NUM_QUEUES` reports it.
+    pub const fn num_queues() -> u16 {
+        if N > u16::MAX as usize {
+            u16::MAX
+        } else {
+            N as u16
+        }
+    }
+
+    /// The configuration of queue `idx`, if it exists.
+    pub fn queue(&self, idx: u16) -> Option<&QueueRegs> {
+        self.queues.get(usize::from(idx))
+    }
+
+    /// Marks queue `idx` ready or not ready from the device side (for example when the
+    /// device could not use the configuration the driver wrote).
+    pub fn set_queue_ready(&mut self, idx: u16, ready: bool) {
+        if let Some(q) = self.queues.get_mut(usize::from(idx)) {
+            q.ready = ready;
+        }
+    }
+
+    /// Records the position the device reached in queue `idx`, so `QUEUE_AVAIL_STATE`
+    /// reads it back.
+    pub fn set_avail_state(&mut self, idx: u16, next_avail: u16) {
+        if let Some(q) = self.queues.get_mut(usize::from(idx)) {
+            q.avail_state = next_avail;
+        }
+    }
+
+    /// Sets `DEVICE_NEEDS_RESET` (the device met an error it cannot recover from).
+    pub fn set_needs_reset(&mut self) {
+        self.status |= DEVICE_NEEDS_RESET;
+    }
+
+    /// Records a change of the device configuration space.
+    pub fn config_changed(&mut self) {
+        self.config_generation = self.config_generation.wrapping_add(1);
+    }
+
+    fn reset(&mut self) {
+        let generation = self.config_generation;
+        *self = Self::new(self.info);
+        // The generation must not go back: a driver may hold an old value across a reset.
+        self.config_generation = generation;
+    }
+
+    fn selected(&self) -> Option<&QueueRegs> {
+        self.queues.get(self.queue_sel as usize)
+    }
+
+    /// Reads register `reg`. Write-only registers read 0 (the transport refuses such reads
+    /// before they get here).
+    pub fn read(&self, reg: Register) -> u32 {
+        let q = self.selected();
+        match reg {
+            Register::MAGIC_VALUE => MAGIC,
+            Register::VERSION => VERSION,
+            Register::DEVICE_ID => self.info.device_id,
+            Register::VENDOR_ID => self.info.vendor_id,
+            Register::DEVICE_FEATURES => get_word(self.info.features, self.device_features_sel),
+            Register::DEVICE_FEATURES_SEL => self.device_features_sel,
+            Register::DRIVER_FEATURES => get_word(self.driver_features, self.driver_features_sel),
+            Register::DRIVER_FEATURES_SEL => self.driver_features_sel,
+            Register::QUEUE_SEL => self.queue_sel,
+            Register::QUEUE_NUM_MAX => q.map_or(0, |_| u32::from(self.info.queue_num_max)),
+            Register::QUEUE_NUM => q.map_or(0, |q| u32::from(q.num)),
+            Register::QUEUE_READY => q.map_or(0, |q| u32::from(q.ready)),
+            Register::QUEUE_ALIGN => self.info.queue_align,
+            Register::QUEUE_NOTIFY => 0,
+            Register::STATUS => u32::from(self.status),
+            Register::QUEUE_DESC_LOW => q.map_or(0, |q| q.desc as u32),
+            Register::QUEUE_DESC_HIGH => q.map_or(0, |q| (q.desc >> 32) as u32),
+            Register::QUEUE_AVAIL_LOW => q.map_or(0, |q| q.avail as u32),
+            Register::QUEUE_AVAIL_HIGH => q.map_or(0, |q| (q.avail >> 32) as u32),
+            Register::QUEUE_USED_LOW => q.map_or(0, |q| q.used as u32),
+            Register::QUEUE_USED_HIGH => q.map_or(0, |q| (q.used >> 32) as u32),
+            Register::QUEUE_AVAIL_STATE => q.map_or(0, |q| u32::from(q.avail_state)),
+            Register::NUM_QUEUES => u32::from(Self::num_queues()),
+            Register::CONFIG_SIZE => self.info.config_size,
+            Register::CONFIG_GENERATION => self.config_generation,
+        }
+    }
+
+    /// Writes `val` to register `reg`, enforcing the virtio rules.
+    pub fn write(&mut self, reg: Register, val: u32) -> Result<Effect, Rejected> {
+        match reg {
+            Register::DEVICE_FEATURES_SEL => {
+                if val > 1 {
+                    return Err(Rejected::BadSelector);
+                }
+                self.device_features_sel = val;
+                Ok(Effect::None)
+            }
+            Register::DRIVER_FEATURES_SEL => {
+                if val > 1 {
+                    return Err(Rejected::BadSelector);
+                }
+                self.driver_features_sel = val;
+                Ok(Effect::None)
+            }
+            Register::DRIVER_FEATURES => {
+                // Features may change only between DRIVER and FEATURES_OK.
+                if self.status & FEATURES_OK != 0 || self.status & DRIVER == 0 {
+                    return Err(Rejected::FeaturesLocked);
+                }
+                self.driver_features = set_word(self.driver_features, self.driver_features_sel, val);
+                Ok(Effect::None)
+            }
+            Register::QUEUE_SEL => {
+                // Selecting a queue that does not exist is allowed (QUEUE_NUM_MAX then reads 0,
+                // which is how a driver discovers the number of queues), but bounded.
+                if val > u32::from(u16::MAX) {
+                    return Err(Rejected::BadSelector);
+                }
+                self.queue_sel = val;
+                Ok(Effect::None)
+            }
+            Register::QUEUE_NOTIFY => match u16::try_from(val) {
+                Ok(idx) if usize::from(idx) < N => Ok(Effect::Notify(idx)),
+                _ => Err(Rejected::NoSuchQueue),
+            },
+            Register::STATUS => self.write_status(val),
+            Register::QUEUE_READY => self.write_queue_ready(val),
+            Register::QUEUE_NUM
+            | Register::QUEUE_DESC_LOW
+            | Register::QUEUE_DESC_HIGH
+            | Register::QUEUE_AVAIL_LOW
+            | Register::QUEUE_AVAIL_HIGH
+            | Register::QUEUE_USED_LOW
+            | Register::QUEUE_USED_HIGH
+            | Register::QUEUE_AVAIL_STATE => self.write_queue_config(reg, val),
+            Register::MAGIC_VALUE
+            | Register::VERSION
+            | Register::DEVICE_ID
+            | Register::VENDOR_ID
+            | Register::DEVICE_FEATURES
+            | Register::QUEUE_NUM_MAX
+            | Register::QUEUE_ALIGN
+            | Register::NUM_QUEUES
+            | Register::CONFIG_SIZE
+            | Register::CONFIG_GENERATION => Err(Rejected::ReadOnly),
+        }
+    }
+
+    fn write_status(&mut self, val: u32) -> Result<Effect, Rejected> {
+        if val == 0 {
+            self.reset();
+            return Ok(Effect::Reset);
+        }
+        let new = u8::try_from(val).map_err(|_| Rejected::BadValue)?;
+        let old = self.status;
+        // Only the device sets NEEDS_RESET, and only a reset clears bits; keep NEEDS_RESET
+        // sticky across the driver's read-modify-write.
+        if new & DEVICE_NEEDS_RESET != 0 && old & DEVICE_NEEDS_RESET == 0 {
+            return Err(Rejected::StatusBitCleared);
+        }
+        let new = new | (old & DEVICE_NEEDS_RESET);
+        if new & old != old {
+            return Err(Rejected::StatusBitCleared);
+        }
+        let added = new & !old;
+        if added & FAILED != 0 {
+            self.status = new;
+            return Ok(Effect::Failed);
+        }
+        if added & FEATURES_OK != 0 {
+            if new & (ACKNOWLEDGE | DRIVER) != (ACKNOWLEDGE | DRIVER) || new & DRIVER_OK != 0 {
+                return Err(Rejected::StatusOrder);
+            }
+            // A driver that asks for a feature the device lacks, or omits VERSION_1, does not
+            // get FEATURES_OK: it reads the status back and gives up (virtio 1.2, 3.1.1).
+            let f = self.driver_features;
+            if f & !self.info.features != 0 || f & VERSION_1 == 0 {
+                self.status = new & !FEATURES_OK;
+                return Ok(Effect::None);
+            }
+            self.status = new;
+            return Ok(Effect::FeaturesOk(f));
+        }
+        if added & DRIVER_OK != 0 {
+            if new & FEATURES_OK == 0 {
+                return Err(Rejected::StatusOrder);
+            }
+            self.status = new;
+            return Ok(Effect::DriverOk);
+        }
+        if added & DRIVER != 0 && new & ACKNOWLEDGE == 0 {
+            return Err(Rejected::StatusOrder);
+        }
+        self.status = new;
+        Ok(Effect::None)
+    }
+
+    fn write_queue_ready(&mut self, val: u32) -> Result<Effect, Rejected> {
+        let idx = self.queue_sel as u16;
+        let negotiated = self.status & FEATURES_OK != 0;
+        let q = self
+            .queues
+            .get_mut(self.queue_sel as usize)
+            .ok_or(Rejected::NoSuchQueue)?;
+        match val {
+            0 => {
+                let was = q.ready;
+                q.ready = false;
+                Ok(if was { Effect::QueueDisabled(idx) } else { Effect::None })
+            }
+            1 => {
+                if q.ready {
+                    return Ok(Effect::None);
+                }
+                if !negotiated {
+                    return Err(Rejected::NotNegotiated);
+                }
+                if q.num == 0 {
+                    return Err(Rejected::BadQueueSize);
+                }
+                q.ready = true;
+                Ok(Effect::QueueEnabled(idx))
+            }
+            _ => Err(Rejected::BadValue),
+        }
+    }
+
+    fn write_queue_config(&mut self, reg: Register, val: u32) -> Result<Effect, Rejected> {
+        let max = self.info.queue_num_max;
+        let q = self
+            .queues
+            .get_mut(self.queue_sel as usize)
+            .ok_or(Rejected::NoSuchQueue)?;
+        if q.ready {
+            return Err(Rejected::QueueBusy);
+        }
+        let lo = |v: u64| (v & !0xffff_ffff) | u64::from(val);
+        let hi = |v: u64| (v & 0xffff_ffff) | (u64::from(val) << 32);
+        match reg {
+            Register::QUEUE_NUM => {
+                let n = u16::try_from(val).map_err(|_| Rejected::BadQueueSize)?;
+                if n == 0 || !n.is_power_of_two() || n > max {
+                    return Err(Rejected::BadQueueSize);
+                }
+                q.num = n;
+            }
+            Register::QUEUE_DESC_LOW => q.desc = lo(q.desc),
+            Register::QUEUE_DESC_HIGH => q.desc = hi(q.desc),
+            Register::QUEUE_AVAIL_LOW => q.avail = lo(q.avail),
+            Register::QUEUE_AVAIL_HIGH => q.avail = hi(q.avail),
+            Register::QUEUE_USED_LOW => q.used = lo(q.used),
+            Register::QUEUE_USED_HIGH => q.used = hi(q.used),
+            Register::QUEUE_AVAIL_STATE => {
+                q.avail_state = u16::try_from(val).map_err(|_| Rejected::BadValue)?;
+            }
+            _ => return Err(Rejected::ReadOnly),
+        }
+        Ok(Effect::None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::features::ACCESS_PLATFORM;
+    use super::*;
+
+    const INFO: DeviceInfo = DeviceInfo {
+        device_id: 1,
+        vendor_id: 0x1af4,
+        features: VERSION_1 | ACCESS_PLATFORM | (1 << 5),
+        queue_num_max: 256,
+        queue_align: 4096,
+        config_size: 12,
+    };
+
+    type Regs = RegisterFile<2>;
+
+    fn negotiated() -> Regs {
+        let mut r = Regs::new(INFO);
+        r.write(Register::STATUS, u32::from(ACKNOWLEDGE)).unwrap();
+        r.write(Register::STATUS, u32::from(ACKNOWLEDGE | DRIVER)).unwrap();
+        r.write(Register::DRIVER_FEATURES_SEL, 1).unwrap();
+        r.write(Register::DRIVER_FEATURES, 1).unwrap();
+        let e = r
+            .write(Register::STATUS, u32::from(ACKNOWLEDGE | DRIVER | FEATURES_OK))
+            .unwrap();
+        assert_eq!(e, Effect::FeaturesOk(VERSION_1));
+        r
+    }
+
+    #[test]
+    fn identity_registers() {
+        let r = Regs::new(INFO);
+        assert_eq!(r.read(Register::MAGIC_VALUE), 0x7472_6976);
+        assert_eq!(r.read(Register::VERSION), 1);
+        assert_eq!(r.read(Register::DEVICE_ID), 1);
+        assert_eq!(r.read(Register::VENDOR_ID), 0x1af4);
+        assert_eq!(r.read(Register::NUM_QUEUES), 2);
+        assert_eq!(r.read(Register::CONFIG_SIZE), 12);
+        assert_eq!(r.read(Register::QUEUE_ALIGN), 4096);
+        assert_eq!(r.read(Register::STATUS), 0);
+        assert_eq!(r.read(Register::QUEUE_NOTIFY), 0);
+    }
+
+    #[test]
+    fn every_read_only_register_refuses_writes_and_keeps_its_value() {
+        let mut r = Regs::new(INFO);
+        for &reg in Register::ALL {
+            if reg.access() == super::super::map::Access::Ro {
+                let before = r.read(reg);
+                assert_eq!(r.write(reg, 0x1234), Err(Rejected::ReadOnly), "{}", reg.name());
+                assert_eq!(r.read(reg), before, "{}", reg.name());
+            }
+        }
+    }
+
+    #[test]
+    fn device_feature_words() {
+        let mut r = Regs::new(INFO);
+        assert_eq!(r.read(Register::DEVICE_FEATURES), 1 << 5);
+        r.write(Register::DEVICE_FEATURES_SEL, 1).unwrap();
+        assert_eq!(r.read(Register::DEVICE_FEATURES), 0b11);
+        assert_eq!(r.write(Register::DEVICE_FEATURES_SEL, 2), Err(Rejected::BadSelector));
+        assert_eq!(r.read(Register::DEVICE_FEATURES_SEL), 1);
+    }
+
+    #[test]
+    fn negotiation_happy_path() {
+        let mut r = negotiated();
+        assert_eq!(r.driver_features(), VERSION_1);
+        r.write(Register::QUEUE_SEL, 0).unwrap();
+        r.write(Register::QUEUE_NUM, 256).unwrap();
+        r.write(Register::QUEUE_DESC_LOW, 0x1000).unwrap();
+        r.write(Register::QUEUE_DESC_HIGH, 0x1).unwrap();
+        r.write(Register::QUEUE_AVAIL_LOW, 0x2000).unwrap();
+        r.write(Register::QUEUE_USED_LOW, 0x3000).unwrap();
+        assert_eq!(r.write(Register::QUEUE_READY, 1), Ok(Effect::QueueEnabled(0)));
+        let q = *r.queue(0).unwrap();
+        assert_eq!((q.num, q.desc, q.avail, q.used, q.ready), (256, 0x1_0000_1000, 0x2000, 0x3000, true));
+        assert_eq!(r.read(Register::QUEUE_DESC_HIGH), 1);
+        let s = ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK;
+        assert_eq!(r.write(Register::STATUS, u32::from(s)), Ok(Effect::DriverOk));
+        assert_eq!(r.read(Register::STATUS), u32::from(s));
+    }
+
+    #[test]
+    fn features_the_device_lacks_are_refused() {
+        let mut r = Regs::new(INFO);
+        r.write(Register::STATUS, u32::from(ACKNOWLEDGE | DRIVER)).unwrap();
+        r.write(Register::DRIVER_FEATURES_SEL, 1).unwrap();
+        r.write(Register::DRIVER_FEATURES, 1 | (1 << 7)).unwrap();
+        let s = ACKNOWLEDGE | DRIVER | FEATURES_OK;
+        assert_eq!(r.write(Register::STATUS, u32::from(s)), Ok(Effect::None));
+        assert_eq!(r.read(Register::STATUS), u32::from(ACKNOWLEDGE | DRIVER));
+    }
+
+    #[test]
+    fn version_1_is_mandatory() {
+        let mut r = Regs::new(INFO);
+        r.write(Register::STATUS, u32::from(ACKNOWLEDGE | DRIVER)).unwrap();
+        r.write(Register::DRIVER_FEATURES, 1 << 5).unwrap();
+        r.write(Register::STATUS, u32::from(ACKNOWLEDGE | DRIVER | FEATURES_OK)).unwrap();
+        assert_eq!(r.status() & FEATURES_OK, 0);
+    }
+
+    #[test]
+    fn features_are_locked_outside_negotiation() {
+        let mut r = Regs::new(INFO);
+        assert_eq!(r.write(Register::DRIVER_FEATURES, 1), Err(Rejected::FeaturesLocked));
+        let mut r = negotiated();
+        assert_eq!(r.write(Register::DRIVER_FEATURES, 0), Err(Rejected::FeaturesLocked));
+        assert_eq!(r.driver_features(), VERSION_1);
+        assert_eq!(r.write(Register::DRIVER_FEATURES_SEL, 7), Err(Rejected::BadSelector));
+    }
+
+    #[test]
+    fn illegal_status_transitions() {
+        let mut r = Regs::new(INFO);
+        // DRIVER_OK before FEATURES_OK.
+        assert_eq!(
+            r.write(Register::STATUS, u32::from(ACKNOWLEDGE | DRIVER | DRIVER_OK)),
+            Err(Rejected::StatusOrder)
+        );
+        // FEATURES_OK without DRIVER.
+        assert_eq!(r.write(Register::STATUS, u32::from(ACKNOWLEDGE | FEATURES_OK)), Err(Rejected::StatusOrder));
+        // DRIVER without ACKNOWLEDGE.
+        assert_eq!(r.write(Register::STATUS, u32::from(DRIVER)), Err(Rejected::StatusOrder));
+        // Values wider than a byte.
+        assert_eq!(r.write(Register::STATUS, 0x101), Err(Rejected::BadValue));
+        assert_eq!(r.status(), 0);
+        // Clearing a bit without a reset.
+        let mut r = negotiated();
+        assert_eq!(r.write(Register::STATUS, u32::from(ACKNOWLEDGE | DRIVER)), Err(Rejected::StatusBitCleared));
+        assert_eq!(r.status(), ACKNOWLEDGE | DRIVER | FEATURES_OK);
+        // The driver may not set NEEDS_RESET.
+        let s = ACKNOWLEDGE | DRIVER | FEATURES_OK | DEVICE_NEEDS_RESET;
+        assert_eq!(r.write(Register::STATUS, u32::from(s)), Err(Rejected::StatusBitCleared));
+    }
+
+    #[test]
+    fn needs_reset_is_sticky_and_failed_is_always_allowed() {
+        let mut r = negotiated();
+        r.set_needs_reset();
+        let s = ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK;
+        assert_eq!(r.write(Register::STATUS, u32::from(s)), Ok(Effect::DriverOk));
+        assert_ne!(r.status() & DEVICE_NEEDS_RESET, 0);
+        assert_eq!(r.write(Register::STATUS, u32::from(s | FAILED)), Ok(Effect::Failed));
+        assert_eq!(r.write(Register::STATUS, 0), Ok(Effect::Reset));
+        assert_eq!(r.status(), 0);
+    }
+
+    #[test]
+    fn reset_clears_everything_but_the_generation() {
+        let mut r = negotiated();
+        r.write(Register::QUEUE_SEL, 1).unwrap();
+        r.write(Register::QUEUE_NUM, 64).unwrap();
+        r.write(Register::QUEUE_READY, 1).unwrap();
+        r.config_changed();
+        assert_eq!(r.write(Register::STATUS, 0), Ok(Effect::Reset));
+        assert_eq!(r.queue(1), Some(&QueueRegs::default()));
+        assert_eq!(r.read(Register::QUEUE_SEL), 0);
+        assert_eq!(r.driver_features(), 0);
+        assert_eq!(r.read(Register::CONFIG_GENERATION), 1);
+    }
+
+    #[test]
+    fn queue_index_out_of_range() {
+        let mut r = negotiated();
+        r.write(Register::QUEUE_SEL, 2).unwrap();
+        assert_eq!(r.read(Register::QUEUE_NUM_MAX), 0);
+        assert_eq!(r.read(Register::QUEUE_READY), 0);
+        assert_eq!(r.read(Register::QUEUE_DESC_LOW), 0);
+        assert_eq!(r.write(Register::QUEUE_NUM, 16), Err(Rejected::NoSuchQueue));
+        assert_eq!(r.write(Register::QUEUE_READY, 1), Err(Rejected::NoSuchQueue));
+        assert_eq!(r.write(Register::QUEUE_DESC_LOW, 0), Err(Rejected::NoSuchQueue));
+        assert_eq!(r.write(Register::QUEUE_SEL, 0x1_0000), Err(Rejected::BadSelector));
+        assert_eq!(r.write(Register::QUEUE_NOTIFY, 2), Err(Rejected::NoSuchQueue));
+        assert_eq!(r.write(Register::QUEUE_NOTIFY, u32::MAX), Err(Rejected::NoSuchQueue));
+        assert_eq!(r.write(Register::QUEUE_NOTIFY, 1), Ok(Effect::Notify(1)));
+    }
+
+    #[test]
+    fn queue_sizes() {
+        let mut r = negotiated();
+        for bad in [0, 3, 100, 512, 0x1_0000] {
+            assert_eq!(r.write(Register::QUEUE_NUM, bad), Err(Rejected::BadQueueSize), "{bad}");
+        }
+        assert_eq!(r.read(Register::QUEUE_NUM), 0);
+        assert_eq!(r.write(Register::QUEUE_READY, 1), Err(Rejected::BadQueueSize));
+        for good in [1, 2, 128, 256] {
+            assert_eq!(r.write(Register::QUEUE_NUM, good), Ok(Effect::None));
+            assert_eq!(r.read(Register::QUEUE_NUM), good);
+        }
+    }
+
+    #[test]
+    fn queue_config_is_frozen_while_ready() {
+        let mut r = negotiated();
+        r.write(Register::QUEUE_NUM, 64).unwrap();
+        r.write(Register::QUEUE_DESC_LOW, 0x1000).unwrap();
+        r.write(Register::QUEUE_READY, 1).unwrap();
+        assert_eq!(r.write(Register::QUEUE_DESC_LOW, 0x5000), Err(Rejected::QueueBusy));
+        assert_eq!(r.write(Register::QUEUE_NUM, 128), Err(Rejected::QueueBusy));
+        assert_eq!(r.write(Register::QUEUE_AVAIL_STATE, 5), Err(Rejected::QueueBusy));
+        assert_eq!(r.read(Register::QUEUE_DESC_LOW), 0x1000);
+        assert_eq!(r.write(Register::QUEUE_READY, 1), Ok(Effect::None));
+        assert_eq!(r.write(Register::QUEUE_READY, 2), Err(Rejected::BadValue));
+        assert_eq!(r.write(Register::QUEUE_READY, 0), Ok(Effect::QueueDisabled(0)));
+        assert_eq!(r.write(Register::QUEUE_READY, 0), Ok(Effect::None));
+        assert_eq!(r.write(Register::QUEUE_DESC_LOW, 0x5000), Ok(Effect::None));
+    }
+
+    #[test]
+    fn queues_need_negotiated_features() {
+        let mut r = Regs::new(INFO);
+        r.write(Register::QUEUE_NUM, 64).unwrap();
+        assert_eq!(r.write(Register::QUEUE_READY, 1), Err(Rejected::NotNegotiated));
+        assert_eq!(r.read(Register::QUEUE_READY), 0);
+    }
+
+    #[test]
+    fn avail_state_round_trip() {
+        let mut r = negotiated();
+        r.write(Register::QUEUE_SEL, 1).unwrap();
+        r.write(Register::QUEUE_AVAIL_STATE, 0xfffe).unwrap();
+        assert_eq!(r.read(Register::QUEUE_AVAIL_STATE), 0xfffe);
+        assert_eq!(r.write(Register::QUEUE_AVAIL_STATE, 0x1_0000), Err(Rejected::BadValue));
+        r.set_avail_state(1, 7);
+        assert_eq!(r.read(Register::QUEUE_AVAIL_STATE), 7);
+        r.set_avail_state(9, 7); // out of range: ignored, no panic
+    }
+}

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Bodies of kglue/helpers.h. Included once into each module (see helpers.h). */
+#include <linux/device.h>
+#include <linux/etherdevice.h>
+#include <linux/mdev.h>
+#include <linux/mm.h>
+#include <linux/spinlock.h>
+#include <linux/workqueue.h>
+#include "helpers.h"
+
+struct device *vmdev_helper_mdev_dev(struct mdev_device *mdev) { return mdev_dev(mdev); }
+struct mdev_device *vmdev_helper_to_mdev(struct device *dev) { return to_mdev_device(dev); }
+struct mdev_type *vmdev_helper_mdev_type(struct mdev_device *mdev) { return mdev->type; }
+void *vmdev_helper_dev_get_drvdata(const struct device *dev) { return dev_get_drvdata(dev); }
+void vmdev_helper_dev_set_drvdata(struct device *dev, void *data) { dev_set_drvdata(dev, data); }
+
+void vmdev_helper_spin_lock_init(struct spinlock *lock) { spin_lock_init(lock); }
+void vmdev_helper_spin_lock_bh(struct spinlock *lock) { spin_lock_bh(lock); }
+void vmdev_helper_spin_unlock_bh(struct spinlock *lock) { spin_unlock_bh(lock); }
+
+void vmdev_helper_init_work(struct work_struct *work, void (*fn)(struct work_struct *))
+{
+	INIT_WORK(work, fn);
+}
+
+bool vmdev_helper_queue_work(struct workqueue_struct *wq, struct work_struct *work)
+{
+	return queue_work(wq, work);
+}
+
+struct workqueue_struct *vmdev_helper_alloc_workqueue(const char *name)
+{
+	return alloc_workqueue("%s", WQ_UNBOUND | WQ_MEM_RECLAIM, 0, name);
+}
+
+/*
+ * The kernel personality's device addresses are DMA addresses of a device with no IOMMU, i.e.
+ * physical addresses. Returns the direct-map address of @phys, or NULL if no RAM backs it.
+ */
+void *vmdev_helper_phys_to_virt(u64 phys)
+{
+	unsigned long pfn = PHYS_PFN(phys);
+
+	if (!pfn_valid(pfn) || PageReserved(pfn_to_page(pfn)))
+		return NULL;
+	return page_address(pfn_to_page(pfn)) + offset_in_page(phys);
+}
+
+bool vmdev_helper_in_task(void) { return in_task(); }
+bool vmdev_helper_is_multicast_ether_addr(const u8 *addr) { return is_multicast_ether_addr(addr); }
+void vmdev_helper_smp_mb(void) { smp_mb(); }
+void vmdev_helper_smp_rmb(void) { smp_rmb(); }
+void vmdev_helper_smp_wmb(void) { smp_wmb(); }
+void vmdev_helper_might_sleep(void) { might_sleep(); }
+void vmdev_helper_device_lock(struct device *dev) { device_lock(dev); }
+void vmdev_helper_device_unlock(struct device *dev) { device_unlock(dev); }

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * C helpers for `static inline` functions and macros that Rust cannot call directly.
+ * Each module links its own copy (kglue/helpers.c through the module's helpers.c).
+ */
+#ifndef _VMDEV_KGLUE_HELPERS_H
+#define _VMDEV_KGLUE_HELPERS_H
+#include <linux/types.h>
+
+struct device;
+struct mdev_device;
+struct mdev_type;
+struct spinlock;
+struct work_struct;
+struct workqueue_struct;
+struct virtqueue;
+struct virtio_device;
+
+struct device *vmdev_helper_mdev_dev(struct mdev_device *mdev);
+struct mdev_device *vmdev_helper_to_mdev(struct device *dev);
+struct mdev_type *vmdev_helper_mdev_type(struct mdev_device *mdev);
+void *vmdev_helper_dev_get_drvdata(const struct device *dev);
+void vmdev_helper_dev_set_drvdata(struct device *dev, void *data);
+void vmdev_helper_spin_lock_init(struct spinlock *lock);
+void vmdev_helper_spin_lock_bh(struct spinlock *lock);
+void vmdev_helper_spin_unlock_bh(struct spinlock *lock);
+void vmdev_helper_init_work(struct work_struct *work, void (*fn)(struct work_struct *));
+bool vmdev_helper_queue_work(struct workqueue_struct *wq, struct work_struct *work);
+struct workqueue_struct *vmdev_helper_alloc_workqueue(const char *name);
+void *vmdev_helper_phys_to_virt(u64 phys);
+bool vmdev_helper_in_task(void);
+bool vmdev_helper_is_multicast_ether_addr(const u8 *addr);
+void vmdev_helper_smp_mb(void);
+void vmdev_helper_smp_rmb(void);
+void vmdev_helper_smp_wmb(void);
+void vmdev_helper_might_sleep(void);
+void vmdev_helper_device_lock(struct device *dev);
+void vmdev_helper_device_unlock(struct device *dev);
+#endif

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# `make check`: host unit tests, then the VM selftests on the debug kernel.
+# Ends with the line "check: N passed, N failed" and exits non-zero on any failure.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$REPO"
+start=$(date +%s)
+"$REPO/scripts/setup.sh" || die "setup failed"
+
+out="$REPO/results/check"
+rm -rf "$out"; mkdir -p "$out"
+
+log "host unit tests (cargo test)"
+cargo test --workspace 2>&1 | tee "$out/cargo-test.log"
+host_rc=${PIPESTATUS[0]}
+host_pass=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^passed;?$/) s+=$(i-1)} END {print s+0}' "$out/cargo-test.log")
+host_fail=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^failed;?$/) s+=$(i-1)} END {print s+0}' "$out/cargo-test.log")
+[ "$host_rc" = 0 ] || [ "$host_fail" -gt 0 ] || host_fail=1
+
+log "building the selftest tools"
+tools_rc=0
+cargo build --release -q -p vmdev_selftest_tools || tools_rc=1
+
+vm_rc=0
+if [ $tools_rc = 0 ]; then
+	log "VM selftests on the debug kernel"
+	"$REPO/scripts/vm.sh" --kernel debug --timeout 2700 --out "$out/vm" -- bash selftests/run.sh || vm_rc=$?
+else
+	vm_rc=1
+fi
+
+ktap="$out/vm/ktap.txt"
+vm_pass=0 vm_fail=0
+if [ -f "$ktap" ]; then
+	vm_pass=$(grep -cE '^ok [0-9]+ ' "$ktap")
+	vm_fail=$(grep -cE '^not ok [0-9]+ ' "$ktap")
+	planned=$(sed -n 's/^1\.\.\([0-9]*\)$/\1/p' "$ktap" | head -1)
+	ran=$((vm_pass + vm_fail))
+	if [ -n "$planned" ] && [ "$ran" -lt "$planned" ]; then
+		log "VM selftests: $ran of $planned tests reported"
+		vm_fail=$((vm_fail + planned - ran))
+	fi
+fi
+# A VM that crashed, timed out or logged a kernel error fails even if every test said ok.
+if [ $vm_rc != 0 ] && [ $vm_fail = 0 ]; then vm_fail=1; fi
+
+echo
+echo "host unit tests: $host_pass passed, $host_fail failed"
+echo "VM selftests (KTAP, $ktap): $vm_pass passed, $vm_fail failed"
+[ -f "$ktap" ] && grep -E '^(not )?ok ' "$ktap" | sed 's/^/    /'
+echo "guest console log: $out/vm/console.log"
+echo "elapsed: $(( $(date +%s) - start ))s"
+pass=$((host_pass + vm_pass)) fail=$((host_fail + vm_fail))
+echo "check: $pass passed, $fail failed"
+[ $fail = 0 ]

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Boots a test kernel under QEMU with the host's filesystem as a read-only 9p root.
+#
+#   scripts/vm.sh [--kernel plain|debug] [--timeout SECS] [--out DIR] [-- COMMAND...]
+#
+# With a COMMAND, runs it in the guest (cwd = the repository, modules built and available as
+# $VMDEV_MODULES), prints its output, and exits with its status. Without one, gives an
+# interactive shell on the console. Either way the guest console log is kept in DIR
+# (default results/vm-<time>) and scanned: any kernel BUG, WARNING, Oops, KASAN, UBSAN, lockdep
+# or kmemleak report, or Rust panic, fails the run.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+kind=debug timeout=1800 out="" accel=${VMDEV_ACCEL:-tcg}
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) kind=$2; shift 2;;
+	--timeout) timeout=$2; shift 2;;
+	--out) out=$2; shift 2;;
+	--) shift; break;;
+	*) die "unknown option $1";;
+	esac
+done
+
+kb=$("$REPO/scripts/kernel.sh" "$kind")
+ext=$("$REPO/scripts/modules.sh" "$kind")
+out=${out:-$REPO/results/vm-$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$out"; out=$(cd "$out" && pwd)
+rm -f "$out/status" "$out/job.sh" "$out/dmesg.txt" "$out/console.log"
+
+interactive=0
+if [ $# -gt 0 ]; then
+	printf '%s\n' "$*" >"$out/job.sh"
+else
+	interactive=1
+fi
+
+append="console=ttyS0 loglevel=6 root=/dev/root rootfstype=9p"
+append+=" rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose ro"
+append+=" init=$REPO/scripts/guest-init.sh panic=-1 oops=panic"
+[ "$kind" = debug ] && append+=" panic_on_warn=1 kmemleak=on"
+append+=" VMDEV_REPO=$REPO VMDEV_MODULES=$ext VMDEV_MODROOT=$kb/modroot VMDEV_INTERACTIVE=$interactive"
+append+=" VMDEV_KIND=$kind"
+
+qemu=(qemu-system-x86_64 -machine pc -accel "$accel" -cpu max -smp 2 -m 2G
+	-nographic -no-reboot -nodefaults
+	-kernel "$kb/arch/x86/boot/bzImage" -append "$append"
+	-fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap
+	-device virtio-9p-pci,fsdev=hostroot,mount_tag=/dev/root
+	-fsdev local,id=out,path="$out",security_model=none,multidevs=remap
+	-device virtio-9p-pci,fsdev=out,mount_tag=vmdevout
+	-chardev stdio,id=con,mux=on,signal=off,logfile="$out/console.log"
+	-serial chardev:con)
+[ $interactive = 1 ] && qemu+=(-mon chardev=con,mode=readline)
+
+log "booting the $kind kernel (guest log: $out/console.log)"
+rc=0
+if [ $interactive = 1 ]; then
+	"${qemu[@]}" || rc=$?
+else
+	timeout --foreground -k 10 "$timeout" "${qemu[@]}" </dev/null || rc=$?
+	[ $rc = 124 ] && log "the VM timed out after ${timeout}s"
+fi
+
+"$REPO/scripts/check-guest-log.sh" "$out/console.log" || { log "kernel log check failed: $out/console.log"; exit 1; }
+[ $interactive = 1 ] && exit 0
+[ -f "$out/status" ] || { log "the guest did not report a status (crash or timeout): $out/console.log"; exit 1; }
+exit "$(cat "$out/status")"

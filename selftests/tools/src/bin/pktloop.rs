@@ -1,0 +1,254 @@
+//! pktloop: sends Ethernet frames on an interface with AF_PACKET and checks what comes back.
+//!
+//! ```text
+//! pktloop IFNAME DST_MAC MIN_LEN MAX_LEN [STEP] [--expect none]
+//! ```
+//!
+//! For every frame length from MIN_LEN to MAX_LEN (bytes of Ethernet frame, header included,
+//! no FCS) it sends one frame to DST_MAC with a fresh random payload and waits for it to come
+//! back on the same interface. Each frame must come back exactly once and bit-exact. With
+//! `--expect none`, no frame may come back (the device must drop them). Prints one summary
+//! line and exits non-zero on any mismatch, loss, duplicate or timeout.
+
+use std::io::{Error, ErrorKind};
+use std::time::{Duration, Instant};
+
+/// IEEE 802 local experimental ethertype: nothing else in the VM uses it.
+const ETHERTYPE: u16 = 0x88b5;
+const MAGIC: &[u8; 4] = b"vmdv";
+const HDR: usize = 14;
+
+struct Socket {
+    fd: i32,
+    ifindex: i32,
+}
+
+impl Socket {
+    fn open(ifname: &str) -> std::io::Result<Self> {
+        let name = std::ffi::CString::new(ifname).map_err(|_| Error::from(ErrorKind::InvalidInput))?;
+        // SAFETY: a NUL-terminated name.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) } as i32;
+        if ifindex == 0 {
+            return Err(Error::last_os_error());
+        }
+        // SAFETY: plain socket creation.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(ETHERTYPE.to_be())) };
+        if fd < 0 {
+            return Err(Error::last_os_error());
+        }
+        let s = Socket { fd, ifindex };
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = ETHERTYPE.to_be();
+        sll.sll_ifindex = ifindex;
+        // SAFETY: `sll` is a valid sockaddr_ll of the size given.
+        let r = unsafe {
+            libc::bind(fd, &sll as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_ll>() as u32)
+        };
+        if r < 0 {
+            return Err(Error::last_os_error());
+        }
+        Ok(s)
+    }
+
+    fn send(&self, frame: &[u8]) -> std::io::Result<()> {
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_ifindex = self.ifindex;
+        sll.sll_halen = 6;
+        sll.sll_addr[..6].copy_from_slice(&frame[..6]);
+        // SAFETY: `frame` and `sll` are valid for the lengths given.
+        let n = unsafe {
+            libc::sendto(
+                self.fd,
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                &sll as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        if n < 0 {
+            return Err(Error::last_os_error());
+        }
+        if n as usize != frame.len() {
+            return Err(Error::new(ErrorKind::WriteZero, "short send"));
+        }
+        Ok(())
+    }
+
+    /// Receives one incoming (not our own outgoing copy) frame, or None on timeout.
+    fn recv(&self, buf: &mut [u8], timeout: Duration) -> std::io::Result<Option<usize>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            let mut pfd = libc::pollfd { fd: self.fd, events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd.
+            let r = unsafe { libc::poll(&mut pfd, 1, left.as_millis().max(1) as i32) };
+            if r < 0 {
+                return Err(Error::last_os_error());
+            }
+            if r == 0 {
+                continue;
+            }
+            let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            let mut len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+            // SAFETY: `buf` and `sll` are valid for the lengths given. MSG_TRUNC reports the
+            // real length of a frame longer than `buf`.
+            let n = unsafe {
+                libc::recvfrom(
+                    self.fd,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_TRUNC,
+                    &mut sll as *mut _ as *mut libc::sockaddr,
+                    &mut len,
+                )
+            };
+            if n < 0 {
+                return Err(Error::last_os_error());
+            }
+            if sll.sll_pkttype == libc::PACKET_OUTGOING as u8 {
+                continue;
+            }
+            return Ok(Some(n as usize));
+        }
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // SAFETY: our fd.
+        unsafe { libc::close(self.fd) };
+    }
+}
+
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in &mut mac {
+        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
+fn read_mac(ifname: &str) -> std::io::Result<[u8; 6]> {
+    let s = std::fs::read_to_string(format!("/sys/class/net/{ifname}/address"))?;
+    parse_mac(s.trim()).ok_or_else(|| Error::new(ErrorKind::InvalidData, "bad MAC in sysfs"))
+}
+
+/// xorshift64*: payloads only need to differ between frames and runs.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+fn build(dst: &[u8; 6], src: &[u8; 6], seq: u32, len: usize, rng: &mut Rng) -> Vec<u8> {
+    let mut f = Vec::with_capacity(len);
+    f.extend_from_slice(dst);
+    f.extend_from_slice(src);
+    f.extend_from_slice(&ETHERTYPE.to_be_bytes());
+    f.extend_from_slice(MAGIC);
+    f.extend_from_slice(&seq.to_be_bytes());
+    while f.len() < len {
+        f.push(rng.next() as u8);
+    }
+    f.truncate(len);
+    f
+}
+
+fn seq_of(frame: &[u8]) -> Option<u32> {
+    if frame.len() < HDR + 8 || &frame[HDR..HDR + 4] != MAGIC {
+        return None;
+    }
+    Some(u32::from_be_bytes(frame[HDR + 4..HDR + 8].try_into().ok()?))
+}
+
+fn run() -> Result<String, String> {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = "usage: pktloop IFNAME DST_MAC MIN_LEN MAX_LEN [STEP] [--expect none]";
+    if args.len() < 5 {
+        return Err(usage.into());
+    }
+    let ifname = &args[1];
+    let dst = parse_mac(&args[2]).ok_or("bad DST_MAC")?;
+    let min: usize = args[3].parse().map_err(|_| "bad MIN_LEN")?;
+    let max: usize = args[4].parse().map_err(|_| "bad MAX_LEN")?;
+    let step: usize = args.get(5).filter(|a| !a.starts_with("--")).map_or(Ok(1), |s| s.parse()).map_err(|_| "bad STEP")?;
+    let expect_none = args.windows(2).any(|w| w[0] == "--expect" && w[1] == "none");
+    if min < HDR + 8 || max < min || step == 0 {
+        return Err(format!("lengths must satisfy {} <= MIN_LEN <= MAX_LEN, STEP > 0", HDR + 8));
+    }
+    let src = read_mac(ifname).map_err(|e| format!("{ifname}: {e}"))?;
+    let sock = Socket::open(ifname).map_err(|e| format!("socket on {ifname}: {e}"))?;
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1;
+    let mut rng = Rng(seed);
+    let mut rx = vec![0u8; 65536 + 64];
+    let wait = Duration::from_millis(if expect_none { 300 } else { 5000 });
+    let (mut sent, mut ok) = (0u32, 0u32);
+    let mut seq = 0u32;
+    let mut len = min;
+    while len <= max {
+        seq += 1;
+        let frame = build(&dst, &src, seq, len, &mut rng);
+        sock.send(&frame).map_err(|e| format!("send {len} bytes: {e}"))?;
+        sent += 1;
+        // Wait for this frame; anything else that arrives is a stray or a duplicate.
+        loop {
+            match sock.recv(&mut rx, wait).map_err(|e| format!("recv: {e}"))? {
+                None if expect_none => break,
+                None => return Err(format!("frame of {len} bytes (seq {seq}) did not come back")),
+                Some(n) => {
+                    let got = &rx[..n.min(rx.len())];
+                    match seq_of(got) {
+                        Some(s) if s == seq => {
+                            if expect_none {
+                                return Err(format!("frame of {len} bytes to {} came back", args[2]));
+                            }
+                            if n != frame.len() || got != frame.as_slice() {
+                                let at = got.iter().zip(&frame).position(|(a, b)| a != b);
+                                return Err(format!(
+                                    "frame of {len} bytes came back altered: length {n}, first difference at {at:?}"
+                                ));
+                            }
+                            ok += 1;
+                            break;
+                        }
+                        Some(s) if s < seq => return Err(format!("duplicate or late frame seq {s} (now at {seq})")),
+                        _ => continue,
+                    }
+                }
+            }
+        }
+        len += step;
+    }
+    // Nothing may come back twice: drain for a moment.
+    if let Some(n) = sock.recv(&mut rx, Duration::from_millis(200)).map_err(|e| format!("recv: {e}"))? {
+        if let Some(s) = seq_of(&rx[..n.min(rx.len())]) {
+            return Err(format!("frame seq {s} came back more than once"));
+        }
+    }
+    Ok(if expect_none {
+        format!("pktloop: {sent} frames of {min}..{max} bytes to {} sent, none came back", args[2])
+    } else {
+        format!("pktloop: {ok}/{sent} frames of {min}..{max} bytes came back bit-exact, once each")
+    })
+}
+
+fn main() {
+    match run() {
+        Ok(s) => println!("{s}"),
+        Err(e) => {
+            eprintln!("pktloop: FAIL: {e}");
+            std::process::exit(1);
+        }
+    }
+}

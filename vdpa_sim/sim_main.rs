@@ -1,0 +1,712 @@
+// SPDX-License-Identifier: GPL-2.0
+//! vmdev_sim: a software virtio-net device on the virtio-mdev transport.
+//!
+//! The simulator registers a platform device `vmdev_sim` as an mdev parent with one type,
+//! `vmdev_sim-net`. Every instance is a virtio-net device that loops each frame the driver
+//! transmits back to its receive queue, accepting frames to its own MAC, broadcast and
+//! multicast, like the 2019 mvnet sample and upstream's vdpa_sim_net.
+//!
+//! The register semantics come from `vmdev_regs::RegisterFile`, the ring handling from
+//! `virtqueue`, the packet path from `netsim`: this file only wires them to the kernel. Each
+//! instance has a mutex over its state and a work item that runs the packet path. The
+//! doorbell (`QUEUE_NOTIFY`) only queues that work, so drivers may ring it from any context.
+//! Interrupts are raised with the mutex held, which is what makes reset synchronous: once a
+//! reset has taken the mutex, no interrupt for the old queues can follow.
+//!
+//! Per-instance settings (`mac`, `mtu`, `link`) and per-queue counters (`stats/`) live in
+//! sysfs under the instance's vmdev device; see Documentation/vdpa_sim.rst.
+
+use core::ffi::{c_char, c_int, c_uint, c_void};
+use core::mem::MaybeUninit;
+use core::pin::Pin;
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::error::to_result;
+use kernel::prelude::*;
+use kernel::sync::Mutex;
+use kernel::types::Opaque;
+use kernel::{new_mutex, pin_init};
+
+#[path = "../kglue/sys.rs"]
+mod sys;
+
+#[path = "../crates/vmdev_regs/src/vmdev_regs/mod.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod vmdev_regs;
+
+#[path = "../crates/virtqueue/src/virtqueue/mod.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod virtqueue;
+
+#[path = "../crates/netsim/src/netsim/mod.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod netsim;
+
+mod phys_memory;
+
+use netsim::{NetConfig, NetStats};
+use phys_memory::PhysMemory;
+use virtqueue::SplitQueue;
+use vmdev_regs::device::{DeviceInfo, Effect, RegisterFile};
+use vmdev_regs::map::Register;
+
+module! {
+    type: SimModule,
+    name: "vmdev_sim",
+    author: "virtio-mdev developers",
+    description: "software virtio-net loopback device on the virtio-mdev transport",
+    license: "GPL",
+}
+
+const DRV_NAME: &CStr = c_str!("vmdev_sim");
+const RXQ: u16 = 0;
+const TXQ: u16 = 1;
+/// Frames per pass of the worker before it lets others run (it requeues itself).
+const BUDGET: u32 = 256;
+const QUEUE_MAX: u16 = 256;
+
+const VIRTIO_ID_NET: u32 = 1;
+const VIRTIO_NET_F_MTU: u64 = 1 << 3;
+const VIRTIO_NET_F_MAC: u64 = 1 << 5;
+const VIRTIO_NET_F_STATUS: u64 = 1 << 16;
+
+const EINVAL: c_int = -22;
+const EBUSY: c_int = -16;
+const ENOMEM: c_int = -12;
+const ENODEV: kernel::error::Error = kernel::error::code::ENODEV;
+
+const DEVICE_INFO: DeviceInfo = DeviceInfo {
+    device_id: VIRTIO_ID_NET,
+    vendor_id: 0,
+    features: vmdev_regs::features::VERSION_1
+        | vmdev_regs::features::ACCESS_PLATFORM
+        | vmdev_regs::features::RING_EVENT_IDX
+        | vmdev_regs::features::RING_INDIRECT_DESC
+        | VIRTIO_NET_F_MAC
+        | VIRTIO_NET_F_MTU
+        | VIRTIO_NET_F_STATUS,
+    queue_num_max: QUEUE_MAX,
+    queue_align: 4096,
+    config_size: netsim::CONFIG_SIZE as u32,
+};
+
+/// Everything about one instance that the mutex guards.
+struct SimState {
+    regs: RegisterFile<2>,
+    queues: [Option<SplitQueue>; 2],
+    event_idx: bool,
+    cfg: NetConfig,
+    stats: NetStats,
+}
+
+impl SimState {
+    fn running(&self) -> bool {
+        self.regs.status() & vmdev_regs::status::DRIVER_OK != 0
+    }
+
+    fn enable_queue(&mut self, idx: u16) {
+        let Some(q) = self.regs.queue(idx).copied() else { return };
+        match SplitQueue::new(q.num, q.desc, q.avail, q.used, self.event_idx) {
+            Ok(mut sq) => {
+                sq.set_next_avail(q.avail_state);
+                self.queues[usize::from(idx)] = Some(sq);
+            }
+            // The driver reads QUEUE_READY back as 0 and knows the queue was refused.
+            Err(_) => self.regs.set_queue_ready(idx, false),
+        }
+    }
+
+    fn disable_queue(&mut self, idx: u16) {
+        if let Some(q) = self.queues[usize::from(idx)].take() {
+            self.regs.set_avail_state(idx, q.next_avail());
+        }
+    }
+}
+
+/// One instance.
+///
+/// # Invariants
+///
+/// `work` is initialised with `sim_work` and queued only on `SIM_WQ`; `vmdev` is the instance's
+/// transport device, live until `sim_destroy`, which cancels the work first.
+#[pin_data]
+struct SimDevice {
+    vmdev: *mut sys::vmdev_device,
+    #[pin]
+    state: Mutex<SimState>,
+    #[pin]
+    work: Opaque<sys::work_struct>,
+}
+
+/// The workqueue every instance's work runs on (created at module init).
+static SIM_WQ: AtomicPtr<sys::workqueue_struct> = AtomicPtr::new(ptr::null_mut());
+
+/// # Safety
+///
+/// `vmdev` must be a live instance created by `sim_create`.
+unsafe fn sim_of(vmdev: *mut sys::vmdev_device) -> *const SimDevice {
+    // SAFETY: `sim_create` stored the device as the vendor data.
+    unsafe { sys::vmdev_get_drvdata(vmdev) }.cast()
+}
+
+fn kick(sim: &SimDevice) {
+    // SAFETY: `work` was initialised in `sim_create`; the workqueue outlives every instance.
+    unsafe { sys::vmdev_helper_queue_work(SIM_WQ.load(Ordering::Acquire), sim.work.get()) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The worker: runs the packet path and raises interrupts.
+
+unsafe extern "C" fn sim_work(work: *mut sys::work_struct) {
+    // SAFETY: `work` is the `work` field of a live `SimDevice` (destroy cancels it first).
+    let sim = unsafe { &*kernel::container_of!(work.cast::<Opaque<sys::work_struct>>(), SimDevice, work) };
+    let mut st = sim.state.lock();
+    if !st.running() {
+        return;
+    }
+    let SimState { queues, cfg, stats, regs, .. } = &mut *st;
+    let [Some(rx), Some(tx)] = queues else { return };
+    let mem = PhysMemory;
+    let out = netsim::process(cfg, rx, tx, &mem, BUDGET, stats);
+    let mut broken = out.error.is_some();
+    let notify_tx = out.tx_completed > 0 && tx.needs_notification(&mem).unwrap_or_else(|_| {
+        broken = true;
+        false
+    });
+    let notify_rx = out.rx_completed > 0 && rx.needs_notification(&mem).unwrap_or_else(|_| {
+        broken = true;
+        false
+    });
+    if broken {
+        // virtio 1.2, 2.1.2: a device that cannot go on sets DEVICE_NEEDS_RESET and sends a
+        // configuration change notification.
+        regs.set_needs_reset();
+        // SAFETY: the instance is live while its work runs.
+        unsafe { sys::vmdev_config_changed(sim.vmdev) };
+        return;
+    }
+    // SAFETY: the instance is live; interrupts are raised with the state locked (see the
+    // module documentation).
+    unsafe {
+        if notify_tx {
+            sys::vmdev_vq_interrupt(sim.vmdev, u32::from(TXQ));
+        }
+        if notify_rx {
+            sys::vmdev_vq_interrupt(sim.vmdev, u32::from(RXQ));
+        }
+    }
+    if out.more_pending {
+        kick(sim);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Device ops: one function per op.
+
+unsafe extern "C" fn sim_reg_read(vmdev: *mut sys::vmdev_device, offset: u32) -> u32 {
+    // SAFETY: the transport calls ops on live instances only.
+    let sim = unsafe { &*sim_of(vmdev) };
+    match Register::at(offset) {
+        Some(reg) => sim.state.lock().regs.read(reg),
+        None => vmdev_regs::map::REFUSED_READ,
+    }
+}
+
+unsafe extern "C" fn sim_reg_write(vmdev: *mut sys::vmdev_device, offset: u32, value: u32) {
+    // SAFETY: the transport calls ops on live instances only.
+    let sim = unsafe { &*sim_of(vmdev) };
+    let Some(reg) = Register::at(offset) else { return };
+    // The doorbell may come from atomic context: it must not take the mutex.
+    if reg == Register::QUEUE_NOTIFY {
+        if value < u32::from(RegisterFile::<2>::num_queues()) {
+            kick(sim);
+        }
+        return;
+    }
+    let mut st = sim.state.lock();
+    let Ok(effect) = st.regs.write(reg, value) else {
+        // Refused: the register keeps its value, which is what the driver reads back.
+        return;
+    };
+    match effect {
+        Effect::Reset => {
+            st.queues = [None, None];
+            st.event_idx = false;
+        }
+        Effect::FeaturesOk(f) => st.event_idx = f & vmdev_regs::features::RING_EVENT_IDX != 0,
+        Effect::QueueEnabled(i) => st.enable_queue(i),
+        Effect::QueueDisabled(i) => st.disable_queue(i),
+        Effect::DriverOk => {
+            drop(st);
+            kick(sim);
+        }
+        Effect::None | Effect::Failed | Effect::Notify(_) => {}
+    }
+}
+
+unsafe extern "C" fn sim_config_read(vmdev: *mut sys::vmdev_device, offset: u32, buf: *mut c_void, len: u32) {
+    // SAFETY: the transport checked `offset + len <= CONFIG_SIZE` and `buf` holds `len` bytes.
+    let sim = unsafe { &*sim_of(vmdev) };
+    let bytes = sim.state.lock().cfg.to_config_bytes();
+    let (off, len) = (offset as usize, len as usize);
+    if let Some(src) = bytes.get(off..off + len) {
+        // SAFETY: `buf` holds `len` bytes.
+        unsafe { ptr::copy_nonoverlapping(src.as_ptr(), buf.cast::<u8>(), len) };
+    }
+}
+
+unsafe extern "C" fn sim_config_write(_vmdev: *mut sys::vmdev_device, _offset: u32, _buf: *const c_void, _len: u32) {
+    // Every field of the net config space is read-only for the driver (virtio 1.2, 5.1.4).
+}
+
+static DEVICE_OPS: sys::vmdev_device_ops = sys::vmdev_device_ops {
+    reg_read: Some(sim_reg_read),
+    reg_write: Some(sim_reg_write),
+    config_read: Some(sim_config_read),
+    config_write: Some(sim_config_write),
+};
+
+// ---------------------------------------------------------------------------------------------
+// Parent ops.
+
+fn random_mac() -> [u8; 6] {
+    let mut mac = [0u8; 6];
+    // SAFETY: fills the buffer with random bytes.
+    unsafe { sys::get_random_bytes(mac.as_mut_ptr().cast(), mac.len()) };
+    mac[0] = (mac[0] & 0xfe) | 0x02; // unicast, locally administered
+    mac
+}
+
+unsafe extern "C" fn sim_create(
+    _parent: *mut sys::vmdev_parent,
+    _type_index: c_uint,
+    vmdev: *mut sys::vmdev_device,
+    ops: *mut *const sys::vmdev_device_ops,
+) -> c_int {
+    let state = SimState {
+        regs: RegisterFile::new(DEVICE_INFO),
+        queues: [None, None],
+        event_idx: false,
+        cfg: NetConfig { mac: random_mac(), mtu: 1500, link_up: true },
+        stats: NetStats::default(),
+    };
+    let init = pin_init!(SimDevice {
+        vmdev,
+        state <- new_mutex!(state, "vmdev_sim::state"),
+        // SAFETY: INIT_WORK on the pinned, not yet shared work item.
+        work <- Opaque::ffi_init(|w| unsafe { sys::vmdev_helper_init_work(w, Some(sim_work)) }),
+    });
+    let sim: Pin<KBox<SimDevice>> = match KBox::pin_init(init, GFP_KERNEL) {
+        Ok(s) => s,
+        Err(_) => return ENOMEM,
+    };
+    // SAFETY: the box is turned back into a `Pin<KBox>` in `sim_destroy` and never moved.
+    let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(sim) });
+    // SAFETY: `vmdev` is being created for us; `ops` is writable.
+    unsafe {
+        sys::vmdev_set_drvdata(vmdev, raw.cast());
+        *ops = &DEVICE_OPS;
+    }
+    0
+}
+
+unsafe extern "C" fn sim_destroy(_parent: *mut sys::vmdev_parent, vmdev: *mut sys::vmdev_device) {
+    // SAFETY: `sim_create` succeeded for `vmdev`; no driver is bound, so nothing kicks it.
+    unsafe {
+        let sim = sim_of(vmdev).cast_mut();
+        sys::cancel_work_sync((*sim).work.get());
+        sys::vmdev_set_drvdata(vmdev, ptr::null_mut());
+        drop(KBox::from_raw(sim));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// sysfs: per-instance settings and counters.
+
+/// Runs `f` on the instance behind a sysfs device, or fails with -ENODEV.
+///
+/// # Safety
+///
+/// `dev` must be a device whose sysfs attributes are being accessed (so it is live).
+unsafe fn with_sim<R>(dev: *mut sys::device, f: impl FnOnce(&SimDevice) -> R) -> Option<R> {
+    // SAFETY: per the contract; the vendor data is set before the device is added and cleared
+    // only after it was deleted (which drains sysfs callbacks).
+    unsafe {
+        let vmdev = sys::vmdev_from_dev(dev);
+        if vmdev.is_null() {
+            return None;
+        }
+        let sim = sim_of(vmdev);
+        if sim.is_null() {
+            return None;
+        }
+        Some(f(&*sim))
+    }
+}
+
+/// Copies a sysfs input into a NUL-terminated stack buffer, without the trailing newline.
+fn sysfs_input(buf: *const c_char, count: usize, out: &mut [u8; 32]) -> Option<usize> {
+    if count == 0 || count >= out.len() {
+        return None;
+    }
+    // SAFETY: sysfs passes `count` readable bytes.
+    let s = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), count) };
+    let s = s.strip_suffix(b"\n").unwrap_or(s);
+    out[..s.len()].copy_from_slice(s);
+    out[s.len()] = 0;
+    Some(s.len())
+}
+
+unsafe extern "C" fn mac_show(dev: *mut sys::device, _a: *mut sys::device_attribute, buf: *mut c_char) -> isize {
+    // SAFETY: a sysfs callback of a live device.
+    match unsafe { with_sim(dev, |s| s.state.lock().cfg.mac) } {
+        // SAFETY: `%pM` prints the 6 bytes the pointer refers to.
+        Some(mac) => unsafe { sys::sysfs_emit(buf, c"%pM\n".as_ptr(), mac.as_ptr()) as isize },
+        None => -19,
+    }
+}
+
+/// Applies a setting, refused with -EBUSY once a driver has started the device.
+fn set_config(sim: &SimDevice, f: impl FnOnce(&mut NetConfig)) -> c_int {
+    let mut st = sim.state.lock();
+    if st.regs.status() != 0 {
+        return EBUSY;
+    }
+    let mut cfg = st.cfg;
+    f(&mut cfg);
+    if cfg.validate().is_err() {
+        return EINVAL;
+    }
+    st.cfg = cfg;
+    st.regs.config_changed();
+    0
+}
+
+unsafe extern "C" fn mac_store(
+    dev: *mut sys::device,
+    _a: *mut sys::device_attribute,
+    buf: *const c_char,
+    count: usize,
+) -> isize {
+    let mut tmp = [0u8; 32];
+    if sysfs_input(buf, count, &mut tmp).is_none() {
+        return EINVAL as isize;
+    }
+    let mut mac = [0u8; 6];
+    // SAFETY: `tmp` is NUL-terminated; `mac` holds 6 bytes.
+    if !unsafe { sys::mac_pton(tmp.as_ptr().cast(), mac.as_mut_ptr()) } {
+        return EINVAL as isize;
+    }
+    // SAFETY: a sysfs callback of a live device.
+    match unsafe { with_sim(dev, |s| set_config(s, |c| c.mac = mac)) } {
+        Some(0) => count as isize,
+        Some(e) => e as isize,
+        None => -19,
+    }
+}
+
+unsafe extern "C" fn mtu_show(dev: *mut sys::device, _a: *mut sys::device_attribute, buf: *mut c_char) -> isize {
+    // SAFETY: a sysfs callback of a live device.
+    match unsafe { with_sim(dev, |s| s.state.lock().cfg.mtu) } {
+        // SAFETY: a sysfs page and one unsigned int.
+        Some(mtu) => unsafe { sys::sysfs_emit(buf, c"%u\n".as_ptr(), c_uint::from(mtu)) as isize },
+        None => -19,
+    }
+}
+
+unsafe extern "C" fn mtu_store(
+    dev: *mut sys::device,
+    _a: *mut sys::device_attribute,
+    buf: *const c_char,
+    count: usize,
+) -> isize {
+    let mut tmp = [0u8; 32];
+    if sysfs_input(buf, count, &mut tmp).is_none() {
+        return EINVAL as isize;
+    }
+    let mut mtu: u16 = 0;
+    // SAFETY: `tmp` is NUL-terminated.
+    if unsafe { sys::kstrtou16(tmp.as_ptr().cast(), 10, &mut mtu) } != 0 {
+        return EINVAL as isize;
+    }
+    // SAFETY: a sysfs callback of a live device.
+    match unsafe { with_sim(dev, |s| set_config(s, |c| c.mtu = mtu)) } {
+        Some(0) => count as isize,
+        Some(e) => e as isize,
+        None => -19,
+    }
+}
+
+unsafe extern "C" fn link_show(dev: *mut sys::device, _a: *mut sys::device_attribute, buf: *mut c_char) -> isize {
+    // SAFETY: a sysfs callback of a live device.
+    match unsafe { with_sim(dev, |s| s.state.lock().cfg.link_up) } {
+        // SAFETY: a sysfs page and a C string.
+        Some(up) => unsafe {
+            sys::sysfs_emit(buf, c"%s\n".as_ptr(), if up { c"up".as_ptr() } else { c"down".as_ptr() }) as isize
+        },
+        None => -19,
+    }
+}
+
+unsafe extern "C" fn link_store(
+    dev: *mut sys::device,
+    _a: *mut sys::device_attribute,
+    buf: *const c_char,
+    count: usize,
+) -> isize {
+    let mut tmp = [0u8; 32];
+    let Some(n) = sysfs_input(buf, count, &mut tmp) else { return EINVAL as isize };
+    let up = match &tmp[..n] {
+        b"up" | b"1" => true,
+        b"down" | b"0" => false,
+        _ => return EINVAL as isize,
+    };
+    // The link may change at any time: the driver hears of it through a config interrupt.
+    // SAFETY: a sysfs callback of a live device.
+    let r = unsafe {
+        with_sim(dev, |s| {
+            let mut st = s.state.lock();
+            if st.cfg.link_up != up {
+                st.cfg.link_up = up;
+                st.regs.config_changed();
+                if st.running() {
+                    // SAFETY: the instance is live during its sysfs callbacks.
+                    unsafe { sys::vmdev_config_changed(s.vmdev) };
+                }
+            }
+        })
+    };
+    if r.is_some() {
+        count as isize
+    } else {
+        -19
+    }
+}
+
+macro_rules! stat_attr {
+    ($fn:ident, $q:ident, $field:ident) => {
+        unsafe extern "C" fn $fn(dev: *mut sys::device, _a: *mut sys::device_attribute, buf: *mut c_char) -> isize {
+            // SAFETY: a sysfs callback of a live device.
+            match unsafe { with_sim(dev, |s| s.state.lock().stats.$q.$field) } {
+                // SAFETY: a sysfs page and one u64.
+                Some(v) => unsafe { sys::sysfs_emit(buf, c"%llu\n".as_ptr(), v) as isize },
+                None => -19,
+            }
+        }
+    };
+}
+
+stat_attr!(rx_packets_show, rx, packets);
+stat_attr!(rx_bytes_show, rx, bytes);
+stat_attr!(rx_drops_show, rx, drops);
+stat_attr!(rx_errors_show, rx, errors);
+stat_attr!(tx_packets_show, tx, packets);
+stat_attr!(tx_bytes_show, tx, bytes);
+stat_attr!(tx_drops_show, tx, drops);
+stat_attr!(tx_errors_show, tx, errors);
+
+#[repr(transparent)]
+struct CStatic<T>(core::cell::UnsafeCell<T>);
+
+// SAFETY: Rust code only takes the address of the contents; the C side serialises access.
+unsafe impl<T> Sync for CStatic<T> {}
+
+impl<T> CStatic<T> {
+    const fn new(v: T) -> Self {
+        Self(core::cell::UnsafeCell::new(v))
+    }
+    const fn get(&self) -> *mut T {
+        self.0.get()
+    }
+}
+
+/// # Safety
+///
+/// All-zero bytes must be a valid `T`.
+const unsafe fn zeroed<T>() -> T {
+    // SAFETY: guaranteed by the caller.
+    unsafe { MaybeUninit::zeroed().assume_init() }
+}
+
+type ShowFn = unsafe extern "C" fn(*mut sys::device, *mut sys::device_attribute, *mut c_char) -> isize;
+type StoreFn = unsafe extern "C" fn(*mut sys::device, *mut sys::device_attribute, *const c_char, usize) -> isize;
+
+const fn attr(name: &'static CStr, show: ShowFn, store: Option<StoreFn>) -> sys::device_attribute {
+    sys::device_attribute {
+        attr: sys::attribute {
+            name: name.as_char_ptr(),
+            mode: if store.is_some() { 0o644 } else { 0o444 },
+            // SAFETY: the remaining fields (lockdep keys) are valid zeroed.
+            ..unsafe { zeroed() }
+        },
+        show: Some(show),
+        store,
+    }
+}
+
+static SETTINGS: CStatic<[sys::device_attribute; 3]> = CStatic::new([
+    attr(c_str!("mac"), mac_show, Some(mac_store)),
+    attr(c_str!("mtu"), mtu_show, Some(mtu_store)),
+    attr(c_str!("link"), link_show, Some(link_store)),
+]);
+
+static STATS: CStatic<[sys::device_attribute; 8]> = CStatic::new([
+    attr(c_str!("rx_packets"), rx_packets_show, None),
+    attr(c_str!("rx_bytes"), rx_bytes_show, None),
+    attr(c_str!("rx_drops"), rx_drops_show, None),
+    attr(c_str!("rx_errors"), rx_errors_show, None),
+    attr(c_str!("tx_packets"), tx_packets_show, None),
+    attr(c_str!("tx_bytes"), tx_bytes_show, None),
+    attr(c_str!("tx_drops"), tx_drops_show, None),
+    attr(c_str!("tx_errors"), tx_errors_show, None),
+]);
+
+const fn nth<const N: usize>(arr: &'static CStatic<[sys::device_attribute; N]>, i: usize) -> *mut sys::attribute {
+    // The `attr` field is first in `device_attribute`.
+    arr.get().cast::<sys::device_attribute>().wrapping_add(i).cast()
+}
+
+static SETTINGS_ATTRS: CStatic<[*mut sys::attribute; 4]> =
+    CStatic::new([nth(&SETTINGS, 0), nth(&SETTINGS, 1), nth(&SETTINGS, 2), ptr::null_mut()]);
+
+static STATS_ATTRS: CStatic<[*mut sys::attribute; 9]> = CStatic::new([
+    nth(&STATS, 0),
+    nth(&STATS, 1),
+    nth(&STATS, 2),
+    nth(&STATS, 3),
+    nth(&STATS, 4),
+    nth(&STATS, 5),
+    nth(&STATS, 6),
+    nth(&STATS, 7),
+    ptr::null_mut(),
+]);
+
+static SETTINGS_GROUP: CStatic<sys::attribute_group> = CStatic::new(sys::attribute_group {
+    attrs: SETTINGS_ATTRS.get().cast(),
+    // SAFETY: the remaining fields are optional and valid zeroed.
+    ..unsafe { zeroed() }
+});
+
+static STATS_GROUP: CStatic<sys::attribute_group> = CStatic::new(sys::attribute_group {
+    name: c"stats".as_ptr(),
+    attrs: STATS_ATTRS.get().cast(),
+    // SAFETY: the remaining fields are optional and valid zeroed.
+    ..unsafe { zeroed() }
+});
+
+static DEV_GROUPS: CStatic<[*const sys::attribute_group; 3]> =
+    CStatic::new([SETTINGS_GROUP.get().cast_const(), STATS_GROUP.get().cast_const(), ptr::null()]);
+
+// ---------------------------------------------------------------------------------------------
+// Parent registration: a platform device and driver, so the mdev type is "vmdev_sim-net".
+
+static TYPES: [sys::vmdev_type; 1] = [sys::vmdev_type {
+    sysfs_name: c"net".as_ptr(),
+    pretty_name: c"vmdev_sim virtio-net loopback".as_ptr(),
+    device_id: VIRTIO_ID_NET,
+    max_instances: 64,
+}];
+
+static PARENT_OPS: CStatic<sys::vmdev_parent_ops> = CStatic::new(sys::vmdev_parent_ops {
+    create: Some(sim_create),
+    destroy: Some(sim_destroy),
+    dev_groups: DEV_GROUPS.get().cast(),
+});
+
+static PARENT: AtomicPtr<sys::vmdev_parent> = AtomicPtr::new(ptr::null_mut());
+static THIS_MODULE_PTR: AtomicPtr<sys::module> = AtomicPtr::new(ptr::null_mut());
+
+unsafe extern "C" fn pdrv_probe(pdev: *mut sys::platform_device) -> c_int {
+    // SAFETY: the platform core probes our live device; the tables are statics.
+    let parent = unsafe {
+        sys::vmdev_register_parent(
+            ptr::addr_of_mut!((*pdev).dev),
+            THIS_MODULE_PTR.load(Ordering::Acquire),
+            TYPES.as_ptr(),
+            TYPES.len() as c_uint,
+            PARENT_OPS.get(),
+            ptr::null_mut(),
+        )
+    };
+    let addr = parent as isize;
+    if (-4095..0).contains(&addr) {
+        return addr as c_int;
+    }
+    PARENT.store(parent, Ordering::Release);
+    0
+}
+
+unsafe extern "C" fn pdrv_remove(_pdev: *mut sys::platform_device) {
+    let parent = PARENT.swap(ptr::null_mut(), Ordering::AcqRel);
+    if !parent.is_null() {
+        // SAFETY: registered in `pdrv_probe`; removes every instance first.
+        unsafe { sys::vmdev_unregister_parent(parent) };
+    }
+}
+
+static PLATFORM_DRIVER: CStatic<sys::platform_driver> = CStatic::new(sys::platform_driver {
+    probe: Some(pdrv_probe),
+    __bindgen_anon_1: sys::platform_driver__bindgen_ty_1 { remove: Some(pdrv_remove) },
+    driver: sys::device_driver {
+        name: c"vmdev_sim".as_ptr(),
+        // SAFETY: the remaining fields are optional and valid zeroed.
+        ..unsafe { zeroed() }
+    },
+    // SAFETY: the remaining fields are optional and valid zeroed.
+    ..unsafe { zeroed() }
+});
+
+struct SimModule {
+    pdev: *mut sys::platform_device,
+}
+
+// SAFETY: the platform device pointer is only used in `drop`, on the module's exit path.
+unsafe impl Send for SimModule {}
+// SAFETY: as above; nothing reads it concurrently.
+unsafe impl Sync for SimModule {}
+
+impl kernel::Module for SimModule {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        THIS_MODULE_PTR.store(module.as_ptr().cast(), Ordering::Release);
+        // SAFETY: creates the module's workqueue; checked for NULL.
+        let wq = unsafe { sys::vmdev_helper_alloc_workqueue(DRV_NAME.as_char_ptr()) };
+        if wq.is_null() {
+            return Err(kernel::error::code::ENOMEM);
+        }
+        SIM_WQ.store(wq, Ordering::Release);
+        // SAFETY: the driver is a static; on failure everything set up so far is undone.
+        unsafe {
+            if let Err(e) = to_result(sys::__platform_driver_register(PLATFORM_DRIVER.get(), module.as_ptr().cast())) {
+                sys::destroy_workqueue(wq);
+                return Err(e);
+            }
+            let pdev = sys::platform_device_register_full(&sys::platform_device_info {
+                name: DRV_NAME.as_char_ptr(),
+                id: -1,
+                ..zeroed()
+            });
+            let addr = pdev as isize;
+            if (-4095..0).contains(&addr) || PARENT.load(Ordering::Acquire).is_null() {
+                if !(-4095..0).contains(&addr) {
+                    sys::platform_device_unregister(pdev);
+                }
+                sys::platform_driver_unregister(PLATFORM_DRIVER.get());
+                sys::destroy_workqueue(wq);
+                return Err(if (-4095..0).contains(&addr) { Error::from_errno(addr as c_int) } else { ENODEV });
+            }
+            Ok(SimModule { pdev })
+        }
+    }
+}
+
+impl Drop for SimModule {
+    fn drop(&mut self) {
+        // Unregistering the device unregisters the parent, which removes every instance.
+        // SAFETY: registered in `init`.
+        unsafe {
+            sys::platform_device_unregister(self.pdev);
+            sys::platform_driver_unregister(PLATFORM_DRIVER.get());
+            sys::destroy_workqueue(SIM_WQ.swap(ptr::null_mut(), Ordering::AcqRel));
+        }
+    }
+}
