@@ -4,8 +4,8 @@
 mod_bindgen_flags := $(shell grep -Ev '^\#|^$$' $(srctree)/rust/bindgen_parameters) \
 	--rust-target 1.68 --use-core --with-derive-default --ctypes-prefix ffi \
 	--no-layout-tests --no-debug '.*' --enable-function-attribute-detection \
-	--allowlist-function '(vmdev_.*|mdev_.*|bus_.*|driver_.*|device_.*|put_device|get_device|dev_set_name|dev_name|ida_.*|register_virtio_device|unregister_virtio_device|virtio_.*|vring_.*|virtqueue_.*|sysfs_emit|dma_set_mask_and_coherent|dma_coerce_mask_and_coherent|__dev_printk|_dev_info|_dev_warn|_dev_err|kfree|platform_.*|local_bh_.*|_raw_spin_.*|__init_waitqueue_head|kobject_uevent_env|add_uevent_var|guid_.*|strcmp|sysfs_streq|__kmalloc.*|simple_strtoul|kstrto.*|mac_pton|alloc_workqueue|destroy_workqueue|queue_work_on|flush_workqueue|cancel_work_sync|__init_work|hex_to_bin|get_random_bytes|device_lock|device_unlock|strcmp)' \
-	--allowlist-type '(vmdev_.*|mdev_.*|virtio_.*|virtqueue.*|vring.*|bus_type|device_driver|device_attribute|attribute_group|platform_.*|kobj_uevent_env|work_struct|workqueue_struct)' \
+	--allowlist-function '(vmdev_.*|mdev_.*|bus_.*|driver_.*|device_.*|put_device|get_device|dev_set_name|dev_name|ida_.*|register_virtio_device|unregister_virtio_device|virtio_.*|vring_.*|virtqueue_.*|sysfs_emit|dma_set_mask_and_coherent|dma_coerce_mask_and_coherent|__dev_printk|_dev_info|_dev_warn|_dev_err|kfree|platform_.*|__platform_driver_register|local_bh_.*|_raw_spin_.*|__init_waitqueue_head|kobject_uevent_env|add_uevent_var|guid_.*|strcmp|sysfs_streq|__kmalloc.*|simple_strtoul|kstrto.*|mac_pton|alloc_workqueue|destroy_workqueue|queue_work_on|flush_workqueue|cancel_work_sync|__init_work|hex_to_bin|get_random_bytes|device_lock|device_unlock|strcmp)' \
+	--allowlist-type '(vmdev_.*|mdev_.*|virtio_.*|virtqueue.*|vring.*|bus_type|device_driver|device_attribute|attribute_group|platform_.*|__platform_driver_register|kobj_uevent_env|work_struct|workqueue_struct)' \
 	--allowlist-var '(VMDEV_.*|VIRTIO_.*|VRING_.*|RUST_CONST_HELPER_.*)'
 
 quiet_cmd_mod_bindgen = BINDGEN $@

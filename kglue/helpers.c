@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Bodies of kglue/helpers.h. Included once into each module (see helpers.h). */
 #include <linux/device.h>
+#include <linux/dma-mapping.h>
 #include <linux/etherdevice.h>
 #include <linux/mdev.h>
 #include <linux/mm.h>
+#include <linux/idr.h>
+#include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/workqueue.h>
 #include "helpers.h"
@@ -54,3 +57,7 @@ void vmdev_helper_smp_wmb(void) { smp_wmb(); }
 void vmdev_helper_might_sleep(void) { might_sleep(); }
 void vmdev_helper_device_lock(struct device *dev) { device_lock(dev); }
 void vmdev_helper_device_unlock(struct device *dev) { device_unlock(dev); }
+void vmdev_helper_ida_init(struct ida *ida) { ida_init(ida); }
+void *vmdev_helper_kzalloc(size_t size) { return kzalloc(size, GFP_KERNEL); }
+int vmdev_helper_dma_set_mask_and_coherent(struct device *dev, u64 mask) { return dma_set_mask_and_coherent(dev, mask); }
+const char *vmdev_helper_dev_name(const struct device *dev) { return dev_name(dev); }

@@ -34,6 +34,11 @@ void vmdev_helper_smp_mb(void);
 void vmdev_helper_smp_rmb(void);
 void vmdev_helper_smp_wmb(void);
 void vmdev_helper_might_sleep(void);
+struct ida;
+const char *vmdev_helper_dev_name(const struct device *dev);
+int vmdev_helper_dma_set_mask_and_coherent(struct device *dev, u64 mask);
+void vmdev_helper_ida_init(struct ida *ida);
+void *vmdev_helper_kzalloc(size_t size);
 void vmdev_helper_device_lock(struct device *dev);
 void vmdev_helper_device_unlock(struct device *dev);
 #endif

@@ -49,7 +49,7 @@ netdev_of() {
 
 wait_for() { # wait_for SECONDS COMMAND...: polls until the command succeeds
 	local t=$(( $1 * 10 )); shift
-	while ! "$@" 2>/dev/null; do
+	while ! "$@" >/dev/null 2>&1; do
 		t=$((t - 1)); [ $t -gt 0 ] || return 1
 		sleep 0.1
 	done

@@ -13,7 +13,7 @@
 //!
 //! The C ABI is `transport/vmdev.h`; `exports.c` exports it.
 
-use core::ffi::{c_char, c_int, c_uint, c_void};
+use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use core::mem::MaybeUninit;
 use core::ptr;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -24,8 +24,7 @@ use kernel::prelude::*;
 mod sys;
 
 #[path = "../crates/vmdev_regs/src/vmdev_regs/mod.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod vmdev_regs;
+pub mod vmdev_regs;
 
 use vmdev_regs::map::{check_config_access, check_reg_access, Dir, Register};
 
@@ -116,9 +115,10 @@ pub struct VmdevDevice {
     driver: *const sys::vmdev_driver,
 }
 
+/// Numbers the `vmdevN` devices. Initialised with `ida_init` at module init: its lock needs
+/// run-time initialisation under lockdep and DEBUG_SPINLOCK.
 static VMDEV_IDA: CStatic<sys::ida> = CStatic::new(
-    // SAFETY: a zeroed `struct ida` is the state DEFINE_IDA produces (an empty xarray with
-    // flags XA_FLAGS_ALLOC, which ida_alloc sets on first use... see ida_init: zeroed is valid).
+    // SAFETY: zeroed memory is a valid placeholder until `ida_init` runs in `init`.
     unsafe { zeroed() },
 );
 
@@ -211,16 +211,16 @@ unsafe extern "C" fn bus_uevent(dev: *const sys::device, env: *mut sys::kobj_uev
     // SAFETY: a device of this bus.
     let vdev = unsafe { to_vmdev(dev.cast_mut()) };
     // SAFETY: `env` is the event being built; the format takes one u32.
-    unsafe { sys::add_uevent_var(env, c"MODALIAS=vmdev:d%08X".as_ptr(), (*vdev).device_id) }
+    unsafe { sys::add_uevent_var(env, c"MODALIAS=vmdev:d%08X".as_ptr().cast(), (*vdev).device_id) }
 }
 
-fn class_name(device_id: u32) -> &'static CStr {
+fn class_name(device_id: u32) -> &'static core::ffi::CStr {
     match device_id {
-        1 => c_str!("net"),
-        2 => c_str!("block"),
-        3 => c_str!("console"),
-        4 => c_str!("rng"),
-        _ => c_str!("unknown"),
+        1 => c"net",
+        2 => c"block",
+        3 => c"console",
+        4 => c"rng",
+        _ => c"unknown",
     }
 }
 
@@ -230,7 +230,7 @@ unsafe extern "C" fn device_id_show(
     buf: *mut c_char,
 ) -> isize {
     // SAFETY: sysfs calls this for a live device of this bus with a PAGE_SIZE buffer.
-    unsafe { sys::sysfs_emit(buf, c"%u\n".as_ptr(), (*to_vmdev(dev)).device_id) as isize }
+    unsafe { sys::sysfs_emit(buf, c"%u\n".as_ptr().cast(), (*to_vmdev(dev)).device_id) as isize }
 }
 
 unsafe extern "C" fn device_class_show(
@@ -241,7 +241,7 @@ unsafe extern "C" fn device_class_show(
     // SAFETY: as in `device_id_show`.
     let id = unsafe { (*to_vmdev(dev)).device_id };
     // SAFETY: `buf` is a sysfs buffer; the argument is a NUL-terminated string.
-    unsafe { sys::sysfs_emit(buf, c"%s\n".as_ptr(), class_name(id).as_char_ptr()) as isize }
+    unsafe { sys::sysfs_emit(buf, c"%s\n".as_ptr().cast(), class_name(id).as_ptr().cast::<c_char>()) as isize }
 }
 
 unsafe extern "C" fn mdev_uuid_show(
@@ -252,7 +252,7 @@ unsafe extern "C" fn mdev_uuid_show(
     // SAFETY: `mdev` is referenced until release, which cannot run during a sysfs callback.
     let mdev = unsafe { (*to_vmdev(dev)).mdev };
     // SAFETY: `%pUl` prints the 16-byte guid the pointer refers to.
-    unsafe { sys::sysfs_emit(buf, c"%pUl\n".as_ptr(), ptr::addr_of!((*mdev).uuid)) as isize }
+    unsafe { sys::sysfs_emit(buf, c"%pUl\n".as_ptr().cast(), ptr::addr_of!((*mdev).uuid)) as isize }
 }
 
 unsafe extern "C" fn modalias_show(
@@ -261,7 +261,7 @@ unsafe extern "C" fn modalias_show(
     buf: *mut c_char,
 ) -> isize {
     // SAFETY: as in `device_id_show`.
-    unsafe { sys::sysfs_emit(buf, c"vmdev:d%08X\n".as_ptr(), (*to_vmdev(dev)).device_id) as isize }
+    unsafe { sys::sysfs_emit(buf, c"vmdev:d%08X\n".as_ptr().cast(), (*to_vmdev(dev)).device_id) as isize }
 }
 
 unsafe extern "C" fn driver_override_show(
@@ -275,7 +275,7 @@ unsafe extern "C" fn driver_override_show(
     unsafe {
         sys::vmdev_helper_device_lock(dev);
         let s = (*vdev).driver_override;
-        let n = sys::sysfs_emit(buf, c"%s\n".as_ptr(), if s.is_null() { c"".as_ptr() } else { s });
+        let n = sys::sysfs_emit(buf, c"%s\n".as_ptr().cast(), if s.is_null() { c"".as_ptr().cast() } else { s });
         sys::vmdev_helper_device_unlock(dev);
         n as isize
     }
@@ -303,7 +303,7 @@ macro_rules! device_attr {
     ($name:ident, $cname:literal, $mode:expr, $show:expr, $store:expr) => {
         static $name: CStatic<sys::device_attribute> = CStatic::new(sys::device_attribute {
             attr: sys::attribute {
-                name: $cname.as_ptr(),
+                name: $cname.as_ptr().cast(),
                 mode: $mode,
                 // SAFETY: the remaining fields (lockdep keys) are valid zeroed.
                 ..unsafe { zeroed() }
@@ -345,7 +345,7 @@ static DEV_GROUPS: CStatic<[*const sys::attribute_group; 2]> =
     CStatic::new([DEV_GROUP.get().cast_const(), ptr::null()]);
 
 static VMDEV_BUS: CStatic<sys::bus_type> = CStatic::new(sys::bus_type {
-    name: c"vmdev".as_ptr(),
+    name: c"vmdev".as_ptr().cast(),
     dev_groups: DEV_GROUPS.get().cast(),
     match_: Some(bus_match),
     uevent: Some(bus_uevent),
@@ -410,10 +410,7 @@ unsafe extern "C" fn mdev_probe(mdev: *mut sys::mdev_device) -> c_int {
     }
 
     // SAFETY: plain allocation of a zeroed `VmdevDevice` (valid zeroed: pointers, integers).
-    let vdev: *mut VmdevDevice = unsafe {
-        sys::__kmalloc_noprof(core::mem::size_of::<VmdevDevice>(), sys::GFP_KERNEL | sys::___GFP_ZERO)
-    }
-    .cast();
+    let vdev: *mut VmdevDevice = unsafe { sys::vmdev_helper_kzalloc(core::mem::size_of::<VmdevDevice>()) }.cast();
     if vdev.is_null() {
         count.fetch_sub(1, Ordering::AcqRel);
         return ENOMEM;
@@ -445,9 +442,9 @@ unsafe extern "C" fn mdev_probe(mdev: *mut sys::mdev_device) -> c_int {
         (*dev).groups = (*p.ops).dev_groups;
         // A software device reaches driver memory by physical address: dma-direct, 64 bits.
         (*dev).dma_mask = ptr::addr_of_mut!((*dev).coherent_dma_mask);
-        let mut ret = sys::dma_set_mask_and_coherent(dev, u64::MAX);
+        let mut ret = sys::vmdev_helper_dma_set_mask_and_coherent(dev, u64::MAX);
         if ret == 0 {
-            ret = sys::dev_set_name(dev, c"vmdev%u".as_ptr(), index as c_uint);
+            ret = sys::dev_set_name(dev, c"vmdev%u".as_ptr().cast(), index as c_uint);
         }
         if ret == 0 {
             let mut ops: *const sys::vmdev_device_ops = ptr::null();
@@ -524,22 +521,22 @@ unsafe extern "C" fn mdev_show_description(mtype: *mut sys::mdev_type, buf: *mut
         let t = &*p.types.add(i);
         sys::sysfs_emit(
             buf,
-            c"virtio %s device (virtio device id %u) on the virtio-mdev transport\n".as_ptr(),
-            class_name(t.device_id).as_char_ptr(),
+            c"virtio %s device (virtio device id %u) on the virtio-mdev transport\n".as_ptr().cast(),
+            class_name(t.device_id).as_ptr().cast::<c_char>(),
             t.device_id,
         ) as isize
     }
 }
 
 static MDEV_DRIVER: CStatic<sys::mdev_driver> = CStatic::new(sys::mdev_driver {
-    device_api: c"virtio-mdev".as_ptr(),
+    device_api: c"virtio-mdev".as_ptr().cast(),
     max_instances: 0,
     probe: Some(mdev_probe),
     remove: Some(mdev_remove),
     get_available: Some(mdev_get_available),
     show_description: Some(mdev_show_description),
     driver: sys::device_driver {
-        name: c"vmdev".as_ptr(),
+        name: c"vmdev".as_ptr().cast(),
         // SAFETY: the remaining fields are optional and valid zeroed.
         ..unsafe { zeroed() }
     },
@@ -565,7 +562,7 @@ pub unsafe extern "C" fn vmdev_register_parent(
 ) -> *mut Parent {
     match unsafe { register_parent(dev, owner, types, nr_types, ops, drvdata) } {
         Ok(p) => p,
-        Err(e) => e.to_ptr(),
+        Err(e) => e.to_errno() as isize as *mut Parent,
     }
 }
 
@@ -578,12 +575,12 @@ unsafe fn register_parent(
     drvdata: *mut c_void,
 ) -> Result<*mut Parent> {
     if dev.is_null() || types.is_null() || ops.is_null() || nr_types == 0 || nr_types > 64 {
-        return Err(EINVAL.into_err());
+        return Err(Error::from_errno(EINVAL));
     }
     // SAFETY: `ops` is valid per the caller's contract.
     let o = unsafe { &*ops };
     if o.create.is_none() || o.destroy.is_none() {
-        return Err(EINVAL.into_err());
+        return Err(Error::from_errno(EINVAL));
     }
     let n = nr_types as usize;
     let mut instances = KVec::with_capacity(n, GFP_KERNEL)?;
@@ -592,7 +589,7 @@ unsafe fn register_parent(
         // SAFETY: `types` has `nr_types` entries.
         let t = unsafe { &*types.add(i) };
         if t.sysfs_name.is_null() || t.device_id == 0 {
-            return Err(EINVAL.into_err());
+            return Err(Error::from_errno(EINVAL));
         }
         instances.push(AtomicU32::new(0), GFP_KERNEL)?;
         // SAFETY: a zeroed mdev_type is what the mdev core expects before registration.
@@ -936,8 +933,10 @@ struct VmdevTransport;
 
 impl kernel::Module for VmdevTransport {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        // SAFETY: the bus and the mdev driver are statics that live as long as the module.
+        // SAFETY: the IDA, the bus and the mdev driver are statics that live as long as the
+        // module; nothing uses the IDA before this.
         unsafe {
+            sys::vmdev_helper_ida_init(VMDEV_IDA.get());
             to_result(sys::bus_register(VMDEV_BUS.get()))?;
             if let Err(e) = to_result(sys::mdev_register_driver(MDEV_DRIVER.get())) {
                 sys::bus_unregister(VMDEV_BUS.get());

@@ -16,7 +16,7 @@
 //! Per-instance settings (`mac`, `mtu`, `link`) and per-queue counters (`stats/`) live in
 //! sysfs under the instance's vmdev device; see Documentation/vdpa_sim.rst.
 
-use core::ffi::{c_char, c_int, c_uint, c_void};
+use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use core::mem::MaybeUninit;
 use core::pin::Pin;
 use core::ptr;
@@ -31,16 +31,13 @@ use kernel::{new_mutex, pin_init};
 mod sys;
 
 #[path = "../crates/vmdev_regs/src/vmdev_regs/mod.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod vmdev_regs;
+pub mod vmdev_regs;
 
 #[path = "../crates/virtqueue/src/virtqueue/mod.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod virtqueue;
+pub mod virtqueue;
 
 #[path = "../crates/netsim/src/netsim/mod.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod netsim;
+pub mod netsim;
 
 mod phys_memory;
 
@@ -58,7 +55,7 @@ module! {
     license: "GPL",
 }
 
-const DRV_NAME: &CStr = c_str!("vmdev_sim");
+const DRV_NAME: &core::ffi::CStr = c"vmdev_sim";
 const RXQ: u16 = 0;
 const TXQ: u16 = 1;
 /// Frames per pass of the worker before it lets others run (it requeues itself).
@@ -168,16 +165,24 @@ unsafe extern "C" fn sim_work(work: *mut sys::work_struct) {
     let [Some(rx), Some(tx)] = queues else { return };
     let mem = PhysMemory;
     let out = netsim::process(cfg, rx, tx, &mem, BUDGET, stats);
-    let mut broken = out.error.is_some();
-    let notify_tx = out.tx_completed > 0 && tx.needs_notification(&mem).unwrap_or_else(|_| {
-        broken = true;
-        false
-    });
-    let notify_rx = out.rx_completed > 0 && rx.needs_notification(&mem).unwrap_or_else(|_| {
-        broken = true;
-        false
-    });
-    if broken {
+    let broken = core::cell::Cell::new(out.error.is_some());
+    let check = |r: Result<bool, virtqueue::Error>| {
+        r.unwrap_or_else(|_| {
+            broken.set(true);
+            false
+        })
+    };
+    let notify_tx = out.tx_completed > 0 && check(tx.needs_notification(&mem));
+    let notify_rx = out.rx_completed > 0 && check(rx.needs_notification(&mem));
+    // Ask for kicks again (with EVENT_IDX this publishes avail_event), then look once more:
+    // buffers the driver added while we were not asking came without a kick.
+    let mut again = out.more_pending;
+    if !broken.get() && !out.more_pending {
+        let tx_more = check(tx.set_notification(&mem, true).and_then(|()| tx.pending(&mem)).map(|n| n > 0));
+        let rx_more = check(rx.set_notification(&mem, true).and_then(|()| rx.pending(&mem)).map(|n| n > 0));
+        again = tx_more && (!out.rx_starved || rx_more);
+    }
+    if broken.get() {
         // virtio 1.2, 2.1.2: a device that cannot go on sets DEVICE_NEEDS_RESET and sends a
         // configuration change notification.
         regs.set_needs_reset();
@@ -195,7 +200,7 @@ unsafe extern "C" fn sim_work(work: *mut sys::work_struct) {
             sys::vmdev_vq_interrupt(sim.vmdev, u32::from(RXQ));
         }
     }
-    if out.more_pending {
+    if again {
         kick(sim);
     }
 }
@@ -361,7 +366,7 @@ unsafe extern "C" fn mac_show(dev: *mut sys::device, _a: *mut sys::device_attrib
     // SAFETY: a sysfs callback of a live device.
     match unsafe { with_sim(dev, |s| s.state.lock().cfg.mac) } {
         // SAFETY: `%pM` prints the 6 bytes the pointer refers to.
-        Some(mac) => unsafe { sys::sysfs_emit(buf, c"%pM\n".as_ptr(), mac.as_ptr()) as isize },
+        Some(mac) => unsafe { sys::sysfs_emit(buf, c"%pM\n".as_ptr().cast(), mac.as_ptr()) as isize },
         None => -19,
     }
 }
@@ -409,7 +414,7 @@ unsafe extern "C" fn mtu_show(dev: *mut sys::device, _a: *mut sys::device_attrib
     // SAFETY: a sysfs callback of a live device.
     match unsafe { with_sim(dev, |s| s.state.lock().cfg.mtu) } {
         // SAFETY: a sysfs page and one unsigned int.
-        Some(mtu) => unsafe { sys::sysfs_emit(buf, c"%u\n".as_ptr(), c_uint::from(mtu)) as isize },
+        Some(mtu) => unsafe { sys::sysfs_emit(buf, c"%u\n".as_ptr().cast(), c_uint::from(mtu)) as isize },
         None => -19,
     }
 }
@@ -442,7 +447,8 @@ unsafe extern "C" fn link_show(dev: *mut sys::device, _a: *mut sys::device_attri
     match unsafe { with_sim(dev, |s| s.state.lock().cfg.link_up) } {
         // SAFETY: a sysfs page and a C string.
         Some(up) => unsafe {
-            sys::sysfs_emit(buf, c"%s\n".as_ptr(), if up { c"up".as_ptr() } else { c"down".as_ptr() }) as isize
+            let state: &core::ffi::CStr = if up { c"up" } else { c"down" };
+            sys::sysfs_emit(buf, c"%s\n".as_ptr().cast(), state.as_ptr().cast::<c_char>()) as isize
         },
         None => -19,
     }
@@ -462,20 +468,19 @@ unsafe extern "C" fn link_store(
         _ => return EINVAL as isize,
     };
     // The link may change at any time: the driver hears of it through a config interrupt.
-    // SAFETY: a sysfs callback of a live device.
-    let r = unsafe {
-        with_sim(dev, |s| {
-            let mut st = s.state.lock();
-            if st.cfg.link_up != up {
-                st.cfg.link_up = up;
-                st.regs.config_changed();
-                if st.running() {
-                    // SAFETY: the instance is live during its sysfs callbacks.
-                    unsafe { sys::vmdev_config_changed(s.vmdev) };
-                }
+    let apply = |s: &SimDevice| {
+        let mut st = s.state.lock();
+        if st.cfg.link_up != up {
+            st.cfg.link_up = up;
+            st.regs.config_changed();
+            if st.running() {
+                // SAFETY: the instance is live during its sysfs callbacks.
+                unsafe { sys::vmdev_config_changed(s.vmdev) };
             }
-        })
+        }
     };
+    // SAFETY: a sysfs callback of a live device.
+    let r = unsafe { with_sim(dev, apply) };
     if r.is_some() {
         count as isize
     } else {
@@ -489,7 +494,7 @@ macro_rules! stat_attr {
             // SAFETY: a sysfs callback of a live device.
             match unsafe { with_sim(dev, |s| s.state.lock().stats.$q.$field) } {
                 // SAFETY: a sysfs page and one u64.
-                Some(v) => unsafe { sys::sysfs_emit(buf, c"%llu\n".as_ptr(), v) as isize },
+                Some(v) => unsafe { sys::sysfs_emit(buf, c"%llu\n".as_ptr().cast(), v) as isize },
                 None => -19,
             }
         }
@@ -531,10 +536,10 @@ const unsafe fn zeroed<T>() -> T {
 type ShowFn = unsafe extern "C" fn(*mut sys::device, *mut sys::device_attribute, *mut c_char) -> isize;
 type StoreFn = unsafe extern "C" fn(*mut sys::device, *mut sys::device_attribute, *const c_char, usize) -> isize;
 
-const fn attr(name: &'static CStr, show: ShowFn, store: Option<StoreFn>) -> sys::device_attribute {
+const fn attr(name: &'static core::ffi::CStr, show: ShowFn, store: Option<StoreFn>) -> sys::device_attribute {
     sys::device_attribute {
         attr: sys::attribute {
-            name: name.as_char_ptr(),
+            name: name.as_ptr().cast(),
             mode: if store.is_some() { 0o644 } else { 0o444 },
             // SAFETY: the remaining fields (lockdep keys) are valid zeroed.
             ..unsafe { zeroed() }
@@ -545,20 +550,20 @@ const fn attr(name: &'static CStr, show: ShowFn, store: Option<StoreFn>) -> sys:
 }
 
 static SETTINGS: CStatic<[sys::device_attribute; 3]> = CStatic::new([
-    attr(c_str!("mac"), mac_show, Some(mac_store)),
-    attr(c_str!("mtu"), mtu_show, Some(mtu_store)),
-    attr(c_str!("link"), link_show, Some(link_store)),
+    attr(c"mac", mac_show, Some(mac_store)),
+    attr(c"mtu", mtu_show, Some(mtu_store)),
+    attr(c"link", link_show, Some(link_store)),
 ]);
 
 static STATS: CStatic<[sys::device_attribute; 8]> = CStatic::new([
-    attr(c_str!("rx_packets"), rx_packets_show, None),
-    attr(c_str!("rx_bytes"), rx_bytes_show, None),
-    attr(c_str!("rx_drops"), rx_drops_show, None),
-    attr(c_str!("rx_errors"), rx_errors_show, None),
-    attr(c_str!("tx_packets"), tx_packets_show, None),
-    attr(c_str!("tx_bytes"), tx_bytes_show, None),
-    attr(c_str!("tx_drops"), tx_drops_show, None),
-    attr(c_str!("tx_errors"), tx_errors_show, None),
+    attr(c"rx_packets", rx_packets_show, None),
+    attr(c"rx_bytes", rx_bytes_show, None),
+    attr(c"rx_drops", rx_drops_show, None),
+    attr(c"rx_errors", rx_errors_show, None),
+    attr(c"tx_packets", tx_packets_show, None),
+    attr(c"tx_bytes", tx_bytes_show, None),
+    attr(c"tx_drops", tx_drops_show, None),
+    attr(c"tx_errors", tx_errors_show, None),
 ]);
 
 const fn nth<const N: usize>(arr: &'static CStatic<[sys::device_attribute; N]>, i: usize) -> *mut sys::attribute {
@@ -588,7 +593,7 @@ static SETTINGS_GROUP: CStatic<sys::attribute_group> = CStatic::new(sys::attribu
 });
 
 static STATS_GROUP: CStatic<sys::attribute_group> = CStatic::new(sys::attribute_group {
-    name: c"stats".as_ptr(),
+    name: c"stats".as_ptr().cast(),
     attrs: STATS_ATTRS.get().cast(),
     // SAFETY: the remaining fields are optional and valid zeroed.
     ..unsafe { zeroed() }
@@ -600,12 +605,12 @@ static DEV_GROUPS: CStatic<[*const sys::attribute_group; 3]> =
 // ---------------------------------------------------------------------------------------------
 // Parent registration: a platform device and driver, so the mdev type is "vmdev_sim-net".
 
-static TYPES: [sys::vmdev_type; 1] = [sys::vmdev_type {
-    sysfs_name: c"net".as_ptr(),
-    pretty_name: c"vmdev_sim virtio-net loopback".as_ptr(),
+static TYPES: CStatic<[sys::vmdev_type; 1]> = CStatic::new([sys::vmdev_type {
+    sysfs_name: c"net".as_ptr().cast(),
+    pretty_name: c"vmdev_sim virtio-net loopback".as_ptr().cast(),
     device_id: VIRTIO_ID_NET,
     max_instances: 64,
-}];
+}]);
 
 static PARENT_OPS: CStatic<sys::vmdev_parent_ops> = CStatic::new(sys::vmdev_parent_ops {
     create: Some(sim_create),
@@ -622,8 +627,8 @@ unsafe extern "C" fn pdrv_probe(pdev: *mut sys::platform_device) -> c_int {
         sys::vmdev_register_parent(
             ptr::addr_of_mut!((*pdev).dev),
             THIS_MODULE_PTR.load(Ordering::Acquire),
-            TYPES.as_ptr(),
-            TYPES.len() as c_uint,
+            TYPES.get().cast(),
+            1,
             PARENT_OPS.get(),
             ptr::null_mut(),
         )
@@ -648,7 +653,7 @@ static PLATFORM_DRIVER: CStatic<sys::platform_driver> = CStatic::new(sys::platfo
     probe: Some(pdrv_probe),
     __bindgen_anon_1: sys::platform_driver__bindgen_ty_1 { remove: Some(pdrv_remove) },
     driver: sys::device_driver {
-        name: c"vmdev_sim".as_ptr(),
+        name: c"vmdev_sim".as_ptr().cast(),
         // SAFETY: the remaining fields are optional and valid zeroed.
         ..unsafe { zeroed() }
     },
@@ -669,7 +674,7 @@ impl kernel::Module for SimModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         THIS_MODULE_PTR.store(module.as_ptr().cast(), Ordering::Release);
         // SAFETY: creates the module's workqueue; checked for NULL.
-        let wq = unsafe { sys::vmdev_helper_alloc_workqueue(DRV_NAME.as_char_ptr()) };
+        let wq = unsafe { sys::vmdev_helper_alloc_workqueue(DRV_NAME.as_ptr().cast()) };
         if wq.is_null() {
             return Err(kernel::error::code::ENOMEM);
         }
@@ -681,7 +686,7 @@ impl kernel::Module for SimModule {
                 return Err(e);
             }
             let pdev = sys::platform_device_register_full(&sys::platform_device_info {
-                name: DRV_NAME.as_char_ptr(),
+                name: DRV_NAME.as_ptr().cast(),
                 id: -1,
                 ..zeroed()
             });

@@ -6,7 +6,7 @@
 //! (virtio_net first) drive them unchanged. Vrings come from the virtio core
 //! (`vring_create_virtqueue`), set up in the order the 2019 RFC transport used.
 
-use core::ffi::{c_char, c_int, c_uint, c_void};
+use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use core::mem::MaybeUninit;
 use core::ptr;
 use kernel::error::to_result;
@@ -310,7 +310,7 @@ unsafe extern "C" fn vm_finalize_features(vdev: *mut sys::virtio_device) -> c_in
 
 unsafe extern "C" fn vm_bus_name(vdev: *mut sys::virtio_device) -> *const c_char {
     // SAFETY: a registered device; its transport device outlives it.
-    unsafe { sys::dev_name(sys::vmdev_to_dev((*to_vm(vdev)).vmdev)) }
+    unsafe { sys::vmdev_helper_dev_name(sys::vmdev_to_dev((*to_vm(vdev)).vmdev)) }
 }
 
 static CONFIG_OPS: sys::virtio_config_ops = sys::virtio_config_ops {
@@ -337,9 +337,12 @@ static CONFIG_OPS: sys::virtio_config_ops = sys::virtio_config_ops {
 // The vmdev driver.
 
 unsafe extern "C" fn virtio_mdev_release(dev: *mut sys::device) {
-    // SAFETY: `dev` is `vdev.dev` of a `VirtioMdev` (first field of its first field); this is
+    // SAFETY: `dev` is `vdev.dev` of a `VirtioMdev`, whose `vdev` is its first field; this is
     // the last reference.
-    unsafe { sys::kfree(dev.cast()) };
+    unsafe {
+        let vdev = kernel::container_of!(dev, sys::virtio_device, dev);
+        sys::kfree(to_vm(vdev.cast_mut()).cast());
+    }
 }
 
 unsafe extern "C" fn vmdev_probe(vmdev: *mut sys::vmdev_device) -> c_int {
@@ -360,7 +363,7 @@ unsafe extern "C" fn vmdev_probe(vmdev: *mut sys::vmdev_device) -> c_int {
         unsafe {
             sys::_dev_warn(
                 dev,
-                c"not a virtio-mdev device (magic %#x version %u device %u)\n".as_ptr(),
+                c"not a virtio-mdev device (magic %#x version %u device %u)\n".as_ptr().cast(),
                 magic,
                 version,
                 device_id,
@@ -370,9 +373,7 @@ unsafe extern "C" fn vmdev_probe(vmdev: *mut sys::vmdev_device) -> c_int {
     }
     // SAFETY: a zeroed `VirtioMdev` is valid (pointers, integers, and a virtio_device that
     // register_virtio_device initialises).
-    let vm: *mut VirtioMdev =
-        unsafe { sys::__kmalloc_noprof(core::mem::size_of::<VirtioMdev>(), sys::GFP_KERNEL | sys::___GFP_ZERO) }
-            .cast();
+    let vm: *mut VirtioMdev = unsafe { sys::vmdev_helper_kzalloc(core::mem::size_of::<VirtioMdev>()) }.cast();
     if vm.is_null() {
         return ENOMEM;
     }
@@ -437,7 +438,7 @@ static ID_TABLE: [sys::vmdev_device_id; 2] = [
 ];
 
 static DRIVER: CStatic<sys::vmdev_driver> = CStatic::new(sys::vmdev_driver {
-    name: c"virtio_mdev".as_ptr(),
+    name: c"virtio_mdev".as_ptr().cast(),
     id_table: ID_TABLE.as_ptr(),
     probe: Some(vmdev_probe),
     remove: Some(vmdev_remove),

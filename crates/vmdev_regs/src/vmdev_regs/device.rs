@@ -258,7 +258,8 @@ impl<const N: usize> RegisterFile<N> {
                 if self.status & FEATURES_OK != 0 || self.status & DRIVER == 0 {
                     return Err(Rejected::FeaturesLocked);
                 }
-                self.driver_features = set_word(self.driver_features, self.driver_features_sel, val);
+                self.driver_features =
+                    set_word(self.driver_features, self.driver_features_sel, val);
                 Ok(Effect::None)
             }
             Register::QUEUE_SEL => {
@@ -357,7 +358,11 @@ impl<const N: usize> RegisterFile<N> {
             0 => {
                 let was = q.ready;
                 q.ready = false;
-                Ok(if was { Effect::QueueDisabled(idx) } else { Effect::None })
+                Ok(if was {
+                    Effect::QueueDisabled(idx)
+                } else {
+                    Effect::None
+                })
             }
             1 => {
                 if q.ready {
@@ -429,11 +434,15 @@ mod tests {
     fn negotiated() -> Regs {
         let mut r = Regs::new(INFO);
         r.write(Register::STATUS, u32::from(ACKNOWLEDGE)).unwrap();
-        r.write(Register::STATUS, u32::from(ACKNOWLEDGE | DRIVER)).unwrap();
+        r.write(Register::STATUS, u32::from(ACKNOWLEDGE | DRIVER))
+            .unwrap();
         r.write(Register::DRIVER_FEATURES_SEL, 1).unwrap();
         r.write(Register::DRIVER_FEATURES, 1).unwrap();
         let e = r
-            .write(Register::STATUS, u32::from(ACKNOWLEDGE | DRIVER | FEATURES_OK))
+            .write(
+                Register::STATUS,
+                u32::from(ACKNOWLEDGE | DRIVER | FEATURES_OK),
+            )
             .unwrap();
         assert_eq!(e, Effect::FeaturesOk(VERSION_1));
         r
@@ -459,7 +468,12 @@ mod tests {
         for &reg in Register::ALL {
             if reg.access() == super::super::map::Access::Ro {
                 let before = r.read(reg);
-                assert_eq!(r.write(reg, 0x1234), Err(Rejected::ReadOnly), "{}", reg.name());
+                assert_eq!(
+                    r.write(reg, 0x1234),
+                    Err(Rejected::ReadOnly),
+                    "{}",
+                    reg.name()
+                );
                 assert_eq!(r.read(reg), before, "{}", reg.name());
             }
         }
@@ -471,7 +485,10 @@ mod tests {
         assert_eq!(r.read(Register::DEVICE_FEATURES), 1 << 5);
         r.write(Register::DEVICE_FEATURES_SEL, 1).unwrap();
         assert_eq!(r.read(Register::DEVICE_FEATURES), 0b11);
-        assert_eq!(r.write(Register::DEVICE_FEATURES_SEL, 2), Err(Rejected::BadSelector));
+        assert_eq!(
+            r.write(Register::DEVICE_FEATURES_SEL, 2),
+            Err(Rejected::BadSelector)
+        );
         assert_eq!(r.read(Register::DEVICE_FEATURES_SEL), 1);
     }
 
@@ -485,19 +502,29 @@ mod tests {
         r.write(Register::QUEUE_DESC_HIGH, 0x1).unwrap();
         r.write(Register::QUEUE_AVAIL_LOW, 0x2000).unwrap();
         r.write(Register::QUEUE_USED_LOW, 0x3000).unwrap();
-        assert_eq!(r.write(Register::QUEUE_READY, 1), Ok(Effect::QueueEnabled(0)));
+        assert_eq!(
+            r.write(Register::QUEUE_READY, 1),
+            Ok(Effect::QueueEnabled(0))
+        );
         let q = *r.queue(0).unwrap();
-        assert_eq!((q.num, q.desc, q.avail, q.used, q.ready), (256, 0x1_0000_1000, 0x2000, 0x3000, true));
+        assert_eq!(
+            (q.num, q.desc, q.avail, q.used, q.ready),
+            (256, 0x1_0000_1000, 0x2000, 0x3000, true)
+        );
         assert_eq!(r.read(Register::QUEUE_DESC_HIGH), 1);
         let s = ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK;
-        assert_eq!(r.write(Register::STATUS, u32::from(s)), Ok(Effect::DriverOk));
+        assert_eq!(
+            r.write(Register::STATUS, u32::from(s)),
+            Ok(Effect::DriverOk)
+        );
         assert_eq!(r.read(Register::STATUS), u32::from(s));
     }
 
     #[test]
     fn features_the_device_lacks_are_refused() {
         let mut r = Regs::new(INFO);
-        r.write(Register::STATUS, u32::from(ACKNOWLEDGE | DRIVER)).unwrap();
+        r.write(Register::STATUS, u32::from(ACKNOWLEDGE | DRIVER))
+            .unwrap();
         r.write(Register::DRIVER_FEATURES_SEL, 1).unwrap();
         r.write(Register::DRIVER_FEATURES, 1 | (1 << 7)).unwrap();
         let s = ACKNOWLEDGE | DRIVER | FEATURES_OK;
@@ -508,20 +535,34 @@ mod tests {
     #[test]
     fn version_1_is_mandatory() {
         let mut r = Regs::new(INFO);
-        r.write(Register::STATUS, u32::from(ACKNOWLEDGE | DRIVER)).unwrap();
+        r.write(Register::STATUS, u32::from(ACKNOWLEDGE | DRIVER))
+            .unwrap();
         r.write(Register::DRIVER_FEATURES, 1 << 5).unwrap();
-        r.write(Register::STATUS, u32::from(ACKNOWLEDGE | DRIVER | FEATURES_OK)).unwrap();
+        r.write(
+            Register::STATUS,
+            u32::from(ACKNOWLEDGE | DRIVER | FEATURES_OK),
+        )
+        .unwrap();
         assert_eq!(r.status() & FEATURES_OK, 0);
     }
 
     #[test]
     fn features_are_locked_outside_negotiation() {
         let mut r = Regs::new(INFO);
-        assert_eq!(r.write(Register::DRIVER_FEATURES, 1), Err(Rejected::FeaturesLocked));
+        assert_eq!(
+            r.write(Register::DRIVER_FEATURES, 1),
+            Err(Rejected::FeaturesLocked)
+        );
         let mut r = negotiated();
-        assert_eq!(r.write(Register::DRIVER_FEATURES, 0), Err(Rejected::FeaturesLocked));
+        assert_eq!(
+            r.write(Register::DRIVER_FEATURES, 0),
+            Err(Rejected::FeaturesLocked)
+        );
         assert_eq!(r.driver_features(), VERSION_1);
-        assert_eq!(r.write(Register::DRIVER_FEATURES_SEL, 7), Err(Rejected::BadSelector));
+        assert_eq!(
+            r.write(Register::DRIVER_FEATURES_SEL, 7),
+            Err(Rejected::BadSelector)
+        );
     }
 
     #[test]
@@ -529,23 +570,38 @@ mod tests {
         let mut r = Regs::new(INFO);
         // DRIVER_OK before FEATURES_OK.
         assert_eq!(
-            r.write(Register::STATUS, u32::from(ACKNOWLEDGE | DRIVER | DRIVER_OK)),
+            r.write(
+                Register::STATUS,
+                u32::from(ACKNOWLEDGE | DRIVER | DRIVER_OK)
+            ),
             Err(Rejected::StatusOrder)
         );
         // FEATURES_OK without DRIVER.
-        assert_eq!(r.write(Register::STATUS, u32::from(ACKNOWLEDGE | FEATURES_OK)), Err(Rejected::StatusOrder));
+        assert_eq!(
+            r.write(Register::STATUS, u32::from(ACKNOWLEDGE | FEATURES_OK)),
+            Err(Rejected::StatusOrder)
+        );
         // DRIVER without ACKNOWLEDGE.
-        assert_eq!(r.write(Register::STATUS, u32::from(DRIVER)), Err(Rejected::StatusOrder));
+        assert_eq!(
+            r.write(Register::STATUS, u32::from(DRIVER)),
+            Err(Rejected::StatusOrder)
+        );
         // Values wider than a byte.
         assert_eq!(r.write(Register::STATUS, 0x101), Err(Rejected::BadValue));
         assert_eq!(r.status(), 0);
         // Clearing a bit without a reset.
         let mut r = negotiated();
-        assert_eq!(r.write(Register::STATUS, u32::from(ACKNOWLEDGE | DRIVER)), Err(Rejected::StatusBitCleared));
+        assert_eq!(
+            r.write(Register::STATUS, u32::from(ACKNOWLEDGE | DRIVER)),
+            Err(Rejected::StatusBitCleared)
+        );
         assert_eq!(r.status(), ACKNOWLEDGE | DRIVER | FEATURES_OK);
         // The driver may not set NEEDS_RESET.
         let s = ACKNOWLEDGE | DRIVER | FEATURES_OK | DEVICE_NEEDS_RESET;
-        assert_eq!(r.write(Register::STATUS, u32::from(s)), Err(Rejected::StatusBitCleared));
+        assert_eq!(
+            r.write(Register::STATUS, u32::from(s)),
+            Err(Rejected::StatusBitCleared)
+        );
     }
 
     #[test]
@@ -553,9 +609,15 @@ mod tests {
         let mut r = negotiated();
         r.set_needs_reset();
         let s = ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK;
-        assert_eq!(r.write(Register::STATUS, u32::from(s)), Ok(Effect::DriverOk));
+        assert_eq!(
+            r.write(Register::STATUS, u32::from(s)),
+            Ok(Effect::DriverOk)
+        );
         assert_ne!(r.status() & DEVICE_NEEDS_RESET, 0);
-        assert_eq!(r.write(Register::STATUS, u32::from(s | FAILED)), Ok(Effect::Failed));
+        assert_eq!(
+            r.write(Register::STATUS, u32::from(s | FAILED)),
+            Ok(Effect::Failed)
+        );
         assert_eq!(r.write(Register::STATUS, 0), Ok(Effect::Reset));
         assert_eq!(r.status(), 0);
     }
@@ -582,11 +644,26 @@ mod tests {
         assert_eq!(r.read(Register::QUEUE_READY), 0);
         assert_eq!(r.read(Register::QUEUE_DESC_LOW), 0);
         assert_eq!(r.write(Register::QUEUE_NUM, 16), Err(Rejected::NoSuchQueue));
-        assert_eq!(r.write(Register::QUEUE_READY, 1), Err(Rejected::NoSuchQueue));
-        assert_eq!(r.write(Register::QUEUE_DESC_LOW, 0), Err(Rejected::NoSuchQueue));
-        assert_eq!(r.write(Register::QUEUE_SEL, 0x1_0000), Err(Rejected::BadSelector));
-        assert_eq!(r.write(Register::QUEUE_NOTIFY, 2), Err(Rejected::NoSuchQueue));
-        assert_eq!(r.write(Register::QUEUE_NOTIFY, u32::MAX), Err(Rejected::NoSuchQueue));
+        assert_eq!(
+            r.write(Register::QUEUE_READY, 1),
+            Err(Rejected::NoSuchQueue)
+        );
+        assert_eq!(
+            r.write(Register::QUEUE_DESC_LOW, 0),
+            Err(Rejected::NoSuchQueue)
+        );
+        assert_eq!(
+            r.write(Register::QUEUE_SEL, 0x1_0000),
+            Err(Rejected::BadSelector)
+        );
+        assert_eq!(
+            r.write(Register::QUEUE_NOTIFY, 2),
+            Err(Rejected::NoSuchQueue)
+        );
+        assert_eq!(
+            r.write(Register::QUEUE_NOTIFY, u32::MAX),
+            Err(Rejected::NoSuchQueue)
+        );
         assert_eq!(r.write(Register::QUEUE_NOTIFY, 1), Ok(Effect::Notify(1)));
     }
 
@@ -594,10 +671,17 @@ mod tests {
     fn queue_sizes() {
         let mut r = negotiated();
         for bad in [0, 3, 100, 512, 0x1_0000] {
-            assert_eq!(r.write(Register::QUEUE_NUM, bad), Err(Rejected::BadQueueSize), "{bad}");
+            assert_eq!(
+                r.write(Register::QUEUE_NUM, bad),
+                Err(Rejected::BadQueueSize),
+                "{bad}"
+            );
         }
         assert_eq!(r.read(Register::QUEUE_NUM), 0);
-        assert_eq!(r.write(Register::QUEUE_READY, 1), Err(Rejected::BadQueueSize));
+        assert_eq!(
+            r.write(Register::QUEUE_READY, 1),
+            Err(Rejected::BadQueueSize)
+        );
         for good in [1, 2, 128, 256] {
             assert_eq!(r.write(Register::QUEUE_NUM, good), Ok(Effect::None));
             assert_eq!(r.read(Register::QUEUE_NUM), good);
@@ -610,13 +694,22 @@ mod tests {
         r.write(Register::QUEUE_NUM, 64).unwrap();
         r.write(Register::QUEUE_DESC_LOW, 0x1000).unwrap();
         r.write(Register::QUEUE_READY, 1).unwrap();
-        assert_eq!(r.write(Register::QUEUE_DESC_LOW, 0x5000), Err(Rejected::QueueBusy));
+        assert_eq!(
+            r.write(Register::QUEUE_DESC_LOW, 0x5000),
+            Err(Rejected::QueueBusy)
+        );
         assert_eq!(r.write(Register::QUEUE_NUM, 128), Err(Rejected::QueueBusy));
-        assert_eq!(r.write(Register::QUEUE_AVAIL_STATE, 5), Err(Rejected::QueueBusy));
+        assert_eq!(
+            r.write(Register::QUEUE_AVAIL_STATE, 5),
+            Err(Rejected::QueueBusy)
+        );
         assert_eq!(r.read(Register::QUEUE_DESC_LOW), 0x1000);
         assert_eq!(r.write(Register::QUEUE_READY, 1), Ok(Effect::None));
         assert_eq!(r.write(Register::QUEUE_READY, 2), Err(Rejected::BadValue));
-        assert_eq!(r.write(Register::QUEUE_READY, 0), Ok(Effect::QueueDisabled(0)));
+        assert_eq!(
+            r.write(Register::QUEUE_READY, 0),
+            Ok(Effect::QueueDisabled(0))
+        );
         assert_eq!(r.write(Register::QUEUE_READY, 0), Ok(Effect::None));
         assert_eq!(r.write(Register::QUEUE_DESC_LOW, 0x5000), Ok(Effect::None));
     }
@@ -625,7 +718,10 @@ mod tests {
     fn queues_need_negotiated_features() {
         let mut r = Regs::new(INFO);
         r.write(Register::QUEUE_NUM, 64).unwrap();
-        assert_eq!(r.write(Register::QUEUE_READY, 1), Err(Rejected::NotNegotiated));
+        assert_eq!(
+            r.write(Register::QUEUE_READY, 1),
+            Err(Rejected::NotNegotiated)
+        );
         assert_eq!(r.read(Register::QUEUE_READY), 0);
     }
 
@@ -635,7 +731,10 @@ mod tests {
         r.write(Register::QUEUE_SEL, 1).unwrap();
         r.write(Register::QUEUE_AVAIL_STATE, 0xfffe).unwrap();
         assert_eq!(r.read(Register::QUEUE_AVAIL_STATE), 0xfffe);
-        assert_eq!(r.write(Register::QUEUE_AVAIL_STATE, 0x1_0000), Err(Rejected::BadValue));
+        assert_eq!(
+            r.write(Register::QUEUE_AVAIL_STATE, 0x1_0000),
+            Err(Rejected::BadValue)
+        );
         r.set_avail_state(1, 7);
         assert_eq!(r.read(Register::QUEUE_AVAIL_STATE), 7);
         r.set_avail_state(9, 7); // out of range: ignored, no panic

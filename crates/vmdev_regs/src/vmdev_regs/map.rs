@@ -264,24 +264,38 @@ mod tests {
                 }
             }
         }
-        assert_eq!(check_reg_access(0x100, 4, Dir::Read), Err(AccessError::Unknown));
-        assert_eq!(check_reg_access(u32::MAX - 3, 4, Dir::Read), Err(AccessError::Unknown));
+        assert_eq!(
+            check_reg_access(0x100, 4, Dir::Read),
+            Err(AccessError::Unknown)
+        );
+        assert_eq!(
+            check_reg_access(u32::MAX - 3, 4, Dir::Read),
+            Err(AccessError::Unknown)
+        );
     }
 
     #[test]
     fn documentation_table_matches_the_code() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../Documentation/register-map.rst");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../Documentation/register-map.rst"
+        );
         let doc = std::fs::read_to_string(path).expect("Documentation/register-map.rst");
         let rows: std::vec::Vec<(u32, &str, &str)> = doc
             .lines()
             .filter(|l| l.starts_with("0x"))
             .map(|l| {
                 let mut f = l.split_whitespace();
-                let off = u32::from_str_radix(f.next().unwrap().trim_start_matches("0x"), 16).unwrap();
+                let off =
+                    u32::from_str_radix(f.next().unwrap().trim_start_matches("0x"), 16).unwrap();
                 (off, f.next().unwrap(), f.next().unwrap())
             })
             .collect();
-        assert_eq!(rows.len(), Register::ALL.len(), "register count in the documentation");
+        assert_eq!(
+            rows.len(),
+            Register::ALL.len(),
+            "register count in the documentation"
+        );
         for (&reg, &(off, name, acc)) in Register::ALL.iter().zip(&rows) {
             assert_eq!((reg as u32, reg.name()), (off, name));
             let want = match reg.access() {
@@ -295,11 +309,26 @@ mod tests {
 
     #[test]
     fn specific_refusals() {
-        assert_eq!(check_reg_access(0x000, 4, Dir::Write), Err(AccessError::ReadOnly));
-        assert_eq!(check_reg_access(0x050, 4, Dir::Read), Err(AccessError::WriteOnly));
-        assert_eq!(check_reg_access(0x018, 4, Dir::Read), Err(AccessError::Unknown));
-        assert_eq!(check_reg_access(0x062, 4, Dir::Write), Err(AccessError::Misaligned));
-        assert_eq!(check_reg_access(0x060, 2, Dir::Write), Err(AccessError::BadWidth));
+        assert_eq!(
+            check_reg_access(0x000, 4, Dir::Write),
+            Err(AccessError::ReadOnly)
+        );
+        assert_eq!(
+            check_reg_access(0x050, 4, Dir::Read),
+            Err(AccessError::WriteOnly)
+        );
+        assert_eq!(
+            check_reg_access(0x018, 4, Dir::Read),
+            Err(AccessError::Unknown)
+        );
+        assert_eq!(
+            check_reg_access(0x062, 4, Dir::Write),
+            Err(AccessError::Misaligned)
+        );
+        assert_eq!(
+            check_reg_access(0x060, 2, Dir::Write),
+            Err(AccessError::BadWidth)
+        );
         assert_eq!(check_reg_access(0x060, 4, Dir::Write), Ok(Register::STATUS));
     }
 
@@ -311,8 +340,14 @@ mod tests {
         assert_eq!(check_config_access(12, 1, 12), Err(AccessError::OutOfRange));
         assert_eq!(check_config_access(0, 3, 12), Err(AccessError::BadWidth));
         assert_eq!(check_config_access(0, 0, 12), Err(AccessError::BadWidth));
-        assert_eq!(check_config_access(u32::MAX, 4, u32::MAX), Err(AccessError::OutOfRange));
-        assert_eq!(check_config_access(CONFIG_MAX - 4, 8, u32::MAX), Err(AccessError::OutOfRange));
+        assert_eq!(
+            check_config_access(u32::MAX, 4, u32::MAX),
+            Err(AccessError::OutOfRange)
+        );
+        assert_eq!(
+            check_config_access(CONFIG_MAX - 4, 8, u32::MAX),
+            Err(AccessError::OutOfRange)
+        );
         assert_eq!(AccessError::OutOfRange.errno(), 34);
         assert_eq!(AccessError::Unknown.errno(), 22);
     }

@@ -25,14 +25,21 @@ struct Socket {
 
 impl Socket {
     fn open(ifname: &str) -> std::io::Result<Self> {
-        let name = std::ffi::CString::new(ifname).map_err(|_| Error::from(ErrorKind::InvalidInput))?;
+        let name =
+            std::ffi::CString::new(ifname).map_err(|_| Error::from(ErrorKind::InvalidInput))?;
         // SAFETY: a NUL-terminated name.
         let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) } as i32;
         if ifindex == 0 {
             return Err(Error::last_os_error());
         }
         // SAFETY: plain socket creation.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(ETHERTYPE.to_be())) };
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW,
+                i32::from(ETHERTYPE.to_be()),
+            )
+        };
         if fd < 0 {
             return Err(Error::last_os_error());
         }
@@ -43,7 +50,11 @@ impl Socket {
         sll.sll_ifindex = ifindex;
         // SAFETY: `sll` is a valid sockaddr_ll of the size given.
         let r = unsafe {
-            libc::bind(fd, &sll as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_ll>() as u32)
+            libc::bind(
+                fd,
+                &sll as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
         };
         if r < 0 {
             return Err(Error::last_os_error());
@@ -85,7 +96,11 @@ impl Socket {
             if left.is_zero() {
                 return Ok(None);
             }
-            let mut pfd = libc::pollfd { fd: self.fd, events: libc::POLLIN, revents: 0 };
+            let mut pfd = libc::pollfd {
+                fd: self.fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
             // SAFETY: one valid pollfd.
             let r = unsafe { libc::poll(&mut pfd, 1, left.as_millis().max(1) as i32) };
             if r < 0 {
@@ -182,14 +197,26 @@ fn run() -> Result<String, String> {
     let dst = parse_mac(&args[2]).ok_or("bad DST_MAC")?;
     let min: usize = args[3].parse().map_err(|_| "bad MIN_LEN")?;
     let max: usize = args[4].parse().map_err(|_| "bad MAX_LEN")?;
-    let step: usize = args.get(5).filter(|a| !a.starts_with("--")).map_or(Ok(1), |s| s.parse()).map_err(|_| "bad STEP")?;
-    let expect_none = args.windows(2).any(|w| w[0] == "--expect" && w[1] == "none");
+    let step: usize = args
+        .get(5)
+        .filter(|a| !a.starts_with("--"))
+        .map_or(Ok(1), |s| s.parse())
+        .map_err(|_| "bad STEP")?;
+    let expect_none = args
+        .windows(2)
+        .any(|w| w[0] == "--expect" && w[1] == "none");
     if min < HDR + 8 || max < min || step == 0 {
-        return Err(format!("lengths must satisfy {} <= MIN_LEN <= MAX_LEN, STEP > 0", HDR + 8));
+        return Err(format!(
+            "lengths must satisfy {} <= MIN_LEN <= MAX_LEN, STEP > 0",
+            HDR + 8
+        ));
     }
     let src = read_mac(ifname).map_err(|e| format!("{ifname}: {e}"))?;
     let sock = Socket::open(ifname).map_err(|e| format!("socket on {ifname}: {e}"))?;
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+        | 1;
     let mut rng = Rng(seed);
     let mut rx = vec![0u8; 65536 + 64];
     let wait = Duration::from_millis(if expect_none { 300 } else { 5000 });
@@ -199,19 +226,27 @@ fn run() -> Result<String, String> {
     while len <= max {
         seq += 1;
         let frame = build(&dst, &src, seq, len, &mut rng);
-        sock.send(&frame).map_err(|e| format!("send {len} bytes: {e}"))?;
+        sock.send(&frame)
+            .map_err(|e| format!("send {len} bytes: {e}"))?;
         sent += 1;
         // Wait for this frame; anything else that arrives is a stray or a duplicate.
         loop {
             match sock.recv(&mut rx, wait).map_err(|e| format!("recv: {e}"))? {
                 None if expect_none => break,
-                None => return Err(format!("frame of {len} bytes (seq {seq}) did not come back")),
+                None => {
+                    return Err(format!(
+                        "frame of {len} bytes (seq {seq}) did not come back"
+                    ))
+                }
                 Some(n) => {
                     let got = &rx[..n.min(rx.len())];
                     match seq_of(got) {
                         Some(s) if s == seq => {
                             if expect_none {
-                                return Err(format!("frame of {len} bytes to {} came back", args[2]));
+                                return Err(format!(
+                                    "frame of {len} bytes to {} came back",
+                                    args[2]
+                                ));
                             }
                             if n != frame.len() || got != frame.as_slice() {
                                 let at = got.iter().zip(&frame).position(|(a, b)| a != b);
@@ -222,7 +257,9 @@ fn run() -> Result<String, String> {
                             ok += 1;
                             break;
                         }
-                        Some(s) if s < seq => return Err(format!("duplicate or late frame seq {s} (now at {seq})")),
+                        Some(s) if s < seq => {
+                            return Err(format!("duplicate or late frame seq {s} (now at {seq})"))
+                        }
                         _ => continue,
                     }
                 }
@@ -231,13 +268,19 @@ fn run() -> Result<String, String> {
         len += step;
     }
     // Nothing may come back twice: drain for a moment.
-    if let Some(n) = sock.recv(&mut rx, Duration::from_millis(200)).map_err(|e| format!("recv: {e}"))? {
+    if let Some(n) = sock
+        .recv(&mut rx, Duration::from_millis(200))
+        .map_err(|e| format!("recv: {e}"))?
+    {
         if let Some(s) = seq_of(&rx[..n.min(rx.len())]) {
             return Err(format!("frame seq {s} came back more than once"));
         }
     }
     Ok(if expect_none {
-        format!("pktloop: {sent} frames of {min}..{max} bytes to {} sent, none came back", args[2])
+        format!(
+            "pktloop: {sent} frames of {min}..{max} bytes to {} sent, none came back",
+            args[2]
+        )
     } else {
         format!("pktloop: {ok}/{sent} frames of {min}..{max} bytes came back bit-exact, once each")
     })

@@ -1,0 +1,199 @@
+//! Test-only driver side: memory backed by a vector, and a builder that lays
+//! out and fills split rings in it the way a driver would.
+
+use core::cell::{Cell, RefCell};
+use core::ops::Range;
+use std::vec;
+use std::vec::Vec;
+
+use super::mem::{GuestMemory, MemError};
+use super::split::SplitQueue;
+use super::{DESC_SIZE, USED_ELEM_SIZE};
+
+/// Driver memory covering `[base, base + len)`; anything else is out of range.
+pub(crate) struct MockMemory {
+    base: u64,
+    data: RefCell<Vec<u8>>,
+    fences: Cell<u32>,
+}
+
+impl MockMemory {
+    pub(crate) fn new(base: u64, len: usize) -> Self {
+        MockMemory {
+            base,
+            data: RefCell::new(vec![0; len]),
+            fences: Cell::new(0),
+        }
+    }
+
+    pub(crate) fn base(&self) -> u64 {
+        self.base
+    }
+
+    pub(crate) fn end(&self) -> u64 {
+        self.base + self.data.borrow().len() as u64
+    }
+
+    pub(crate) fn fences(&self) -> u32 {
+        self.fences.get()
+    }
+
+    fn range(&self, addr: u64, len: usize) -> Result<Range<usize>, MemError> {
+        let off = addr.checked_sub(self.base).ok_or(MemError::OutOfRange)?;
+        let off = usize::try_from(off).map_err(|_| MemError::OutOfRange)?;
+        let end = off.checked_add(len).ok_or(MemError::OutOfRange)?;
+        if end > self.data.borrow().len() {
+            return Err(MemError::OutOfRange);
+        }
+        Ok(off..end)
+    }
+
+    /// Bytes at `addr`, for checking what the device wrote.
+    pub(crate) fn bytes(&self, addr: u64, len: usize) -> Vec<u8> {
+        let mut v = vec![0; len];
+        self.read(addr, &mut v).expect("mock read in range");
+        v
+    }
+
+    /// Stores `bytes` at `addr`, as the driver would.
+    pub(crate) fn set_bytes(&self, addr: u64, bytes: &[u8]) {
+        self.write(addr, bytes).expect("mock write in range");
+    }
+}
+
+impl GuestMemory for MockMemory {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemError> {
+        let r = self.range(addr, buf.len())?;
+        buf.copy_from_slice(&self.data.borrow()[r]);
+        Ok(())
+    }
+
+    fn write(&self, addr: u64, buf: &[u8]) -> Result<(), MemError> {
+        let r = self.range(addr, buf.len())?;
+        self.data.borrow_mut()[r].copy_from_slice(buf);
+        Ok(())
+    }
+
+    fn load_u16_acquire(&self, addr: u64) -> Result<u16, MemError> {
+        self.read_u16(addr)
+    }
+
+    fn store_u16_release(&self, addr: u64, val: u16) -> Result<(), MemError> {
+        self.write_u16(addr, val)
+    }
+
+    fn fence(&self) {
+        self.fences.set(self.fences.get() + 1);
+    }
+}
+
+/// Driver view of one split queue laid out in a [`MockMemory`].
+pub(crate) struct MockSplitQueue<'a> {
+    mem: &'a MockMemory,
+    size: u16,
+    desc: u64,
+    avail: u64,
+    used: u64,
+}
+
+impl<'a> MockSplitQueue<'a> {
+    /// Lays out a queue of `size` entries starting at `addr` (rounded up to
+    /// 16), with the rings packed behind the descriptor table.
+    pub(crate) fn new(mem: &'a MockMemory, addr: u64, size: u16) -> Self {
+        let n = u64::from(size);
+        let desc = addr.next_multiple_of(16);
+        let avail = desc + DESC_SIZE * n;
+        let used = (avail + 6 + 2 * n).next_multiple_of(4);
+        MockSplitQueue {
+            mem,
+            size,
+            desc,
+            avail,
+            used,
+        }
+    }
+
+    /// First address after the rings, for placing buffers.
+    pub(crate) fn end(&self) -> u64 {
+        self.used + 6 + USED_ELEM_SIZE * u64::from(self.size)
+    }
+
+    pub(crate) fn queue(&self, event_idx: bool) -> SplitQueue {
+        SplitQueue::new(self.size, self.desc, self.avail, self.used, event_idx)
+            .expect("mock layout is valid")
+    }
+
+    pub(crate) fn set_desc(&self, i: u16, addr: u64, len: u32, flags: u16, next: u16) {
+        write_desc(self.mem, self.desc, i, addr, len, flags, next);
+    }
+
+    /// Writes an indirect table at `table`; entries are
+    /// `(addr, len, flags, next)`.
+    pub(crate) fn set_indirect(&self, table: u64, entries: &[(u64, u32, u16, u16)]) {
+        for (i, &(addr, len, flags, next)) in entries.iter().enumerate() {
+            write_desc(self.mem, table, i as u16, addr, len, flags, next);
+        }
+    }
+
+    pub(crate) fn avail_idx(&self) -> u16 {
+        self.mem.read_u16(self.avail + 2).unwrap()
+    }
+
+    pub(crate) fn set_avail_idx(&self, idx: u16) {
+        self.mem.write_u16(self.avail + 2, idx).unwrap();
+    }
+
+    /// Puts `head` in the next available slot and bumps the index.
+    pub(crate) fn add_avail(&self, head: u16) {
+        let idx = self.avail_idx();
+        let slot = u64::from(idx % self.size);
+        self.mem.write_u16(self.avail + 4 + 2 * slot, head).unwrap();
+        self.set_avail_idx(idx.wrapping_add(1));
+    }
+
+    /// Writes raw slot `slot` of the available ring without touching idx.
+    pub(crate) fn set_avail_slot(&self, slot: u16, head: u16) {
+        let at = self.avail + 4 + 2 * u64::from(slot);
+        self.mem.write_u16(at, head).unwrap();
+    }
+
+    pub(crate) fn set_avail_flags(&self, flags: u16) {
+        self.mem.write_u16(self.avail, flags).unwrap();
+    }
+
+    pub(crate) fn set_used_event(&self, v: u16) {
+        let at = self.avail + 4 + 2 * u64::from(self.size);
+        self.mem.write_u16(at, v).unwrap();
+    }
+
+    pub(crate) fn used_flags(&self) -> u16 {
+        self.mem.read_u16(self.used).unwrap()
+    }
+
+    pub(crate) fn used_idx(&self) -> u16 {
+        self.mem.read_u16(self.used + 2).unwrap()
+    }
+
+    /// `(id, len)` of used entry `idx` (taken modulo the size).
+    pub(crate) fn used_elem(&self, idx: u16) -> (u32, u32) {
+        let at = self.used + 4 + USED_ELEM_SIZE * u64::from(idx % self.size);
+        (
+            self.mem.read_u32(at).unwrap(),
+            self.mem.read_u32(at + 4).unwrap(),
+        )
+    }
+
+    pub(crate) fn avail_event(&self) -> u16 {
+        let at = self.used + 4 + USED_ELEM_SIZE * u64::from(self.size);
+        self.mem.read_u16(at).unwrap()
+    }
+}
+
+fn write_desc(mem: &MockMemory, table: u64, i: u16, addr: u64, len: u32, flags: u16, next: u16) {
+    let mut raw = [0u8; 16];
+    raw[..8].copy_from_slice(&addr.to_le_bytes());
+    raw[8..12].copy_from_slice(&len.to_le_bytes());
+    raw[12..14].copy_from_slice(&flags.to_le_bytes());
+    raw[14..].copy_from_slice(&next.to_le_bytes());
+    mem.set_bytes(table + DESC_SIZE * u64::from(i), &raw);
+}
