@@ -13,11 +13,11 @@
 //!
 //! The C ABI is `transport/vmdev.h`; `exports.c` exports it.
 
-use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use core::mem::MaybeUninit;
 use core::ptr;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use kernel::error::to_result;
+use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::prelude::*;
 
 #[path = "../kglue/sys.rs"]
@@ -211,7 +211,13 @@ unsafe extern "C" fn bus_uevent(dev: *const sys::device, env: *mut sys::kobj_uev
     // SAFETY: a device of this bus.
     let vdev = unsafe { to_vmdev(dev.cast_mut()) };
     // SAFETY: `env` is the event being built; the format takes one u32.
-    unsafe { sys::add_uevent_var(env, c"MODALIAS=vmdev:d%08X".as_ptr().cast(), (*vdev).device_id) }
+    unsafe {
+        sys::add_uevent_var(
+            env,
+            c"MODALIAS=vmdev:d%08X".as_ptr().cast(),
+            (*vdev).device_id,
+        )
+    }
 }
 
 fn class_name(device_id: u32) -> &'static core::ffi::CStr {
@@ -241,7 +247,13 @@ unsafe extern "C" fn device_class_show(
     // SAFETY: as in `device_id_show`.
     let id = unsafe { (*to_vmdev(dev)).device_id };
     // SAFETY: `buf` is a sysfs buffer; the argument is a NUL-terminated string.
-    unsafe { sys::sysfs_emit(buf, c"%s\n".as_ptr().cast(), class_name(id).as_ptr().cast::<c_char>()) as isize }
+    unsafe {
+        sys::sysfs_emit(
+            buf,
+            c"%s\n".as_ptr().cast(),
+            class_name(id).as_ptr().cast::<c_char>(),
+        ) as isize
+    }
 }
 
 unsafe extern "C" fn mdev_uuid_show(
@@ -261,7 +273,13 @@ unsafe extern "C" fn modalias_show(
     buf: *mut c_char,
 ) -> isize {
     // SAFETY: as in `device_id_show`.
-    unsafe { sys::sysfs_emit(buf, c"vmdev:d%08X\n".as_ptr().cast(), (*to_vmdev(dev)).device_id) as isize }
+    unsafe {
+        sys::sysfs_emit(
+            buf,
+            c"vmdev:d%08X\n".as_ptr().cast(),
+            (*to_vmdev(dev)).device_id,
+        ) as isize
+    }
 }
 
 unsafe extern "C" fn driver_override_show(
@@ -275,7 +293,11 @@ unsafe extern "C" fn driver_override_show(
     unsafe {
         sys::vmdev_helper_device_lock(dev);
         let s = (*vdev).driver_override;
-        let n = sys::sysfs_emit(buf, c"%s\n".as_ptr().cast(), if s.is_null() { c"".as_ptr().cast() } else { s });
+        let n = sys::sysfs_emit(
+            buf,
+            c"%s\n".as_ptr().cast(),
+            if s.is_null() { c"".as_ptr().cast() } else { s },
+        );
         sys::vmdev_helper_device_unlock(dev);
         n as isize
     }
@@ -314,9 +336,27 @@ macro_rules! device_attr {
     };
 }
 
-device_attr!(ATTR_DEVICE_ID, c"device_id", 0o444, Some(device_id_show), None);
-device_attr!(ATTR_DEVICE_CLASS, c"device_class", 0o444, Some(device_class_show), None);
-device_attr!(ATTR_MDEV_UUID, c"mdev_uuid", 0o444, Some(mdev_uuid_show), None);
+device_attr!(
+    ATTR_DEVICE_ID,
+    c"device_id",
+    0o444,
+    Some(device_id_show),
+    None
+);
+device_attr!(
+    ATTR_DEVICE_CLASS,
+    c"device_class",
+    0o444,
+    Some(device_class_show),
+    None
+);
+device_attr!(
+    ATTR_MDEV_UUID,
+    c"mdev_uuid",
+    0o444,
+    Some(mdev_uuid_show),
+    None
+);
 device_attr!(ATTR_MODALIAS, c"modalias", 0o444, Some(modalias_show), None);
 device_attr!(
     ATTR_DRIVER_OVERRIDE,
@@ -410,7 +450,8 @@ unsafe extern "C" fn mdev_probe(mdev: *mut sys::mdev_device) -> c_int {
     }
 
     // SAFETY: plain allocation of a zeroed `VmdevDevice` (valid zeroed: pointers, integers).
-    let vdev: *mut VmdevDevice = unsafe { sys::vmdev_helper_kzalloc(core::mem::size_of::<VmdevDevice>()) }.cast();
+    let vdev: *mut VmdevDevice =
+        unsafe { sys::vmdev_helper_kzalloc(core::mem::size_of::<VmdevDevice>()) }.cast();
     if vdev.is_null() {
         count.fetch_sub(1, Ordering::AcqRel);
         return ENOMEM;
@@ -448,7 +489,12 @@ unsafe extern "C" fn mdev_probe(mdev: *mut sys::mdev_device) -> c_int {
         }
         if ret == 0 {
             let mut ops: *const sys::vmdev_device_ops = ptr::null();
-            ret = ((*p.ops).create.unwrap_unchecked())(parent.cast(), type_index as c_uint, vdev.cast(), &mut ops);
+            ret = ((*p.ops).create.unwrap_unchecked())(
+                parent.cast(),
+                type_index as c_uint,
+                vdev.cast(),
+                &mut ops,
+            );
             if ret == 0 && (ops.is_null() || !ops_complete(&*ops)) {
                 ((*p.ops).destroy.unwrap_unchecked())(parent.cast(), vdev.cast());
                 ret = EINVAL;
@@ -473,7 +519,10 @@ unsafe extern "C" fn mdev_probe(mdev: *mut sys::mdev_device) -> c_int {
 }
 
 fn ops_complete(ops: &sys::vmdev_device_ops) -> bool {
-    ops.reg_read.is_some() && ops.reg_write.is_some() && ops.config_read.is_some() && ops.config_write.is_some()
+    ops.reg_read.is_some()
+        && ops.reg_write.is_some()
+        && ops.config_read.is_some()
+        && ops.config_write.is_some()
 }
 
 unsafe extern "C" fn mdev_remove(mdev: *mut sys::mdev_device) {
@@ -521,7 +570,9 @@ unsafe extern "C" fn mdev_show_description(mtype: *mut sys::mdev_type, buf: *mut
         let t = &*p.types.add(i);
         sys::sysfs_emit(
             buf,
-            c"virtio %s device (virtio device id %u) on the virtio-mdev transport\n".as_ptr().cast(),
+            c"virtio %s device (virtio device id %u) on the virtio-mdev transport\n"
+                .as_ptr()
+                .cast(),
             class_name(t.device_id).as_ptr().cast::<c_char>(),
             t.device_id,
         ) as isize
@@ -621,9 +672,11 @@ unsafe fn register_parent(
     unsafe {
         let p = &mut *parent;
         let base = p.type_storage.as_mut_ptr();
-        let mut ptrs = KVec::with_capacity(n, GFP_KERNEL).inspect_err(|_| drop(KBox::from_raw(parent)))?;
+        let mut ptrs =
+            KVec::with_capacity(n, GFP_KERNEL).inspect_err(|_| drop(KBox::from_raw(parent)))?;
         for i in 0..n {
-            ptrs.push(base.add(i), GFP_KERNEL).inspect_err(|_| drop(KBox::from_raw(parent)))?;
+            ptrs.push(base.add(i), GFP_KERNEL)
+                .inspect_err(|_| drop(KBox::from_raw(parent)))?;
         }
         p.mdev_types = ptrs;
         let ret = sys::mdev_register_parent(
@@ -756,7 +809,10 @@ pub unsafe extern "C" fn vmdev_config_changed(vdev: *mut VmdevDevice) {
 ///
 /// `drv` must stay valid and unmoved until `vmdev_unregister_driver`.
 #[no_mangle]
-pub unsafe extern "C" fn vmdev_register_driver(drv: *mut sys::vmdev_driver, owner: *mut sys::module) -> c_int {
+pub unsafe extern "C" fn vmdev_register_driver(
+    drv: *mut sys::vmdev_driver,
+    owner: *mut sys::module,
+) -> c_int {
     // SAFETY: per the contract.
     unsafe {
         if (*drv).name.is_null() || (*drv).probe.is_none() || (*drv).remove.is_none() {
@@ -865,7 +921,12 @@ unsafe fn config_size(vdev: *mut VmdevDevice, ops: &sys::vmdev_device_ops) -> u3
 ///
 /// `vdev` must be a live instance and `buf` valid for `len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn vmdev_config_read(vdev: *mut VmdevDevice, offset: u32, buf: *mut c_void, len: u32) -> c_int {
+pub unsafe extern "C" fn vmdev_config_read(
+    vdev: *mut VmdevDevice,
+    offset: u32,
+    buf: *mut c_void,
+    len: u32,
+) -> c_int {
     // SAFETY: per the contract.
     let ops = match unsafe { device_ops(vdev) } {
         Ok(o) => o,
@@ -943,7 +1004,10 @@ impl kernel::Module for VmdevTransport {
                 return Err(e);
             }
         }
-        pr_info!("virtio-mdev transport registered (register map revision {})\n", vmdev_regs::map::VERSION);
+        pr_info!(
+            "virtio-mdev transport registered (register map revision {})\n",
+            vmdev_regs::map::VERSION
+        );
         Ok(VmdevTransport)
     }
 }

@@ -16,12 +16,12 @@
 //! Per-instance settings (`mac`, `mtu`, `link`) and per-queue counters (`stats/`) live in
 //! sysfs under the instance's vmdev device; see Documentation/vdpa_sim.rst.
 
-use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use core::mem::MaybeUninit;
 use core::pin::Pin;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::error::to_result;
+use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::prelude::*;
 use kernel::sync::Mutex;
 use kernel::types::Opaque;
@@ -102,7 +102,9 @@ impl SimState {
     }
 
     fn enable_queue(&mut self, idx: u16) {
-        let Some(q) = self.regs.queue(idx).copied() else { return };
+        let Some(q) = self.regs.queue(idx).copied() else {
+            return;
+        };
         match SplitQueue::new(q.num, q.desc, q.avail, q.used, self.event_idx) {
             Ok(mut sq) => {
                 sq.set_next_avail(q.avail_state);
@@ -156,12 +158,20 @@ fn kick(sim: &SimDevice) {
 
 unsafe extern "C" fn sim_work(work: *mut sys::work_struct) {
     // SAFETY: `work` is the `work` field of a live `SimDevice` (destroy cancels it first).
-    let sim = unsafe { &*kernel::container_of!(work.cast::<Opaque<sys::work_struct>>(), SimDevice, work) };
+    let sim = unsafe {
+        &*kernel::container_of!(work.cast::<Opaque<sys::work_struct>>(), SimDevice, work)
+    };
     let mut st = sim.state.lock();
     if !st.running() {
         return;
     }
-    let SimState { queues, cfg, stats, regs, .. } = &mut *st;
+    let SimState {
+        queues,
+        cfg,
+        stats,
+        regs,
+        ..
+    } = &mut *st;
     let [Some(rx), Some(tx)] = queues else { return };
     let mem = PhysMemory;
     let out = netsim::process(cfg, rx, tx, &mem, BUDGET, stats);
@@ -178,8 +188,16 @@ unsafe extern "C" fn sim_work(work: *mut sys::work_struct) {
     // buffers the driver added while we were not asking came without a kick.
     let mut again = out.more_pending;
     if !broken.get() && !out.more_pending {
-        let tx_more = check(tx.set_notification(&mem, true).and_then(|()| tx.pending(&mem)).map(|n| n > 0));
-        let rx_more = check(rx.set_notification(&mem, true).and_then(|()| rx.pending(&mem)).map(|n| n > 0));
+        let tx_more = check(
+            tx.set_notification(&mem, true)
+                .and_then(|()| tx.pending(&mem))
+                .map(|n| n > 0),
+        );
+        let rx_more = check(
+            rx.set_notification(&mem, true)
+                .and_then(|()| rx.pending(&mem))
+                .map(|n| n > 0),
+        );
         again = tx_more && (!out.rx_starved || rx_more);
     }
     if broken.get() {
@@ -220,7 +238,9 @@ unsafe extern "C" fn sim_reg_read(vmdev: *mut sys::vmdev_device, offset: u32) ->
 unsafe extern "C" fn sim_reg_write(vmdev: *mut sys::vmdev_device, offset: u32, value: u32) {
     // SAFETY: the transport calls ops on live instances only.
     let sim = unsafe { &*sim_of(vmdev) };
-    let Some(reg) = Register::at(offset) else { return };
+    let Some(reg) = Register::at(offset) else {
+        return;
+    };
     // The doorbell may come from atomic context: it must not take the mutex.
     if reg == Register::QUEUE_NOTIFY {
         if value < u32::from(RegisterFile::<2>::num_queues()) {
@@ -249,7 +269,12 @@ unsafe extern "C" fn sim_reg_write(vmdev: *mut sys::vmdev_device, offset: u32, v
     }
 }
 
-unsafe extern "C" fn sim_config_read(vmdev: *mut sys::vmdev_device, offset: u32, buf: *mut c_void, len: u32) {
+unsafe extern "C" fn sim_config_read(
+    vmdev: *mut sys::vmdev_device,
+    offset: u32,
+    buf: *mut c_void,
+    len: u32,
+) {
     // SAFETY: the transport checked `offset + len <= CONFIG_SIZE` and `buf` holds `len` bytes.
     let sim = unsafe { &*sim_of(vmdev) };
     let bytes = sim.state.lock().cfg.to_config_bytes();
@@ -260,7 +285,12 @@ unsafe extern "C" fn sim_config_read(vmdev: *mut sys::vmdev_device, offset: u32,
     }
 }
 
-unsafe extern "C" fn sim_config_write(_vmdev: *mut sys::vmdev_device, _offset: u32, _buf: *const c_void, _len: u32) {
+unsafe extern "C" fn sim_config_write(
+    _vmdev: *mut sys::vmdev_device,
+    _offset: u32,
+    _buf: *const c_void,
+    _len: u32,
+) {
     // Every field of the net config space is read-only for the driver (virtio 1.2, 5.1.4).
 }
 
@@ -292,7 +322,11 @@ unsafe extern "C" fn sim_create(
         regs: RegisterFile::new(DEVICE_INFO),
         queues: [None, None],
         event_idx: false,
-        cfg: NetConfig { mac: random_mac(), mtu: 1500, link_up: true },
+        cfg: NetConfig {
+            mac: random_mac(),
+            mtu: 1500,
+            link_up: true,
+        },
         stats: NetStats::default(),
     };
     let init = pin_init!(SimDevice {
@@ -362,11 +396,17 @@ fn sysfs_input(buf: *const c_char, count: usize, out: &mut [u8; 32]) -> Option<u
     Some(s.len())
 }
 
-unsafe extern "C" fn mac_show(dev: *mut sys::device, _a: *mut sys::device_attribute, buf: *mut c_char) -> isize {
+unsafe extern "C" fn mac_show(
+    dev: *mut sys::device,
+    _a: *mut sys::device_attribute,
+    buf: *mut c_char,
+) -> isize {
     // SAFETY: a sysfs callback of a live device.
     match unsafe { with_sim(dev, |s| s.state.lock().cfg.mac) } {
         // SAFETY: `%pM` prints the 6 bytes the pointer refers to.
-        Some(mac) => unsafe { sys::sysfs_emit(buf, c"%pM\n".as_ptr().cast(), mac.as_ptr()) as isize },
+        Some(mac) => unsafe {
+            sys::sysfs_emit(buf, c"%pM\n".as_ptr().cast(), mac.as_ptr()) as isize
+        },
         None => -19,
     }
 }
@@ -410,11 +450,17 @@ unsafe extern "C" fn mac_store(
     }
 }
 
-unsafe extern "C" fn mtu_show(dev: *mut sys::device, _a: *mut sys::device_attribute, buf: *mut c_char) -> isize {
+unsafe extern "C" fn mtu_show(
+    dev: *mut sys::device,
+    _a: *mut sys::device_attribute,
+    buf: *mut c_char,
+) -> isize {
     // SAFETY: a sysfs callback of a live device.
     match unsafe { with_sim(dev, |s| s.state.lock().cfg.mtu) } {
         // SAFETY: a sysfs page and one unsigned int.
-        Some(mtu) => unsafe { sys::sysfs_emit(buf, c"%u\n".as_ptr().cast(), c_uint::from(mtu)) as isize },
+        Some(mtu) => unsafe {
+            sys::sysfs_emit(buf, c"%u\n".as_ptr().cast(), c_uint::from(mtu)) as isize
+        },
         None => -19,
     }
 }
@@ -442,13 +488,21 @@ unsafe extern "C" fn mtu_store(
     }
 }
 
-unsafe extern "C" fn link_show(dev: *mut sys::device, _a: *mut sys::device_attribute, buf: *mut c_char) -> isize {
+unsafe extern "C" fn link_show(
+    dev: *mut sys::device,
+    _a: *mut sys::device_attribute,
+    buf: *mut c_char,
+) -> isize {
     // SAFETY: a sysfs callback of a live device.
     match unsafe { with_sim(dev, |s| s.state.lock().cfg.link_up) } {
         // SAFETY: a sysfs page and a C string.
         Some(up) => unsafe {
             let state: &core::ffi::CStr = if up { c"up" } else { c"down" };
-            sys::sysfs_emit(buf, c"%s\n".as_ptr().cast(), state.as_ptr().cast::<c_char>()) as isize
+            sys::sysfs_emit(
+                buf,
+                c"%s\n".as_ptr().cast(),
+                state.as_ptr().cast::<c_char>(),
+            ) as isize
         },
         None => -19,
     }
@@ -461,7 +515,9 @@ unsafe extern "C" fn link_store(
     count: usize,
 ) -> isize {
     let mut tmp = [0u8; 32];
-    let Some(n) = sysfs_input(buf, count, &mut tmp) else { return EINVAL as isize };
+    let Some(n) = sysfs_input(buf, count, &mut tmp) else {
+        return EINVAL as isize;
+    };
     let up = match &tmp[..n] {
         b"up" | b"1" => true,
         b"down" | b"0" => false,
@@ -490,7 +546,11 @@ unsafe extern "C" fn link_store(
 
 macro_rules! stat_attr {
     ($fn:ident, $q:ident, $field:ident) => {
-        unsafe extern "C" fn $fn(dev: *mut sys::device, _a: *mut sys::device_attribute, buf: *mut c_char) -> isize {
+        unsafe extern "C" fn $fn(
+            dev: *mut sys::device,
+            _a: *mut sys::device_attribute,
+            buf: *mut c_char,
+        ) -> isize {
             // SAFETY: a sysfs callback of a live device.
             match unsafe { with_sim(dev, |s| s.state.lock().stats.$q.$field) } {
                 // SAFETY: a sysfs page and one u64.
@@ -533,10 +593,20 @@ const unsafe fn zeroed<T>() -> T {
     unsafe { MaybeUninit::zeroed().assume_init() }
 }
 
-type ShowFn = unsafe extern "C" fn(*mut sys::device, *mut sys::device_attribute, *mut c_char) -> isize;
-type StoreFn = unsafe extern "C" fn(*mut sys::device, *mut sys::device_attribute, *const c_char, usize) -> isize;
+type ShowFn =
+    unsafe extern "C" fn(*mut sys::device, *mut sys::device_attribute, *mut c_char) -> isize;
+type StoreFn = unsafe extern "C" fn(
+    *mut sys::device,
+    *mut sys::device_attribute,
+    *const c_char,
+    usize,
+) -> isize;
 
-const fn attr(name: &'static core::ffi::CStr, show: ShowFn, store: Option<StoreFn>) -> sys::device_attribute {
+const fn attr(
+    name: &'static core::ffi::CStr,
+    show: ShowFn,
+    store: Option<StoreFn>,
+) -> sys::device_attribute {
     sys::device_attribute {
         attr: sys::attribute {
             name: name.as_ptr().cast(),
@@ -566,13 +636,23 @@ static STATS: CStatic<[sys::device_attribute; 8]> = CStatic::new([
     attr(c"tx_errors", tx_errors_show, None),
 ]);
 
-const fn nth<const N: usize>(arr: &'static CStatic<[sys::device_attribute; N]>, i: usize) -> *mut sys::attribute {
+const fn nth<const N: usize>(
+    arr: &'static CStatic<[sys::device_attribute; N]>,
+    i: usize,
+) -> *mut sys::attribute {
     // The `attr` field is first in `device_attribute`.
-    arr.get().cast::<sys::device_attribute>().wrapping_add(i).cast()
+    arr.get()
+        .cast::<sys::device_attribute>()
+        .wrapping_add(i)
+        .cast()
 }
 
-static SETTINGS_ATTRS: CStatic<[*mut sys::attribute; 4]> =
-    CStatic::new([nth(&SETTINGS, 0), nth(&SETTINGS, 1), nth(&SETTINGS, 2), ptr::null_mut()]);
+static SETTINGS_ATTRS: CStatic<[*mut sys::attribute; 4]> = CStatic::new([
+    nth(&SETTINGS, 0),
+    nth(&SETTINGS, 1),
+    nth(&SETTINGS, 2),
+    ptr::null_mut(),
+]);
 
 static STATS_ATTRS: CStatic<[*mut sys::attribute; 9]> = CStatic::new([
     nth(&STATS, 0),
@@ -599,8 +679,11 @@ static STATS_GROUP: CStatic<sys::attribute_group> = CStatic::new(sys::attribute_
     ..unsafe { zeroed() }
 });
 
-static DEV_GROUPS: CStatic<[*const sys::attribute_group; 3]> =
-    CStatic::new([SETTINGS_GROUP.get().cast_const(), STATS_GROUP.get().cast_const(), ptr::null()]);
+static DEV_GROUPS: CStatic<[*const sys::attribute_group; 3]> = CStatic::new([
+    SETTINGS_GROUP.get().cast_const(),
+    STATS_GROUP.get().cast_const(),
+    ptr::null(),
+]);
 
 // ---------------------------------------------------------------------------------------------
 // Parent registration: a platform device and driver, so the mdev type is "vmdev_sim-net".
@@ -651,7 +734,9 @@ unsafe extern "C" fn pdrv_remove(_pdev: *mut sys::platform_device) {
 
 static PLATFORM_DRIVER: CStatic<sys::platform_driver> = CStatic::new(sys::platform_driver {
     probe: Some(pdrv_probe),
-    __bindgen_anon_1: sys::platform_driver__bindgen_ty_1 { remove: Some(pdrv_remove) },
+    __bindgen_anon_1: sys::platform_driver__bindgen_ty_1 {
+        remove: Some(pdrv_remove),
+    },
     driver: sys::device_driver {
         name: c"vmdev_sim".as_ptr().cast(),
         // SAFETY: the remaining fields are optional and valid zeroed.
@@ -681,7 +766,10 @@ impl kernel::Module for SimModule {
         SIM_WQ.store(wq, Ordering::Release);
         // SAFETY: the driver is a static; on failure everything set up so far is undone.
         unsafe {
-            if let Err(e) = to_result(sys::__platform_driver_register(PLATFORM_DRIVER.get(), module.as_ptr().cast())) {
+            if let Err(e) = to_result(sys::__platform_driver_register(
+                PLATFORM_DRIVER.get(),
+                module.as_ptr().cast(),
+            )) {
                 sys::destroy_workqueue(wq);
                 return Err(e);
             }
@@ -697,7 +785,11 @@ impl kernel::Module for SimModule {
                 }
                 sys::platform_driver_unregister(PLATFORM_DRIVER.get());
                 sys::destroy_workqueue(wq);
-                return Err(if (-4095..0).contains(&addr) { Error::from_errno(addr as c_int) } else { ENODEV });
+                return Err(if (-4095..0).contains(&addr) {
+                    Error::from_errno(addr as c_int)
+                } else {
+                    ENODEV
+                });
             }
             Ok(SimModule { pdev })
         }

@@ -6,10 +6,10 @@
 //! (virtio_net first) drive them unchanged. Vrings come from the virtio core
 //! (`vring_create_virtqueue`), set up in the order the 2019 RFC transport used.
 
-use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use core::mem::MaybeUninit;
 use core::ptr;
 use kernel::error::to_result;
+use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::prelude::*;
 
 #[path = "../kglue/sys.rs"]
@@ -101,7 +101,12 @@ unsafe fn wr(vm: *mut VirtioMdev, off: u32, val: u32) -> c_int {
 // ---------------------------------------------------------------------------------------------
 // virtio_config_ops, one function per op.
 
-unsafe extern "C" fn vm_get(vdev: *mut sys::virtio_device, offset: c_uint, buf: *mut c_void, len: c_uint) {
+unsafe extern "C" fn vm_get(
+    vdev: *mut sys::virtio_device,
+    offset: c_uint,
+    buf: *mut c_void,
+    len: c_uint,
+) {
     // SAFETY: the virtio core calls ops on a registered device; `buf` holds `len` bytes.
     unsafe {
         let vm = to_vm(vdev);
@@ -111,7 +116,12 @@ unsafe extern "C" fn vm_get(vdev: *mut sys::virtio_device, offset: c_uint, buf: 
     }
 }
 
-unsafe extern "C" fn vm_set(vdev: *mut sys::virtio_device, offset: c_uint, buf: *const c_void, len: c_uint) {
+unsafe extern "C" fn vm_set(
+    vdev: *mut sys::virtio_device,
+    offset: c_uint,
+    buf: *const c_void,
+    len: c_uint,
+) {
     // SAFETY: as in `vm_get`. A refused write leaves config space unchanged, which is all a
     // driver can observe of it anyway.
     unsafe { sys::vmdev_config_write((*to_vm(vdev)).vmdev, offset, buf, len) };
@@ -363,7 +373,9 @@ unsafe extern "C" fn vmdev_probe(vmdev: *mut sys::vmdev_device) -> c_int {
         unsafe {
             sys::_dev_warn(
                 dev,
-                c"not a virtio-mdev device (magic %#x version %u device %u)\n".as_ptr().cast(),
+                c"not a virtio-mdev device (magic %#x version %u device %u)\n"
+                    .as_ptr()
+                    .cast(),
                 magic,
                 version,
                 device_id,
@@ -373,7 +385,8 @@ unsafe extern "C" fn vmdev_probe(vmdev: *mut sys::vmdev_device) -> c_int {
     }
     // SAFETY: a zeroed `VirtioMdev` is valid (pointers, integers, and a virtio_device that
     // register_virtio_device initialises).
-    let vm: *mut VirtioMdev = unsafe { sys::vmdev_helper_kzalloc(core::mem::size_of::<VirtioMdev>()) }.cast();
+    let vm: *mut VirtioMdev =
+        unsafe { sys::vmdev_helper_kzalloc(core::mem::size_of::<VirtioMdev>()) }.cast();
     if vm.is_null() {
         return ENOMEM;
     }
@@ -433,7 +446,9 @@ unsafe extern "C" fn vmdev_config_changed(vmdev: *mut sys::vmdev_device) {
 }
 
 static ID_TABLE: [sys::vmdev_device_id; 2] = [
-    sys::vmdev_device_id { device_id: sys::VMDEV_ANY_ID },
+    sys::vmdev_device_id {
+        device_id: sys::VMDEV_ANY_ID,
+    },
     sys::vmdev_device_id { device_id: 0 },
 ];
 

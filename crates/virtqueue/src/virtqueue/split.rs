@@ -174,7 +174,8 @@ impl SplitQueue {
     }
 
     fn avail_ring_addr(&self, idx: Wrapping<u16>) -> u64 {
-        let slot = u64::from(idx.0 % self.size);
+        // `size` is a power of two (checked in `new`): a mask cannot divide by zero.
+        let slot = u64::from(idx.0 & self.size.wrapping_sub(1));
         self.avail.wrapping_add(4).wrapping_add(2 * slot)
     }
 
@@ -189,7 +190,8 @@ impl SplitQueue {
     }
 
     fn used_ring_addr(&self, idx: Wrapping<u16>) -> u64 {
-        let slot = u64::from(idx.0 % self.size);
+        // `size` is a power of two (checked in `new`): a mask cannot divide by zero.
+        let slot = u64::from(idx.0 & self.size.wrapping_sub(1));
         self.used
             .wrapping_add(4)
             .wrapping_add(USED_ELEM_SIZE * slot)
