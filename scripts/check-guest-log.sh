@@ -12,7 +12,7 @@ pat+='suspicious RCU usage|detected stalls|unreferenced object|suspected memory 
 pat+='rust_panic|panicked at|Call Trace:|blocked for more than'
 kernel_lines() {
 	grep -aE '^\[ *[0-9]+\.[0-9]+\]' "$logf"
-	[ -f "$dmesgf" ] && cat "$dmesgf"
+	if [ -f "$dmesgf" ]; then cat "$dmesgf"; fi
 }
 if kernel_lines | grep -aqE "$pat"; then
 	echo "---- kernel reports in $logf ${dmesgf:+/ $dmesgf} ----" >&2
