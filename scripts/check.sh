@@ -17,6 +17,19 @@ host_pass=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^passed;?$/) s+=
 host_fail=$(awk '/^test result:/ {for (i=1;i<=NF;i++) if ($i ~ /^failed;?$/) s+=$(i-1)} END {print s+0}' "$out/cargo-test.log")
 [ "$host_rc" = 0 ] || [ "$host_fail" -gt 0 ] || host_fail=1
 
+# The kernel-log scanner gates every VM run: check that it catches a report and ignores test
+# output that merely mentions one.
+log "guest log scanner self-test"
+scan_dir=$(mktemp -d)
+printf '[    1.000000] booting\n[    2.500000] BUG: KASAN: slab-use-after-free in f+0x1/0x2\n' >"$scan_dir/console.log"
+if "$REPO/scripts/check-guest-log.sh" "$scan_dir/console.log" 2>/dev/null; then
+	log "FAIL: the scanner missed a KASAN report"; host_fail=$((host_fail + 1))
+else host_pass=$((host_pass + 1)); fi
+printf '[    1.000000] booting\n# a test note about KASAN: and WARNING: words\n' >"$scan_dir/console.log"
+if "$REPO/scripts/check-guest-log.sh" "$scan_dir/console.log" 2>/dev/null; then host_pass=$((host_pass + 1))
+else log "FAIL: the scanner flagged test output"; host_fail=$((host_fail + 1)); fi
+rm -rf "$scan_dir"
+
 log "building the selftest tools"
 tools_rc=0
 cargo build --release -q -p vmdev_selftest_tools || tools_rc=1
