@@ -168,7 +168,7 @@ pub fn check_reg_access(offset: u32, width: u32, dir: Dir) -> Result<Register, A
     if width != 4 {
         return Err(AccessError::BadWidth);
     }
-    if offset % 4 != 0 {
+    if offset & 3 != 0 {
         return Err(AccessError::Misaligned);
     }
     let reg = Register::at(offset).ok_or(AccessError::Unknown)?;

@@ -126,7 +126,7 @@ impl Socket {
             if n < 0 {
                 return Err(Error::last_os_error());
             }
-            if sll.sll_pkttype == libc::PACKET_OUTGOING as u8 {
+            if sll.sll_pkttype == libc::PACKET_OUTGOING {
                 continue;
             }
             return Ok(Some(n as usize));
