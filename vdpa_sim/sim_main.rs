@@ -21,7 +21,7 @@ use core::pin::Pin;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::error::to_result;
-use kernel::ffi::{c_char, c_int, c_uint, c_void};
+use kernel::ffi::{c_char, c_int, c_uint};
 use kernel::prelude::*;
 use kernel::sync::Mutex;
 use kernel::types::Opaque;
@@ -41,8 +41,12 @@ pub mod netsim;
 
 mod phys_memory;
 
+#[path = "../kglue/vendor.rs"]
+pub mod vendor;
+
 use netsim::{NetConfig, NetStats};
 use phys_memory::PhysMemory;
+use vendor::{DeviceHandle, Registration, TypeDesc};
 use virtqueue::SplitQueue;
 use vmdev_regs::device::{DeviceInfo, Effect, RegisterFile};
 use vmdev_regs::map::Register;
@@ -69,7 +73,6 @@ const VIRTIO_NET_F_STATUS: u64 = 1 << 16;
 
 const EINVAL: c_int = -22;
 const EBUSY: c_int = -16;
-const ENOMEM: c_int = -12;
 const ENODEV: kernel::error::Error = kernel::error::code::ENODEV;
 
 const DEVICE_INFO: DeviceInfo = DeviceInfo {
@@ -126,30 +129,36 @@ impl SimState {
 ///
 /// # Invariants
 ///
-/// `work` is initialised with `sim_work` and queued only on `SIM_WQ`; `vmdev` is the instance's
-/// transport device, live until `sim_destroy`, which cancels the work first.
-#[pin_data]
+/// `work` is initialised with `sim_work` and queued only on `SIM_WQ`; dropping the device
+/// cancels it, so the work never runs on a freed device.
+#[pin_data(PinnedDrop)]
 struct SimDevice {
-    vmdev: *mut sys::vmdev_device,
+    handle: DeviceHandle,
     #[pin]
     state: Mutex<SimState>,
     #[pin]
     work: Opaque<sys::work_struct>,
 }
 
+// SAFETY: the work item is only touched through the workqueue API, which is thread-safe.
+unsafe impl Send for SimDevice {}
+// SAFETY: as above; all other state is behind the mutex.
+unsafe impl Sync for SimDevice {}
+
+#[pinned_drop]
+impl PinnedDrop for SimDevice {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: `work` was initialised in `create`; after this it is neither queued nor
+        // running.
+        unsafe { sys::cancel_work_sync(self.work.get()) };
+    }
+}
+
 /// The workqueue every instance's work runs on (created at module init).
 static SIM_WQ: AtomicPtr<sys::workqueue_struct> = AtomicPtr::new(ptr::null_mut());
 
-/// # Safety
-///
-/// `vmdev` must be a live instance created by `sim_create`.
-unsafe fn sim_of(vmdev: *mut sys::vmdev_device) -> *const SimDevice {
-    // SAFETY: `sim_create` stored the device as the vendor data.
-    unsafe { sys::vmdev_get_drvdata(vmdev) }.cast()
-}
-
 fn kick(sim: &SimDevice) {
-    // SAFETY: `work` was initialised in `sim_create`; the workqueue outlives every instance.
+    // SAFETY: `work` was initialised in `create`; the workqueue outlives every instance.
     unsafe { sys::vmdev_helper_queue_work(SIM_WQ.load(Ordering::Acquire), sim.work.get()) };
 }
 
@@ -204,19 +213,15 @@ unsafe extern "C" fn sim_work(work: *mut sys::work_struct) {
         // virtio 1.2, 2.1.2: a device that cannot go on sets DEVICE_NEEDS_RESET and sends a
         // configuration change notification.
         regs.set_needs_reset();
-        // SAFETY: the instance is live while its work runs.
-        unsafe { sys::vmdev_config_changed(sim.vmdev) };
+        sim.handle.config_changed();
         return;
     }
-    // SAFETY: the instance is live; interrupts are raised with the state locked (see the
-    // module documentation).
-    unsafe {
-        if notify_tx {
-            sys::vmdev_vq_interrupt(sim.vmdev, u32::from(TXQ));
-        }
-        if notify_rx {
-            sys::vmdev_vq_interrupt(sim.vmdev, u32::from(RXQ));
-        }
+    // Interrupts are raised with the state locked (see the module documentation).
+    if notify_tx {
+        sim.handle.vq_interrupt(TXQ);
+    }
+    if notify_rx {
+        sim.handle.vq_interrupt(RXQ);
     }
     if again {
         kick(sim);
@@ -224,85 +229,57 @@ unsafe extern "C" fn sim_work(work: *mut sys::work_struct) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Device ops: one function per op.
+// The device: the register window of one instance.
 
-unsafe extern "C" fn sim_reg_read(vmdev: *mut sys::vmdev_device, offset: u32) -> u32 {
-    // SAFETY: the transport calls ops on live instances only.
-    let sim = unsafe { &*sim_of(vmdev) };
-    match Register::at(offset) {
-        Some(reg) => sim.state.lock().regs.read(reg),
-        None => vmdev_regs::map::REFUSED_READ,
+impl vendor::Device for SimDevice {
+    fn reg_read(&self, reg: Register) -> u32 {
+        self.state.lock().regs.read(reg)
     }
-}
 
-unsafe extern "C" fn sim_reg_write(vmdev: *mut sys::vmdev_device, offset: u32, value: u32) {
-    // SAFETY: the transport calls ops on live instances only.
-    let sim = unsafe { &*sim_of(vmdev) };
-    let Some(reg) = Register::at(offset) else {
-        return;
-    };
-    // The doorbell may come from atomic context: it must not take the mutex.
-    if reg == Register::QUEUE_NOTIFY {
-        if value < u32::from(RegisterFile::<2>::num_queues()) {
-            kick(sim);
+    fn reg_write(&self, reg: Register, value: u32) {
+        // The doorbell may come from atomic context: it must not take the mutex.
+        if reg == Register::QUEUE_NOTIFY {
+            if value < u32::from(RegisterFile::<2>::num_queues()) {
+                kick(self);
+            }
+            return;
         }
-        return;
-    }
-    let mut st = sim.state.lock();
-    let Ok(effect) = st.regs.write(reg, value) else {
-        // Refused: the register keeps its value, which is what the driver reads back.
-        return;
-    };
-    match effect {
-        Effect::Reset => {
-            st.queues = [None, None];
-            st.event_idx = false;
+        let mut st = self.state.lock();
+        let Ok(effect) = st.regs.write(reg, value) else {
+            // Refused: the register keeps its value, which is what the driver reads back.
+            return;
+        };
+        match effect {
+            Effect::Reset => {
+                st.queues = [None, None];
+                st.event_idx = false;
+            }
+            Effect::FeaturesOk(f) => st.event_idx = f & vmdev_regs::features::RING_EVENT_IDX != 0,
+            Effect::QueueEnabled(i) => st.enable_queue(i),
+            Effect::QueueDisabled(i) => st.disable_queue(i),
+            Effect::DriverOk => {
+                drop(st);
+                kick(self);
+            }
+            Effect::None | Effect::Failed | Effect::Notify(_) => {}
         }
-        Effect::FeaturesOk(f) => st.event_idx = f & vmdev_regs::features::RING_EVENT_IDX != 0,
-        Effect::QueueEnabled(i) => st.enable_queue(i),
-        Effect::QueueDisabled(i) => st.disable_queue(i),
-        Effect::DriverOk => {
-            drop(st);
-            kick(sim);
+    }
+
+    fn config_read(&self, offset: u32, buf: &mut [u8]) {
+        let bytes = self.state.lock().cfg.to_config_bytes();
+        let off = offset as usize;
+        if let Some(src) = bytes.get(off..off + buf.len()) {
+            buf.copy_from_slice(src);
         }
-        Effect::None | Effect::Failed | Effect::Notify(_) => {}
+    }
+
+    fn config_write(&self, _offset: u32, _buf: &[u8]) {
+        // Every field of the net config space is read-only for the driver (virtio 1.2, 5.1.4).
     }
 }
-
-unsafe extern "C" fn sim_config_read(
-    vmdev: *mut sys::vmdev_device,
-    offset: u32,
-    buf: *mut c_void,
-    len: u32,
-) {
-    // SAFETY: the transport checked `offset + len <= CONFIG_SIZE` and `buf` holds `len` bytes.
-    let sim = unsafe { &*sim_of(vmdev) };
-    let bytes = sim.state.lock().cfg.to_config_bytes();
-    let (off, len) = (offset as usize, len as usize);
-    if let Some(src) = bytes.get(off..off + len) {
-        // SAFETY: `buf` holds `len` bytes.
-        unsafe { ptr::copy_nonoverlapping(src.as_ptr(), buf.cast::<u8>(), len) };
-    }
-}
-
-unsafe extern "C" fn sim_config_write(
-    _vmdev: *mut sys::vmdev_device,
-    _offset: u32,
-    _buf: *const c_void,
-    _len: u32,
-) {
-    // Every field of the net config space is read-only for the driver (virtio 1.2, 5.1.4).
-}
-
-static DEVICE_OPS: sys::vmdev_device_ops = sys::vmdev_device_ops {
-    reg_read: Some(sim_reg_read),
-    reg_write: Some(sim_reg_write),
-    config_read: Some(sim_config_read),
-    config_write: Some(sim_config_write),
-};
 
 // ---------------------------------------------------------------------------------------------
-// Parent ops.
+// The parent: creates instances.
 
 fn random_mac() -> [u8; 6] {
     let mut mac = [0u8; 6];
@@ -312,75 +289,55 @@ fn random_mac() -> [u8; 6] {
     mac
 }
 
-unsafe extern "C" fn sim_create(
-    _parent: *mut sys::vmdev_parent,
-    _type_index: c_uint,
-    vmdev: *mut sys::vmdev_device,
-    ops: *mut *const sys::vmdev_device_ops,
-) -> c_int {
-    let state = SimState {
-        regs: RegisterFile::new(DEVICE_INFO),
-        queues: [None, None],
-        event_idx: false,
-        cfg: NetConfig {
-            mac: random_mac(),
-            mtu: 1500,
-            link_up: true,
-        },
-        stats: NetStats::default(),
-    };
-    let init = pin_init!(SimDevice {
-        vmdev,
-        state <- new_mutex!(state, "vmdev_sim::state"),
-        // SAFETY: INIT_WORK on the pinned, not yet shared work item.
-        work <- Opaque::ffi_init(|w| unsafe { sys::vmdev_helper_init_work(w, Some(sim_work)) }),
-    });
-    let sim: Pin<KBox<SimDevice>> = match KBox::pin_init(init, GFP_KERNEL) {
-        Ok(s) => s,
-        Err(_) => return ENOMEM,
-    };
-    // SAFETY: the box is turned back into a `Pin<KBox>` in `sim_destroy` and never moved.
-    let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(sim) });
-    // SAFETY: `vmdev` is being created for us; `ops` is writable.
-    unsafe {
-        sys::vmdev_set_drvdata(vmdev, raw.cast());
-        *ops = &DEVICE_OPS;
-    }
-    0
-}
+struct SimParent;
 
-unsafe extern "C" fn sim_destroy(_parent: *mut sys::vmdev_parent, vmdev: *mut sys::vmdev_device) {
-    // SAFETY: `sim_create` succeeded for `vmdev`; no driver is bound, so nothing kicks it.
-    unsafe {
-        let sim = sim_of(vmdev).cast_mut();
-        sys::cancel_work_sync((*sim).work.get());
-        sys::vmdev_set_drvdata(vmdev, ptr::null_mut());
-        drop(KBox::from_raw(sim));
+static SIM_PARENT: SimParent = SimParent;
+
+impl vendor::Parent for SimParent {
+    type Device = SimDevice;
+
+    const TYPES: &'static [TypeDesc] = &[TypeDesc {
+        name: c"net",
+        pretty_name: c"vmdev_sim virtio-net loopback",
+        device_id: VIRTIO_ID_NET,
+        max_instances: 64,
+    }];
+
+    fn create(&self, _type_index: usize, handle: DeviceHandle) -> Result<Pin<KBox<SimDevice>>> {
+        let state = SimState {
+            regs: RegisterFile::new(DEVICE_INFO),
+            queues: [None, None],
+            event_idx: false,
+            cfg: NetConfig {
+                mac: random_mac(),
+                mtu: 1500,
+                link_up: true,
+            },
+            stats: NetStats::default(),
+        };
+        KBox::pin_init(
+            pin_init!(SimDevice {
+                handle,
+                state <- new_mutex!(state, "vmdev_sim::state"),
+                // SAFETY: INIT_WORK on the pinned, not yet shared work item.
+                work <- Opaque::ffi_init(|w| unsafe { sys::vmdev_helper_init_work(w, Some(sim_work)) }),
+            }),
+            GFP_KERNEL,
+        )
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // sysfs: per-instance settings and counters.
 
-/// Runs `f` on the instance behind a sysfs device, or fails with -ENODEV.
+/// Runs `f` on the instance behind a sysfs device (None if it is gone).
 ///
 /// # Safety
 ///
-/// `dev` must be a device whose sysfs attributes are being accessed (so it is live).
+/// `dev` must be a device whose sysfs attributes are being accessed.
 unsafe fn with_sim<R>(dev: *mut sys::device, f: impl FnOnce(&SimDevice) -> R) -> Option<R> {
-    // SAFETY: per the contract; the vendor data is set before the device is added and cleared
-    // only after it was deleted (which drains sysfs callbacks).
-    unsafe {
-        let vmdev = sys::vmdev_from_dev(dev);
-        if vmdev.is_null() {
-            return None;
-        }
-        let sim = sim_of(vmdev);
-        if sim.is_null() {
-            return None;
-        }
-        Some(f(&*sim))
-    }
+    // SAFETY: per the contract; our attribute groups are only on our instances.
+    unsafe { vendor::device_of_sysfs::<SimParent>(dev) }.map(f)
 }
 
 /// Copies a sysfs input into a NUL-terminated stack buffer, without the trailing newline.
@@ -530,8 +487,7 @@ unsafe extern "C" fn link_store(
             st.cfg.link_up = up;
             st.regs.config_changed();
             if st.running() {
-                // SAFETY: the instance is live during its sysfs callbacks.
-                unsafe { sys::vmdev_config_changed(s.vmdev) };
+                s.handle.config_changed();
             }
         }
     };
@@ -688,47 +644,44 @@ static DEV_GROUPS: CStatic<[*const sys::attribute_group; 3]> = CStatic::new([
 // ---------------------------------------------------------------------------------------------
 // Parent registration: a platform device and driver, so the mdev type is "vmdev_sim-net".
 
-static TYPES: CStatic<[sys::vmdev_type; 1]> = CStatic::new([sys::vmdev_type {
-    sysfs_name: c"net".as_ptr().cast(),
-    pretty_name: c"vmdev_sim virtio-net loopback".as_ptr().cast(),
-    device_id: VIRTIO_ID_NET,
-    max_instances: 64,
-}]);
+/// Where the transport keeps our parent ops (it needs them at a fixed address).
+static PARENT_OPS: CStatic<sys::vmdev_parent_ops> = CStatic::new(
+    // SAFETY: filled by `Registration::new` before the transport sees it.
+    unsafe { zeroed() },
+);
 
-static PARENT_OPS: CStatic<sys::vmdev_parent_ops> = CStatic::new(sys::vmdev_parent_ops {
-    create: Some(sim_create),
-    destroy: Some(sim_destroy),
-    dev_groups: DEV_GROUPS.get().cast(),
-});
-
-static PARENT: AtomicPtr<sys::vmdev_parent> = AtomicPtr::new(ptr::null_mut());
-static THIS_MODULE_PTR: AtomicPtr<sys::module> = AtomicPtr::new(ptr::null_mut());
+/// The registration, owned by the bound platform device.
+static REGISTRATION: AtomicPtr<Registration<SimParent>> = AtomicPtr::new(ptr::null_mut());
+static THIS_MODULE_REF: AtomicPtr<ThisModule> = AtomicPtr::new(ptr::null_mut());
 
 unsafe extern "C" fn pdrv_probe(pdev: *mut sys::platform_device) -> c_int {
-    // SAFETY: the platform core probes our live device; the tables are statics.
-    let parent = unsafe {
-        sys::vmdev_register_parent(
+    // SAFETY: set in `init` before the driver is registered; the module outlives its probe.
+    let module = unsafe { &*THIS_MODULE_REF.load(Ordering::Acquire) };
+    // SAFETY: the platform device is live and bound to us until `pdrv_remove`, which drops
+    // the registration; the ops and attribute groups are statics, and only one platform
+    // device exists, so `PARENT_OPS` has one user.
+    let reg = unsafe {
+        Registration::new(
             ptr::addr_of_mut!((*pdev).dev),
-            THIS_MODULE_PTR.load(Ordering::Acquire),
-            TYPES.get().cast(),
-            1,
-            PARENT_OPS.get(),
-            ptr::null_mut(),
+            module,
+            &SIM_PARENT,
+            &mut *PARENT_OPS.get(),
+            DEV_GROUPS.get().cast(),
         )
     };
-    let addr = parent as isize;
-    if (-4095..0).contains(&addr) {
-        return addr as c_int;
-    }
-    PARENT.store(parent, Ordering::Release);
+    let reg = match reg.and_then(|r| KBox::new(r, GFP_KERNEL).map_err(Into::into)) {
+        Ok(r) => r,
+        Err(e) => return e.to_errno(),
+    };
+    REGISTRATION.store(KBox::into_raw(reg), Ordering::Release);
     0
 }
 
 unsafe extern "C" fn pdrv_remove(_pdev: *mut sys::platform_device) {
-    let parent = PARENT.swap(ptr::null_mut(), Ordering::AcqRel);
-    if !parent.is_null() {
-        // SAFETY: registered in `pdrv_probe`; removes every instance first.
-        unsafe { sys::vmdev_unregister_parent(parent) };
+    let reg = REGISTRATION.swap(ptr::null_mut(), Ordering::AcqRel);
+    if !reg.is_null() {
+        // SAFETY: stored by `pdrv_probe`; dropping it removes every instance first.
+        drop(unsafe { KBox::from_raw(reg) });
     }
 }
 
@@ -757,7 +710,7 @@ unsafe impl Sync for SimModule {}
 
 impl kernel::Module for SimModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        THIS_MODULE_PTR.store(module.as_ptr().cast(), Ordering::Release);
+        THIS_MODULE_REF.store((module as *const ThisModule).cast_mut(), Ordering::Release);
         // SAFETY: creates the module's workqueue; checked for NULL.
         let wq = unsafe { sys::vmdev_helper_alloc_workqueue(DRV_NAME.as_ptr().cast()) };
         if wq.is_null() {
@@ -779,7 +732,7 @@ impl kernel::Module for SimModule {
                 ..zeroed()
             });
             let addr = pdev as isize;
-            if (-4095..0).contains(&addr) || PARENT.load(Ordering::Acquire).is_null() {
+            if (-4095..0).contains(&addr) || REGISTRATION.load(Ordering::Acquire).is_null() {
                 if !(-4095..0).contains(&addr) {
                     sys::platform_device_unregister(pdev);
                 }
