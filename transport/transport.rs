@@ -287,6 +287,7 @@ unsafe extern "C" fn driver_override_show(
     _attr: *mut sys::device_attribute,
     buf: *mut c_char,
 ) -> isize {
+    // SAFETY: sysfs calls this for a live device of this bus.
     let vdev = unsafe { to_vmdev(dev) };
     // SAFETY: `driver_override` changes only under the device lock, taken here as
     // driver_set_override does.
@@ -309,6 +310,7 @@ unsafe extern "C" fn driver_override_store(
     buf: *const c_char,
     count: usize,
 ) -> isize {
+    // SAFETY: sysfs calls this for a live device of this bus.
     let vdev = unsafe { to_vmdev(dev) };
     // SAFETY: driver_set_override validates and copies `buf`, and replaces the string under
     // the device lock, freeing the old one.
@@ -407,6 +409,7 @@ unsafe fn parent_of(mdev: *mut sys::mdev_device) -> *mut Parent {
 }
 
 unsafe extern "C" fn vmdev_device_release(dev: *mut sys::device) {
+    // SAFETY: the driver core calls release for a device of this bus.
     let vdev = unsafe { to_vmdev(dev) };
     // SAFETY: the last reference to the device is gone; we own every field now.
     unsafe {
@@ -611,12 +614,18 @@ pub unsafe extern "C" fn vmdev_register_parent(
     ops: *const sys::vmdev_parent_ops,
     drvdata: *mut c_void,
 ) -> *mut Parent {
+    // SAFETY: the caller's contract is `register_parent`'s.
     match unsafe { register_parent(dev, owner, types, nr_types, ops, drvdata) } {
         Ok(p) => p,
         Err(e) => e.to_errno() as isize as *mut Parent,
     }
 }
 
+/// Does the work of `vmdev_register_parent`.
+///
+/// # Safety
+///
+/// As for `vmdev_register_parent`.
 unsafe fn register_parent(
     dev: *mut sys::device,
     owner: *mut sys::module,

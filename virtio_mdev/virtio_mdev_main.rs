@@ -367,6 +367,7 @@ unsafe extern "C" fn vmdev_probe(vmdev: *mut sys::vmdev_device) -> c_int {
         sys::vmdev_read(vmdev, sys::VMDEV_DEVICE_ID, &mut device_id);
         sys::vmdev_read(vmdev, sys::VMDEV_VENDOR_ID, &mut vendor_id);
     }
+    // SAFETY: a live device, as above.
     let dev = unsafe { sys::vmdev_to_dev(vmdev) };
     if magic != sys::VMDEV_MAGIC || version != 1 || device_id == 0 {
         // SAFETY: a live device; the format takes three u32s.
