@@ -149,8 +149,9 @@ fn is_vmdev(dev: *const sys::device) -> bool {
 unsafe extern "C" fn bus_match(dev: *mut sys::device, drv: *const sys::device_driver) -> c_int {
     // SAFETY: the driver core calls match with a device of this bus and one of its drivers.
     let (vdev, vdrv) = unsafe { (to_vmdev(dev), to_vmdev_driver(drv)) };
-    // SAFETY: `vdev` is live for the call; `driver_override` is only changed under the device
-    // lock, which the driver core holds around match during probing.
+    // SAFETY: `vdev` is live for the call. `driver_override` is replaced under the device
+    // lock by `driver_set_override`; like the platform and PCI buses, match reads it without
+    // that lock (the driver core calls match both with and without it).
     let over = unsafe { (*vdev).driver_override };
     if !over.is_null() {
         // SAFETY: both are NUL-terminated strings.
