@@ -26,6 +26,9 @@ mod sys;
 #[path = "../crates/vmdev_regs/src/vmdev_regs/mod.rs"]
 pub mod vmdev_regs;
 
+use core::sync::atomic::AtomicPtr;
+use kernel::uaccess::UserSlice;
+use vmdev_regs::debug::{self, Command};
 use vmdev_regs::map::{check_config_access, check_reg_access, Dir, Register};
 
 module! {
@@ -113,6 +116,10 @@ pub struct VmdevDevice {
     driver_override: *const c_char,
     cb_lock: sys::spinlock_t,
     driver: *const sys::vmdev_driver,
+    /// The debugfs register file, and the answer to its last command (device lock held).
+    debugfs: *mut sys::dentry,
+    debug_out: [u8; 64],
+    debug_len: usize,
 }
 
 /// Numbers the `vmdevN` devices. Initialised with `ida_init` at module init: its lock needs
@@ -507,6 +514,9 @@ unsafe extern "C" fn mdev_probe(mdev: *mut sys::mdev_device) -> c_int {
                 (*vdev).ops = ops;
                 sys::vmdev_helper_dev_set_drvdata(sys::vmdev_helper_mdev_dev(mdev), vdev.cast());
                 ret = sys::device_add(dev);
+                if ret == 0 {
+                    debugfs_add(vdev);
+                }
                 if ret != 0 {
                     ((*p.ops).destroy.unwrap_unchecked())(parent.cast(), vdev.cast());
                     (*vdev).ops = ptr::null();
@@ -540,6 +550,7 @@ unsafe extern "C" fn mdev_remove(mdev: *mut sys::mdev_device) {
     // which resets the device, so nothing calls into the vendor after it returns but us.
     unsafe {
         let p = &*(*vdev).parent;
+        sys::debugfs_remove((*vdev).debugfs);
         sys::device_del(ptr::addr_of_mut!((*vdev).dev));
         ((*p.ops).destroy.unwrap_unchecked())((*vdev).parent.cast(), vdev.cast());
         (*vdev).ops = ptr::null();
@@ -998,16 +1009,165 @@ pub unsafe extern "C" fn vmdev_get_driver_data(vdev: *mut VmdevDevice) -> *mut c
 }
 
 // ---------------------------------------------------------------------------------------------
+// debugfs: /sys/kernel/debug/vmdev/vmdevN, one register file per device (root only).
+//
+// Writing `r OFF`, `w OFF VALUE` or `c OFF LEN` performs that access through the same checked
+// path drivers use; a refused access fails the write with its errno, and reading the file
+// gives the value of the last successful read. Writes are refused with -EBUSY while a driver
+// is bound, so the file cannot disturb a running driver.
+
+static DEBUGFS_ROOT: AtomicPtr<sys::dentry> = AtomicPtr::new(ptr::null_mut());
+
+const EBUSY: c_int = -16;
+const EFAULT: c_int = -14;
+
+/// Runs one debugfs command on `vdev`, with its device lock held.
+///
+/// # Safety
+///
+/// `vdev` must be a live instance whose device lock the caller holds.
+unsafe fn debug_command(vdev: *mut VmdevDevice, cmd: Command) -> c_int {
+    // SAFETY: per the contract; the output buffer is guarded by the device lock.
+    unsafe {
+        let v = &mut *vdev;
+        match cmd {
+            Command::Read(off) => {
+                let mut val = 0;
+                let r = vmdev_read(vdev, off, &mut val);
+                if r == 0 {
+                    v.debug_len = debug::format_u32(val, &mut v.debug_out);
+                }
+                r
+            }
+            Command::Write(off, val) => {
+                if !v.dev.driver.is_null() {
+                    return EBUSY;
+                }
+                vmdev_write(vdev, off, val)
+            }
+            Command::Config(off, len) => {
+                let mut buf = [0u8; 8];
+                if len as usize > buf.len() {
+                    return EINVAL;
+                }
+                let r = vmdev_config_read(vdev, off, buf.as_mut_ptr().cast(), len);
+                if r == 0 {
+                    v.debug_len = debug::format_bytes(&buf[..len as usize], &mut v.debug_out);
+                }
+                r
+            }
+        }
+    }
+}
+
+unsafe extern "C" fn debug_write(
+    file: *mut sys::file,
+    ubuf: *const c_char,
+    count: usize,
+    _ppos: *mut sys::loff_t,
+) -> isize {
+    let mut tmp = [0u8; 64];
+    if count == 0 || count >= tmp.len() {
+        return EINVAL as isize;
+    }
+    if UserSlice::new(ubuf as usize, count)
+        .reader()
+        .read_slice(&mut tmp[..count])
+        .is_err()
+    {
+        return EFAULT as isize;
+    }
+    let Some(cmd) = debug::parse(&tmp[..count]) else {
+        return EINVAL as isize;
+    };
+    // SAFETY: debugfs keeps the file's inode data (our device) alive while an operation runs:
+    // `mdev_remove` removes the file, which waits for running operations, before the device
+    // goes away.
+    unsafe {
+        let vdev: *mut VmdevDevice = (*file).private_data.cast();
+        let dev = ptr::addr_of_mut!((*vdev).dev);
+        sys::vmdev_helper_device_lock(dev);
+        let r = debug_command(vdev, cmd);
+        sys::vmdev_helper_device_unlock(dev);
+        if r < 0 {
+            r as isize
+        } else {
+            count as isize
+        }
+    }
+}
+
+unsafe extern "C" fn debug_read(
+    file: *mut sys::file,
+    ubuf: *mut c_char,
+    count: usize,
+    ppos: *mut sys::loff_t,
+) -> isize {
+    // SAFETY: as in `debug_write`; `simple_read_from_buffer` copies at most `debug_len`
+    // bytes of our buffer to the user buffer the VFS checked.
+    unsafe {
+        let vdev: *mut VmdevDevice = (*file).private_data.cast();
+        let dev = ptr::addr_of_mut!((*vdev).dev);
+        sys::vmdev_helper_device_lock(dev);
+        let n = sys::simple_read_from_buffer(
+            ubuf.cast(),
+            count,
+            ppos,
+            (*vdev).debug_out.as_ptr().cast(),
+            (*vdev).debug_len,
+        );
+        sys::vmdev_helper_device_unlock(dev);
+        n
+    }
+}
+
+static DEBUG_FOPS: CStatic<sys::file_operations> = CStatic::new(sys::file_operations {
+    open: Some(sys::simple_open),
+    read: Some(debug_read),
+    write: Some(debug_write),
+    // SAFETY: the remaining fields are optional and valid zeroed; `owner` is set at init.
+    ..unsafe { zeroed() }
+});
+
+/// # Safety
+///
+/// `vdev` must be a live instance that was just added to the bus.
+unsafe fn debugfs_add(vdev: *mut VmdevDevice) {
+    let root = DEBUGFS_ROOT.load(Ordering::Acquire);
+    if root.is_null() {
+        return;
+    }
+    // SAFETY: the name is the device's; the file's data is `vdev`, which outlives it
+    // (`debugfs_remove` in `mdev_remove` comes first). An error pointer is harmless:
+    // debugfs_remove ignores it.
+    unsafe {
+        (*vdev).debugfs = sys::debugfs_create_file(
+            sys::vmdev_helper_dev_name(ptr::addr_of!((*vdev).dev)),
+            0o600,
+            root,
+            vdev.cast(),
+            DEBUG_FOPS.get(),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Module.
 
 struct VmdevTransport;
 
 impl kernel::Module for VmdevTransport {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
+    fn init(module: &'static ThisModule) -> Result<Self> {
         // SAFETY: the IDA, the bus and the mdev driver are statics that live as long as the
         // module; nothing uses the IDA before this.
         unsafe {
             sys::vmdev_helper_ida_init(VMDEV_IDA.get());
+            (*DEBUG_FOPS.get()).owner = module.as_ptr().cast();
+            // Without debugfs the transport works all the same, without register files.
+            let root = sys::debugfs_create_dir(c"vmdev".as_ptr().cast(), ptr::null_mut());
+            if !(-4095..0).contains(&(root as isize)) {
+                DEBUGFS_ROOT.store(root, Ordering::Release);
+            }
             to_result(sys::bus_register(VMDEV_BUS.get()))?;
             if let Err(e) = to_result(sys::mdev_register_driver(MDEV_DRIVER.get())) {
                 sys::bus_unregister(VMDEV_BUS.get());
@@ -1028,6 +1188,7 @@ impl Drop for VmdevTransport {
         // SAFETY: registered in `init`.
         unsafe {
             sys::mdev_unregister_driver(MDEV_DRIVER.get());
+            sys::debugfs_remove(DEBUGFS_ROOT.swap(ptr::null_mut(), Ordering::AcqRel));
             sys::bus_unregister(VMDEV_BUS.get());
             sys::ida_destroy(VMDEV_IDA.get());
         }

@@ -6,6 +6,7 @@
 //! that implements the device side of the map (status and feature negotiation, per-queue
 //! configuration) so that a device only has to act on the [`device::Effect`]s it reports.
 
+pub mod debug;
 pub mod device;
 pub mod map;
 

@@ -1,0 +1,78 @@
+#!/bin/bash
+# Registers: bad accesses through the transport get a defined answer and never crash. Uses the
+# transport's debugfs register file, which goes through the same checked path as drivers.
+. "$(dirname "$0")/../lib.sh"
+load_modules
+
+uuid=$(new_uuid)
+echo 0 >/sys/bus/vmdev/drivers_autoprobe
+mdev_create "$uuid" || fail create
+echo 1 >/sys/bus/vmdev/drivers_autoprobe
+v=$(vmdev_of "$uuid")
+R=/sys/kernel/debug/vmdev/$v
+[ -w "$R" ] || fail "no debugfs register file $R"
+
+ok() { echo "$1" >"$R" 2>/dev/null || fail "'$1' refused"; }
+refused() { # refused ERRNO-TEXT COMMAND: the write must fail with that error
+	local err
+	err=$( { echo "$2" >"$R"; } 2>&1 ) && fail "'$2' accepted"
+	case $err in *"$1"*) ;; *) fail "'$2': expected '$1', got '$err'";; esac
+}
+val() { ok "r $1"; cat "$R"; }
+
+[ "$(val 0x000)" = 0x74726976 ] || fail "MAGIC_VALUE reads $(cat $R)"
+[ "$(val 0x004)" = 0x00000001 ] || fail "VERSION"
+[ "$(val 0x008)" = 0x00000001 ] || fail "DEVICE_ID"
+[ "$(val 0x0c4)" = 0x00000002 ] || fail "NUM_QUEUES"
+[ "$(val 0x0c8)" = 0x0000000c ] || fail "CONFIG_SIZE"
+
+refused "Invalid argument" "r 0x018"      # reserved gap
+refused "Invalid argument" "r 0x100"      # past the registers
+refused "Invalid argument" "r 0xfffffffc" # far past the window
+refused "Invalid argument" "r 0x062"      # misaligned
+refused "Invalid argument" "r 0x050"      # write-only QUEUE_NOTIFY
+refused "Invalid argument" "w 0x000 1"    # read-only MAGIC_VALUE
+refused "Invalid argument" "w 0x034 8"    # read-only QUEUE_NUM_MAX
+refused "Invalid argument" "bogus"
+refused "Invalid argument" "r 0x1000000000"
+[ "$(val 0x000)" = 0x74726976 ] || fail "MAGIC_VALUE changed"
+note "refused with EINVAL: reserved, past-the-end, misaligned, write-only reads, read-only writes, garbage"
+
+# Queue index out of range: selecting is allowed, the queue reads as absent and refuses setup.
+ok "w 0x030 7"
+[ "$(val 0x034)" = 0x00000000 ] || fail "QUEUE_NUM_MAX of queue 7"
+ok "w 0x038 16"
+[ "$(val 0x038)" = 0x00000000 ] || fail "QUEUE_NUM of queue 7 took a value"
+ok "w 0x050 9"                            # doorbell of a queue that does not exist: ignored
+ok "w 0x050 0xffffffff"
+note "queue 7 of 2: QUEUE_NUM_MAX 0, QUEUE_NUM write ignored, stray doorbells ignored"
+
+# Status rules through the window: no DRIVER_OK before FEATURES_OK, no clearing bits.
+ok "w 0x060 1"; ok "w 0x060 3"
+ok "w 0x060 7"                            # DRIVER_OK without FEATURES_OK: refused by the device
+[ "$(val 0x060)" = 0x00000003 ] || fail "DRIVER_OK accepted before FEATURES_OK: $(cat $R)"
+ok "w 0x060 0"
+[ "$(val 0x060)" = 0x00000000 ] || fail "reset"
+note "status: DRIVER_OK before FEATURES_OK ignored, reset clears"
+
+# Config space: bounded by CONFIG_SIZE (12), widths 1, 2, 4, 8.
+refused "Invalid argument" "c 0 6"
+refused "Numerical result out of range" "c 11 2"
+refused "Numerical result out of range" "c 12 1"
+refused "Numerical result out of range" "c 0xfffffffe 4"
+refused "Invalid argument" "c 0 3"
+refused "Invalid argument" "c 0 16"
+ok "c 0 8"; mac8=$(cat "$R")
+mac=$(cat /sys/bus/vmdev/devices/$v/mac | tr -d :)
+[ "$(echo "$mac8" | tr -d ' ' | cut -c1-12)" = "$mac" ] || fail "config bytes '$mac8' do not start with MAC $mac"
+note "config: past-the-end -> ERANGE, odd widths -> EINVAL, bytes 0-5 are the MAC"
+
+# While a driver is bound, the file is read-only.
+echo "$v" >/sys/bus/vmdev/drivers/virtio_mdev/bind || fail bind
+wait_for 20 netdev_of "$uuid" || fail "no interface"
+refused "Device or resource busy" "w 0x060 0"
+[ "$(val 0x060)" = 0x0000000f ] || fail "bound device status $(cat $R)"
+note "bound: writes refused with EBUSY, status reads 0xf (DRIVER_OK)"
+mdev_remove "$uuid"
+[ -e "$R" ] && fail "register file outlived its device"
+exit 0
