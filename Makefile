@@ -16,7 +16,8 @@ check:
 
 demo:
 	@scripts/setup.sh
-	@scripts/vm.sh --kernel plain --timeout 900 --out results/demo -- bash selftests/demo.sh
+	@cargo build --release -q -p vmdev_selftest_tools
+	@scripts/vm.sh --kernel plain --timeout 900 --quiet --out results/demo -- bash selftests/demo.sh
 
 vm:
 	@scripts/setup.sh

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Boots a test kernel under QEMU with the host's filesystem as a read-only 9p root.
 #
-#   scripts/vm.sh [--kernel plain|debug] [--timeout SECS] [--out DIR] [-- COMMAND...]
+#   scripts/vm.sh [--kernel plain|debug] [--timeout SECS] [--out DIR] [--quiet] [-- COMMAND...]
 #
 # With a COMMAND, runs it in the guest (cwd = the repository, modules built and available as
 # $VMDEV_MODULES), prints its output, and exits with its status. Without one, gives an
@@ -11,12 +11,13 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-kind=debug timeout=1800 out="" accel=${VMDEV_ACCEL:-tcg}
+kind=debug timeout=1800 out="" accel=${VMDEV_ACCEL:-tcg} loglevel=6
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kind=$2; shift 2;;
 	--timeout) timeout=$2; shift 2;;
 	--out) out=$2; shift 2;;
+	--quiet) loglevel=4; shift;;  # console shows warnings and worse; dmesg.txt keeps all
 	--) shift; break;;
 	*) die "unknown option $1";;
 	esac
@@ -39,7 +40,7 @@ fi
 # acpi=off: interpreting AML under TCG with KASAN takes minutes (PCI routing times out); QEMU's
 # MP table gives SMP and interrupt routing without it. TCG is slow enough that RCU's default
 # 21 s stall warning fires on a healthy guest, so it is raised, not disabled.
-append="console=ttyS0 loglevel=6 acpi=off rcupdate.rcu_cpu_stall_timeout=300 root=/dev/root rootfstype=9p"
+append="console=ttyS0 loglevel=$loglevel acpi=off rcupdate.rcu_cpu_stall_timeout=300 root=/dev/root rootfstype=9p"
 append+=" rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose ro"
 append+=" init=$REPO/scripts/guest-init.sh panic=-1 oops=panic"
 [ "$kind" = debug ] && append+=" panic_on_warn=1 kmemleak=on"
