@@ -9,7 +9,15 @@ mount -t sysfs sysfs /sys
 mountpoint -q /dev || mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm 2>/dev/null
 mount -t devpts devpts /dev/pts
+# Keep a view of the host root before covering directories with tmpfs, so host paths the run
+# needs (the repository, the modules) stay reachable even if they live under /tmp or /root.
+mkdir -p /dev/.hostroot
+mount --bind / /dev/.hostroot
 for d in /tmp /run /root /var/tmp /var/log /dev/shm; do mount -t tmpfs tmpfs "$d"; done
+for p in "$VMDEV_REPO" "$VMDEV_MODULES" "$VMDEV_MODROOT"; do
+	[ -d "$p" ] && continue
+	mkdir -p "$p" && mount --bind "/dev/.hostroot$p" "$p"
+done
 mount -t debugfs debugfs /sys/kernel/debug
 mkdir -p /tmp/out /tmp/bin
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 vmdevout /tmp/out
