@@ -4,7 +4,7 @@ set -u
 M=${VMDEV_MODULES:?not in the test VM}
 SIM_TYPE=/sys/class/mdev_bus/vmdev_sim/mdev_supported_types/vmdev_sim-net
 
-fail() { echo "FAIL: $*"; exit 1; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
 note() { echo "$*"; }
 expect() { # expect DESCRIPTION COMMAND...: the command must succeed
 	local what=$1; shift
@@ -70,14 +70,20 @@ kmemleak_clear() {
 
 PKTLOOP=${VMDEV_REPO:-$PWD/..}/target/release/pktloop
 
-# create_net UUID [MAC] [MTU]: creates an instance with autoprobe off, configures it, binds it
-# to virtio_mdev and waits for its interface. Prints the interface name.
+# create_unbound UUID: creates an instance with autoprobe off, so no driver binds it yet.
+# Prints its vmdev device name.
+create_unbound() {
+	echo 0 >/sys/bus/vmdev/drivers_autoprobe
+	mdev_create "$1" || { echo 1 >/sys/bus/vmdev/drivers_autoprobe; fail "create $1"; }
+	echo 1 >/sys/bus/vmdev/drivers_autoprobe
+	vmdev_of "$1" || fail "no vmdev device under mdev $1"
+}
+
+# create_net UUID [MAC] [MTU]: creates an unbound instance, configures it, binds it to
+# virtio_mdev and waits for its interface. Prints the interface name.
 create_net() {
 	local uuid=$1 mac=${2:-} mtu=${3:-} v nd
-	echo 0 >/sys/bus/vmdev/drivers_autoprobe
-	mdev_create "$uuid" || { echo 1 >/sys/bus/vmdev/drivers_autoprobe; fail "create $uuid"; }
-	echo 1 >/sys/bus/vmdev/drivers_autoprobe
-	v=$(vmdev_of "$uuid") || fail "no vmdev device under mdev $uuid"
+	v=$(create_unbound "$uuid") || exit 1
 	[ -n "$mac" ] && { echo "$mac" >/sys/bus/vmdev/devices/$v/mac || fail "set mac $mac"; }
 	[ -n "$mtu" ] && { echo "$mtu" >/sys/bus/vmdev/devices/$v/mtu || fail "set mtu $mtu"; }
 	echo "$v" >/sys/bus/vmdev/drivers/virtio_mdev/bind || fail "bind $v to virtio_mdev"

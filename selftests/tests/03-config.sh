@@ -5,10 +5,7 @@
 load_modules
 
 uuid=$(new_uuid)
-echo 0 >/sys/bus/vmdev/drivers_autoprobe
-mdev_create "$uuid" || fail create
-echo 1 >/sys/bus/vmdev/drivers_autoprobe
-v=$(vmdev_of "$uuid")
+v=$(create_unbound "$uuid") || exit 1
 d=/sys/bus/vmdev/devices/$v
 for bad in 0 67 65536 abc ""; do
 	echo "$bad" >$d/mtu 2>/dev/null && fail "MTU '$bad' accepted"

@@ -30,7 +30,7 @@ note "hot-removed $uuid after $tx frames of a running burst"
 # Unload the simulator with one bound and one unbound instance.
 u1=$(new_uuid); u2=$(new_uuid)
 nd=$(create_net "$u1" 02:00:00:00:05:02 1500)
-echo 0 >/sys/bus/vmdev/drivers_autoprobe; mdev_create "$u2"; echo 1 >/sys/bus/vmdev/drivers_autoprobe
+create_unbound "$u2" >/dev/null || exit 1
 burst "$nd" 02:00:00:00:05:02
 sleep 1
 rmmod vmdev_sim || fail "rmmod vmdev_sim with instances present"

@@ -5,10 +5,7 @@
 load_modules
 
 uuid=$(new_uuid)
-echo 0 >/sys/bus/vmdev/drivers_autoprobe
-mdev_create "$uuid" || fail create
-echo 1 >/sys/bus/vmdev/drivers_autoprobe
-v=$(vmdev_of "$uuid")
+v=$(create_unbound "$uuid") || exit 1
 R=/sys/kernel/debug/vmdev/$v
 [ -w "$R" ] || fail "no debugfs register file $R"
 
