@@ -12,7 +12,8 @@
     improper_ctypes,
     unsafe_op_in_unsafe_fn,
     unused_imports,
-    clippy::all
+    clippy::all,
+    clippy::undocumented_unsafe_blocks
 )]
 
 use kernel::ffi;

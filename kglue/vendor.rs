@@ -106,6 +106,9 @@ impl<P: Parent> Adapter<P> {
         unsafe { &*sys::vmdev_get_drvdata(vdev).cast::<P::Device>() }
     }
 
+    /// # Safety
+    ///
+    /// Called by the transport for a live instance whose `create` succeeded, with an access it has checked.
     unsafe extern "C" fn reg_read(vdev: *mut sys::vmdev_device, offset: u32) -> u32 {
         match Register::at(offset) {
             // SAFETY: the transport calls ops on live instances only.
@@ -114,6 +117,9 @@ impl<P: Parent> Adapter<P> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by the transport for a live instance whose `create` succeeded, with an access it has checked.
     unsafe extern "C" fn reg_write(vdev: *mut sys::vmdev_device, offset: u32, value: u32) {
         if let Some(reg) = Register::at(offset) {
             // SAFETY: as in `reg_read`.
@@ -121,6 +127,9 @@ impl<P: Parent> Adapter<P> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by the transport for a live instance whose `create` succeeded, with an access it has checked.
     unsafe extern "C" fn config_read(
         vdev: *mut sys::vmdev_device,
         offset: u32,
@@ -133,6 +142,9 @@ impl<P: Parent> Adapter<P> {
         unsafe { Self::device(vdev) }.config_read(offset, buf);
     }
 
+    /// # Safety
+    ///
+    /// Called by the transport for a live instance whose `create` succeeded, with an access it has checked.
     unsafe extern "C" fn config_write(
         vdev: *mut sys::vmdev_device,
         offset: u32,
@@ -145,6 +157,9 @@ impl<P: Parent> Adapter<P> {
         unsafe { Self::device(vdev) }.config_write(offset, buf);
     }
 
+    /// # Safety
+    ///
+    /// Called by the transport for a parent registered by `Registration::new`, with a new instance.
     unsafe extern "C" fn create(
         parent: *mut sys::vmdev_parent,
         type_index: c_uint,
@@ -172,6 +187,9 @@ impl<P: Parent> Adapter<P> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by the transport once per instance whose `create` succeeded; no op follows.
     unsafe extern "C" fn destroy(_parent: *mut sys::vmdev_parent, vdev: *mut sys::vmdev_device) {
         // SAFETY: `create` succeeded for `vdev`, and the transport calls no op after this.
         unsafe {

@@ -16,7 +16,9 @@ rsync -a --delete --exclude /target --exclude /.git --exclude /results \
 	--filter='P *_generated.rs' --filter='P Module.symvers' --filter='P modules.order' \
 	--filter='P *.d' --filter='P .*.d' "$REPO/" "$ext/"
 log "building modules against the $kind kernel"
-if ! make -C "$kb" M="$ext" LLVM=$LLVM_SUFFIX BINDGEN="$(command -v bindgen)" -j"$(nproc)" modules \
+# CLIPPY=1: the kernel's clippy lints (SAFETY comments, # Safety docs, ...) run on every build,
+# and any warning fails it.
+if ! make -C "$kb" M="$ext" LLVM=$LLVM_SUFFIX BINDGEN="$(command -v bindgen)" CLIPPY=1 -j"$(nproc)" modules \
 	>"$ext/build.log" 2>&1; then
 	grep -E 'error|warning' -A5 "$ext/build.log" | head -80 >&2
 	die "module build failed, log: $ext/build.log"

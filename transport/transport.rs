@@ -153,6 +153,9 @@ fn is_vmdev(dev: *const sys::device) -> bool {
 // ---------------------------------------------------------------------------------------------
 // The vmdev bus.
 
+/// # Safety
+///
+/// Called by the driver core for a device of the vmdev bus (and one of its drivers).
 unsafe extern "C" fn bus_match(dev: *mut sys::device, drv: *const sys::device_driver) -> c_int {
     // SAFETY: the driver core calls match with a device of this bus and one of its drivers.
     let (vdev, vdrv) = unsafe { (to_vmdev(dev), to_vmdev_driver(drv)) };
@@ -183,6 +186,9 @@ unsafe extern "C" fn bus_match(dev: *mut sys::device, drv: *const sys::device_dr
     0
 }
 
+/// # Safety
+///
+/// Called by the driver core for a device of the vmdev bus (and one of its drivers).
 unsafe extern "C" fn bus_probe(dev: *mut sys::device) -> c_int {
     // SAFETY: the driver core probes a device of this bus with `dev->driver` set.
     let (vdev, vdrv) = unsafe { (to_vmdev(dev), to_vmdev_driver((*dev).driver)) };
@@ -199,6 +205,9 @@ unsafe extern "C" fn bus_probe(dev: *mut sys::device) -> c_int {
     ret
 }
 
+/// # Safety
+///
+/// Called by the driver core for a device of the vmdev bus (and one of its drivers).
 unsafe extern "C" fn bus_remove(dev: *mut sys::device) {
     // SAFETY: called for a bound device of this bus.
     let (vdev, vdrv) = unsafe { (to_vmdev(dev), to_vmdev_driver((*dev).driver)) };
@@ -215,6 +224,9 @@ unsafe extern "C" fn bus_remove(dev: *mut sys::device) {
     }
 }
 
+/// # Safety
+///
+/// Called by the driver core for a device of the vmdev bus (and one of its drivers).
 unsafe extern "C" fn bus_uevent(dev: *const sys::device, env: *mut sys::kobj_uevent_env) -> c_int {
     // SAFETY: a device of this bus.
     let vdev = unsafe { to_vmdev(dev.cast_mut()) };
@@ -238,6 +250,9 @@ fn class_name(device_id: u32) -> &'static core::ffi::CStr {
     }
 }
 
+/// # Safety
+///
+/// Called by sysfs for a live device of the vmdev bus, with a `PAGE_SIZE` buffer.
 unsafe extern "C" fn device_id_show(
     dev: *mut sys::device,
     _attr: *mut sys::device_attribute,
@@ -247,6 +262,9 @@ unsafe extern "C" fn device_id_show(
     unsafe { sys::sysfs_emit(buf, c"%u\n".as_ptr().cast(), (*to_vmdev(dev)).device_id) as isize }
 }
 
+/// # Safety
+///
+/// Called by sysfs for a live device of the vmdev bus, with a `PAGE_SIZE` buffer.
 unsafe extern "C" fn device_class_show(
     dev: *mut sys::device,
     _attr: *mut sys::device_attribute,
@@ -264,6 +282,9 @@ unsafe extern "C" fn device_class_show(
     }
 }
 
+/// # Safety
+///
+/// Called by sysfs for a live device of the vmdev bus, with a `PAGE_SIZE` buffer.
 unsafe extern "C" fn mdev_uuid_show(
     dev: *mut sys::device,
     _attr: *mut sys::device_attribute,
@@ -275,6 +296,9 @@ unsafe extern "C" fn mdev_uuid_show(
     unsafe { sys::sysfs_emit(buf, c"%pUl\n".as_ptr().cast(), ptr::addr_of!((*mdev).uuid)) as isize }
 }
 
+/// # Safety
+///
+/// Called by sysfs for a live device of the vmdev bus, with a `PAGE_SIZE` buffer.
 unsafe extern "C" fn modalias_show(
     dev: *mut sys::device,
     _attr: *mut sys::device_attribute,
@@ -290,6 +314,9 @@ unsafe extern "C" fn modalias_show(
     }
 }
 
+/// # Safety
+///
+/// Called by sysfs for a live device of the vmdev bus, with a `PAGE_SIZE` buffer.
 unsafe extern "C" fn driver_override_show(
     dev: *mut sys::device,
     _attr: *mut sys::device_attribute,
@@ -312,6 +339,9 @@ unsafe extern "C" fn driver_override_show(
     }
 }
 
+/// # Safety
+///
+/// Called by sysfs for a live device of the vmdev bus, with a `PAGE_SIZE` buffer.
 unsafe extern "C" fn driver_override_store(
     dev: *mut sys::device,
     _attr: *mut sys::device_attribute,
@@ -416,6 +446,9 @@ unsafe fn parent_of(mdev: *mut sys::mdev_device) -> *mut Parent {
     unsafe { (*sys::vmdev_helper_mdev_type(mdev)).parent.cast() }
 }
 
+/// # Safety
+///
+/// Called by the driver core once, when the last reference to a vmdev device is dropped.
 unsafe extern "C" fn vmdev_device_release(dev: *mut sys::device) {
     // SAFETY: the driver core calls release for a device of this bus.
     let vdev = unsafe { to_vmdev(dev) };
@@ -443,11 +476,15 @@ unsafe fn parent_put(parent: *mut Parent) {
     }
 }
 
+/// # Safety
+///
+/// Called by the mdev core for an instance of a parent registered by `vmdev_register_parent`.
 unsafe extern "C" fn mdev_probe(mdev: *mut sys::mdev_device) -> c_int {
     // SAFETY: the mdev core probes instances of parents we registered with our mdev driver.
     let parent = unsafe { parent_of(mdev) };
     // SAFETY: the parent outlives its registration, which outlives every probe.
     let p = unsafe { &*parent };
+    // SAFETY: `mdev` is the instance being probed.
     let mtype = unsafe { sys::vmdev_helper_mdev_type(mdev) };
     let Some(type_index) = p.mdev_types.iter().position(|&t| t == mtype) else {
         return EINVAL;
@@ -539,6 +576,9 @@ fn ops_complete(ops: &sys::vmdev_device_ops) -> bool {
         && ops.config_write.is_some()
 }
 
+/// # Safety
+///
+/// Called by the mdev core for an instance of a parent registered by `vmdev_register_parent`.
 unsafe extern "C" fn mdev_remove(mdev: *mut sys::mdev_device) {
     // SAFETY: `mdev_probe` succeeded for this instance and stored the vmdev device.
     let vdev: *mut VmdevDevice =
@@ -560,6 +600,9 @@ unsafe extern "C" fn mdev_remove(mdev: *mut sys::mdev_device) {
     }
 }
 
+/// # Safety
+///
+/// Called by the mdev core for one of our parents' types (`buf` is a sysfs page).
 unsafe extern "C" fn mdev_get_available(mtype: *mut sys::mdev_type) -> c_uint {
     // SAFETY: `mtype` is one of our parent's types.
     let parent: *mut Parent = unsafe { (*mtype).parent }.cast();
@@ -573,9 +616,13 @@ unsafe extern "C" fn mdev_get_available(mtype: *mut sys::mdev_type) -> c_uint {
     max.saturating_sub(p.instances[i].load(Ordering::Acquire))
 }
 
+/// # Safety
+///
+/// Called by the mdev core for one of our parents' types (`buf` is a sysfs page).
 unsafe extern "C" fn mdev_show_description(mtype: *mut sys::mdev_type, buf: *mut c_char) -> isize {
     // SAFETY: as in `mdev_get_available`.
     let parent: *mut Parent = unsafe { (*mtype).parent }.cast();
+    // SAFETY: the parent is registered while its type attributes exist.
     let p = unsafe { &*parent };
     let Some(i) = p.mdev_types.iter().position(|&t| t == mtype) else {
         return EINVAL as isize;
@@ -1060,6 +1107,9 @@ unsafe fn debug_command(vdev: *mut VmdevDevice, cmd: Command) -> c_int {
     }
 }
 
+/// # Safety
+///
+/// Called by the VFS for our debugfs file, opened with `simple_open` on a live device, with a user buffer of `count` bytes.
 unsafe extern "C" fn debug_write(
     file: *mut sys::file,
     ubuf: *const c_char,
@@ -1097,6 +1147,9 @@ unsafe extern "C" fn debug_write(
     }
 }
 
+/// # Safety
+///
+/// Called by the VFS for our debugfs file, opened with `simple_open` on a live device, with a user buffer of `count` bytes.
 unsafe extern "C" fn debug_read(
     file: *mut sys::file,
     ubuf: *mut c_char,

@@ -165,6 +165,9 @@ fn kick(sim: &SimDevice) {
 // ---------------------------------------------------------------------------------------------
 // The worker: runs the packet path and raises interrupts.
 
+/// # Safety
+///
+/// Called by the workqueue for the `work` field of a live `SimDevice`.
 unsafe extern "C" fn sim_work(work: *mut sys::work_struct) {
     // SAFETY: `work` is the `work` field of a live `SimDevice` (destroy cancels it first).
     let sim = unsafe {
@@ -353,6 +356,9 @@ fn sysfs_input(buf: *const c_char, count: usize, out: &mut [u8; 32]) -> Option<u
     Some(s.len())
 }
 
+/// # Safety
+///
+/// Called by sysfs for a live device of the vmdev bus, with a `PAGE_SIZE` buffer (`count` bytes for a store).
 unsafe extern "C" fn mac_show(
     dev: *mut sys::device,
     _a: *mut sys::device_attribute,
@@ -384,6 +390,9 @@ fn set_config(sim: &SimDevice, f: impl FnOnce(&mut NetConfig)) -> c_int {
     0
 }
 
+/// # Safety
+///
+/// Called by sysfs for a live device of the vmdev bus, with a `PAGE_SIZE` buffer (`count` bytes for a store).
 unsafe extern "C" fn mac_store(
     dev: *mut sys::device,
     _a: *mut sys::device_attribute,
@@ -407,6 +416,9 @@ unsafe extern "C" fn mac_store(
     }
 }
 
+/// # Safety
+///
+/// Called by sysfs for a live device of the vmdev bus, with a `PAGE_SIZE` buffer (`count` bytes for a store).
 unsafe extern "C" fn mtu_show(
     dev: *mut sys::device,
     _a: *mut sys::device_attribute,
@@ -422,6 +434,9 @@ unsafe extern "C" fn mtu_show(
     }
 }
 
+/// # Safety
+///
+/// Called by sysfs for a live device of the vmdev bus, with a `PAGE_SIZE` buffer (`count` bytes for a store).
 unsafe extern "C" fn mtu_store(
     dev: *mut sys::device,
     _a: *mut sys::device_attribute,
@@ -445,6 +460,9 @@ unsafe extern "C" fn mtu_store(
     }
 }
 
+/// # Safety
+///
+/// Called by sysfs for a live device of the vmdev bus, with a `PAGE_SIZE` buffer (`count` bytes for a store).
 unsafe extern "C" fn link_show(
     dev: *mut sys::device,
     _a: *mut sys::device_attribute,
@@ -465,6 +483,9 @@ unsafe extern "C" fn link_show(
     }
 }
 
+/// # Safety
+///
+/// Called by sysfs for a live device of the vmdev bus, with a `PAGE_SIZE` buffer (`count` bytes for a store).
 unsafe extern "C" fn link_store(
     dev: *mut sys::device,
     _a: *mut sys::device_attribute,
@@ -502,6 +523,9 @@ unsafe extern "C" fn link_store(
 
 macro_rules! stat_attr {
     ($fn:ident, $q:ident, $field:ident) => {
+        /// # Safety
+        ///
+        /// Called by sysfs for a live device of the vmdev bus, with a `PAGE_SIZE` buffer.
         unsafe extern "C" fn $fn(
             dev: *mut sys::device,
             _a: *mut sys::device_attribute,
@@ -654,6 +678,9 @@ static PARENT_OPS: CStatic<sys::vmdev_parent_ops> = CStatic::new(
 static REGISTRATION: AtomicPtr<Registration<SimParent>> = AtomicPtr::new(ptr::null_mut());
 static THIS_MODULE_REF: AtomicPtr<ThisModule> = AtomicPtr::new(ptr::null_mut());
 
+/// # Safety
+///
+/// Called by the platform core for the `vmdev_sim` platform device.
 unsafe extern "C" fn pdrv_probe(pdev: *mut sys::platform_device) -> c_int {
     // SAFETY: set in `init` before the driver is registered; the module outlives its probe.
     let module = unsafe { &*THIS_MODULE_REF.load(Ordering::Acquire) };
@@ -677,6 +704,9 @@ unsafe extern "C" fn pdrv_probe(pdev: *mut sys::platform_device) -> c_int {
     0
 }
 
+/// # Safety
+///
+/// Called by the platform core for the `vmdev_sim` platform device.
 unsafe extern "C" fn pdrv_remove(_pdev: *mut sys::platform_device) {
     let reg = REGISTRATION.swap(ptr::null_mut(), Ordering::AcqRel);
     if !reg.is_null() {

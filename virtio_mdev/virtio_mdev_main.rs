@@ -101,6 +101,9 @@ unsafe fn wr(vm: *mut VirtioMdev, off: u32, val: u32) -> c_int {
 // ---------------------------------------------------------------------------------------------
 // virtio_config_ops, one function per op.
 
+/// # Safety
+///
+/// Called by the virtio core for a device registered by `vmdev_probe` (or one of its virtqueues), with buffers of the stated length.
 unsafe extern "C" fn vm_get(
     vdev: *mut sys::virtio_device,
     offset: c_uint,
@@ -116,6 +119,9 @@ unsafe extern "C" fn vm_get(
     }
 }
 
+/// # Safety
+///
+/// Called by the virtio core for a device registered by `vmdev_probe` (or one of its virtqueues), with buffers of the stated length.
 unsafe extern "C" fn vm_set(
     vdev: *mut sys::virtio_device,
     offset: c_uint,
@@ -127,22 +133,34 @@ unsafe extern "C" fn vm_set(
     unsafe { sys::vmdev_config_write((*to_vm(vdev)).vmdev, offset, buf, len) };
 }
 
+/// # Safety
+///
+/// Called by the virtio core for a device registered by `vmdev_probe` (or one of its virtqueues), with buffers of the stated length.
 unsafe extern "C" fn vm_generation(vdev: *mut sys::virtio_device) -> u32 {
     // SAFETY: a registered device.
     unsafe { rd(to_vm(vdev), sys::VMDEV_CONFIG_GENERATION) }
 }
 
+/// # Safety
+///
+/// Called by the virtio core for a device registered by `vmdev_probe` (or one of its virtqueues), with buffers of the stated length.
 unsafe extern "C" fn vm_get_status(vdev: *mut sys::virtio_device) -> u8 {
     // SAFETY: a registered device.
     unsafe { rd(to_vm(vdev), sys::VMDEV_STATUS) as u8 }
 }
 
+/// # Safety
+///
+/// Called by the virtio core for a device registered by `vmdev_probe` (or one of its virtqueues), with buffers of the stated length.
 unsafe extern "C" fn vm_set_status(vdev: *mut sys::virtio_device, status: u8) {
     // The virtio core never writes 0 here (that is `reset`).
     // SAFETY: a registered device.
     unsafe { wr(to_vm(vdev), sys::VMDEV_STATUS, u32::from(status)) };
 }
 
+/// # Safety
+///
+/// Called by the virtio core for a device registered by `vmdev_probe` (or one of its virtqueues), with buffers of the stated length.
 unsafe extern "C" fn vm_reset(vdev: *mut sys::virtio_device) {
     // The transport contract makes reset synchronous: when the write returns, the device has
     // stopped using the queues and raises no more interrupts.
@@ -150,6 +168,9 @@ unsafe extern "C" fn vm_reset(vdev: *mut sys::virtio_device) {
     unsafe { wr(to_vm(vdev), sys::VMDEV_STATUS, 0) };
 }
 
+/// # Safety
+///
+/// Called by the virtio core for a device registered by `vmdev_probe` (or one of its virtqueues), with buffers of the stated length.
 unsafe extern "C" fn vm_notify(vq: *mut sys::virtqueue) -> bool {
     // SAFETY: the virtio core notifies a queue of a registered device; this is the doorbell,
     // which the transport allows from atomic context.
@@ -239,6 +260,9 @@ unsafe fn del_vq(vm: *mut VirtioMdev, index: usize) {
     }
 }
 
+/// # Safety
+///
+/// Called by the virtio core for a device registered by `vmdev_probe` (or one of its virtqueues), with buffers of the stated length.
 unsafe extern "C" fn vm_del_vqs(vdev: *mut sys::virtio_device) {
     // SAFETY: a registered device whose queues were set up by `vm_find_vqs`.
     unsafe {
@@ -249,6 +273,9 @@ unsafe extern "C" fn vm_del_vqs(vdev: *mut sys::virtio_device) {
     }
 }
 
+/// # Safety
+///
+/// Called by the virtio core for a device registered by `vmdev_probe` (or one of its virtqueues), with buffers of the stated length.
 unsafe extern "C" fn vm_find_vqs(
     vdev: *mut sys::virtio_device,
     nvqs: c_uint,
@@ -284,6 +311,9 @@ unsafe extern "C" fn vm_find_vqs(
     }
 }
 
+/// # Safety
+///
+/// Called by the virtio core for a device registered by `vmdev_probe` (or one of its virtqueues), with buffers of the stated length.
 unsafe extern "C" fn vm_get_features(vdev: *mut sys::virtio_device) -> u64 {
     // SAFETY: a registered device.
     unsafe {
@@ -296,6 +326,9 @@ unsafe extern "C" fn vm_get_features(vdev: *mut sys::virtio_device) -> u64 {
     }
 }
 
+/// # Safety
+///
+/// Called by the virtio core for a device registered by `vmdev_probe` (or one of its virtqueues), with buffers of the stated length.
 unsafe extern "C" fn vm_finalize_features(vdev: *mut sys::virtio_device) -> c_int {
     // SAFETY: a registered device during feature negotiation.
     unsafe {
@@ -318,6 +351,9 @@ unsafe extern "C" fn vm_finalize_features(vdev: *mut sys::virtio_device) -> c_in
     }
 }
 
+/// # Safety
+///
+/// Called by the virtio core for a device registered by `vmdev_probe` (or one of its virtqueues), with buffers of the stated length.
 unsafe extern "C" fn vm_bus_name(vdev: *mut sys::virtio_device) -> *const c_char {
     // SAFETY: a registered device; its transport device outlives it.
     unsafe { sys::vmdev_helper_dev_name(sys::vmdev_to_dev((*to_vm(vdev)).vmdev)) }
@@ -346,6 +382,9 @@ static CONFIG_OPS: sys::virtio_config_ops = sys::virtio_config_ops {
 // ---------------------------------------------------------------------------------------------
 // The vmdev driver.
 
+/// # Safety
+///
+/// Called by the driver core once, when the last reference to the virtio device is dropped.
 unsafe extern "C" fn virtio_mdev_release(dev: *mut sys::device) {
     // SAFETY: `dev` is `vdev.dev` of a `VirtioMdev`, whose `vdev` is its first field; this is
     // the last reference.
@@ -355,6 +394,9 @@ unsafe extern "C" fn virtio_mdev_release(dev: *mut sys::device) {
     }
 }
 
+/// # Safety
+///
+/// Called by the transport for a device this driver is being bound to or is bound to.
 unsafe extern "C" fn vmdev_probe(vmdev: *mut sys::vmdev_device) -> c_int {
     let mut magic = 0;
     let mut version = 0;
@@ -411,6 +453,9 @@ unsafe extern "C" fn vmdev_probe(vmdev: *mut sys::vmdev_device) -> c_int {
     0
 }
 
+/// # Safety
+///
+/// Called by the transport for a device this driver is being bound to or is bound to.
 unsafe extern "C" fn vmdev_remove(vmdev: *mut sys::vmdev_device) {
     // SAFETY: called once for a device `vmdev_probe` bound.
     unsafe {
@@ -422,6 +467,9 @@ unsafe extern "C" fn vmdev_remove(vmdev: *mut sys::vmdev_device) {
     }
 }
 
+/// # Safety
+///
+/// Called by the transport for a device this driver is being bound to or is bound to.
 unsafe extern "C" fn vmdev_vq_interrupt(vmdev: *mut sys::vmdev_device, queue: u32) {
     // SAFETY: the transport calls this only while we are bound, with bottom halves disabled.
     unsafe {
@@ -436,6 +484,9 @@ unsafe extern "C" fn vmdev_vq_interrupt(vmdev: *mut sys::vmdev_device, queue: u3
     }
 }
 
+/// # Safety
+///
+/// Called by the transport for a device this driver is being bound to or is bound to.
 unsafe extern "C" fn vmdev_config_changed(vmdev: *mut sys::vmdev_device) {
     // SAFETY: as in `vmdev_vq_interrupt`.
     unsafe {
