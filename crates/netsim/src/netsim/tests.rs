@@ -3,7 +3,6 @@
 //! The virtqueue crate's mock is `cfg(test)` there and so invisible here;
 //! this is a deliberately small copy of what these tests need.
 
-use core::cell::RefCell;
 use std::vec;
 use std::vec::Vec;
 
@@ -23,58 +22,13 @@ const HEAP: u64 = BASE + 0x8000;
 const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
 const OTHER: [u8; 6] = [0x52, 0x54, 0x00, 0x65, 0x43, 0x21];
 
-struct Mem {
-    data: RefCell<Vec<u8>>,
+/// Driver memory for the tests: the virtqueue crate's mock over `[BASE, BASE + MEM_LEN)`.
+type Mem = virtqueue::mock::MockMemory;
+
+fn new_mem() -> Mem {
+    Mem::new(BASE, MEM_LEN)
 }
 
-impl Mem {
-    fn new() -> Self {
-        Mem {
-            data: RefCell::new(vec![0; MEM_LEN]),
-        }
-    }
-
-    fn range(&self, addr: u64, len: usize) -> Result<core::ops::Range<usize>, MemError> {
-        let off = addr.checked_sub(BASE).ok_or(MemError::OutOfRange)? as usize;
-        let end = off.checked_add(len).ok_or(MemError::OutOfRange)?;
-        if end > MEM_LEN {
-            return Err(MemError::OutOfRange);
-        }
-        Ok(off..end)
-    }
-
-    fn bytes(&self, addr: u64, len: usize) -> Vec<u8> {
-        let mut v = vec![0; len];
-        self.read(addr, &mut v).unwrap();
-        v
-    }
-}
-
-impl GuestMemory for Mem {
-    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemError> {
-        let r = self.range(addr, buf.len())?;
-        buf.copy_from_slice(&self.data.borrow()[r]);
-        Ok(())
-    }
-
-    fn write(&self, addr: u64, buf: &[u8]) -> Result<(), MemError> {
-        let r = self.range(addr, buf.len())?;
-        self.data.borrow_mut()[r].copy_from_slice(buf);
-        Ok(())
-    }
-
-    fn load_u16_acquire(&self, addr: u64) -> Result<u16, MemError> {
-        self.read_u16(addr)
-    }
-
-    fn store_u16_release(&self, addr: u64, val: u16) -> Result<(), MemError> {
-        self.write_u16(addr, val)
-    }
-
-    fn fence(&self) {}
-}
-
-/// Driver side of one queue: ring layout, descriptor allocation, used ring.
 struct Ring {
     desc: u64,
     avail: u64,
@@ -186,7 +140,7 @@ impl Bench {
         let txr = Ring::new(TX_RING);
         let (rx, tx) = (rxr.queue(), txr.queue());
         Bench {
-            mem: Mem::new(),
+            mem: new_mem(),
             rxr,
             txr,
             rx,

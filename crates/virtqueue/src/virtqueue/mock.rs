@@ -11,14 +11,15 @@ use super::split::SplitQueue;
 use super::{DESC_SIZE, USED_ELEM_SIZE};
 
 /// Driver memory covering `[base, base + len)`; anything else is out of range.
-pub(crate) struct MockMemory {
+pub struct MockMemory {
     base: u64,
     data: RefCell<Vec<u8>>,
     fences: Cell<u32>,
 }
 
 impl MockMemory {
-    pub(crate) fn new(base: u64, len: usize) -> Self {
+    /// Memory covering `[base, base + len)`, zero-filled.
+    pub fn new(base: u64, len: usize) -> Self {
         MockMemory {
             base,
             data: RefCell::new(vec![0; len]),
@@ -26,15 +27,18 @@ impl MockMemory {
         }
     }
 
-    pub(crate) fn base(&self) -> u64 {
+    /// First valid address.
+    pub fn base(&self) -> u64 {
         self.base
     }
 
-    pub(crate) fn end(&self) -> u64 {
+    /// One past the last valid address.
+    pub fn end(&self) -> u64 {
         self.base + self.data.borrow().len() as u64
     }
 
-    pub(crate) fn fences(&self) -> u32 {
+    /// How many times `fence` was called.
+    pub fn fences(&self) -> u32 {
         self.fences.get()
     }
 
@@ -49,14 +53,14 @@ impl MockMemory {
     }
 
     /// Bytes at `addr`, for checking what the device wrote.
-    pub(crate) fn bytes(&self, addr: u64, len: usize) -> Vec<u8> {
+    pub fn bytes(&self, addr: u64, len: usize) -> Vec<u8> {
         let mut v = vec![0; len];
         self.read(addr, &mut v).expect("mock read in range");
         v
     }
 
     /// Stores `bytes` at `addr`, as the driver would.
-    pub(crate) fn set_bytes(&self, addr: u64, bytes: &[u8]) {
+    pub fn set_bytes(&self, addr: u64, bytes: &[u8]) {
         self.write(addr, bytes).expect("mock write in range");
     }
 }
@@ -88,7 +92,7 @@ impl GuestMemory for MockMemory {
 }
 
 /// Driver view of one split queue laid out in a [`MockMemory`].
-pub(crate) struct MockSplitQueue<'a> {
+pub struct MockSplitQueue<'a> {
     mem: &'a MockMemory,
     size: u16,
     desc: u64,
@@ -99,7 +103,7 @@ pub(crate) struct MockSplitQueue<'a> {
 impl<'a> MockSplitQueue<'a> {
     /// Lays out a queue of `size` entries starting at `addr` (rounded up to
     /// 16), with the rings packed behind the descriptor table.
-    pub(crate) fn new(mem: &'a MockMemory, addr: u64, size: u16) -> Self {
+    pub fn new(mem: &'a MockMemory, addr: u64, size: u16) -> Self {
         let n = u64::from(size);
         let desc = addr.next_multiple_of(16);
         let avail = desc + DESC_SIZE * n;
@@ -114,37 +118,41 @@ impl<'a> MockSplitQueue<'a> {
     }
 
     /// First address after the rings, for placing buffers.
-    pub(crate) fn end(&self) -> u64 {
+    pub fn end(&self) -> u64 {
         self.used + 6 + USED_ELEM_SIZE * u64::from(self.size)
     }
 
-    pub(crate) fn queue(&self, event_idx: bool) -> SplitQueue {
+    /// A device-side queue over this ring, as a device would build it from the driver's registers.
+    pub fn queue(&self, event_idx: bool) -> SplitQueue {
         SplitQueue::new(self.size, self.desc, self.avail, self.used, event_idx)
             .expect("mock layout is valid")
     }
 
-    pub(crate) fn set_desc(&self, i: u16, addr: u64, len: u32, flags: u16, next: u16) {
+    /// Writes descriptor `i` of the table.
+    pub fn set_desc(&self, i: u16, addr: u64, len: u32, flags: u16, next: u16) {
         write_desc(self.mem, self.desc, i, addr, len, flags, next);
     }
 
     /// Writes an indirect table at `table`; entries are
     /// `(addr, len, flags, next)`.
-    pub(crate) fn set_indirect(&self, table: u64, entries: &[(u64, u32, u16, u16)]) {
+    pub fn set_indirect(&self, table: u64, entries: &[(u64, u32, u16, u16)]) {
         for (i, &(addr, len, flags, next)) in entries.iter().enumerate() {
             write_desc(self.mem, table, i as u16, addr, len, flags, next);
         }
     }
 
-    pub(crate) fn avail_idx(&self) -> u16 {
+    /// The driver's available index.
+    pub fn avail_idx(&self) -> u16 {
         self.mem.read_u16(self.avail + 2).unwrap()
     }
 
-    pub(crate) fn set_avail_idx(&self, idx: u16) {
+    /// Sets the driver's available index directly (to test jumps).
+    pub fn set_avail_idx(&self, idx: u16) {
         self.mem.write_u16(self.avail + 2, idx).unwrap();
     }
 
     /// Puts `head` in the next available slot and bumps the index.
-    pub(crate) fn add_avail(&self, head: u16) {
+    pub fn add_avail(&self, head: u16) {
         let idx = self.avail_idx();
         let slot = u64::from(idx % self.size);
         self.mem.write_u16(self.avail + 4 + 2 * slot, head).unwrap();
@@ -152,30 +160,34 @@ impl<'a> MockSplitQueue<'a> {
     }
 
     /// Writes raw slot `slot` of the available ring without touching idx.
-    pub(crate) fn set_avail_slot(&self, slot: u16, head: u16) {
+    pub fn set_avail_slot(&self, slot: u16, head: u16) {
         let at = self.avail + 4 + 2 * u64::from(slot);
         self.mem.write_u16(at, head).unwrap();
     }
 
-    pub(crate) fn set_avail_flags(&self, flags: u16) {
+    /// Sets the available ring's flags (`VRING_AVAIL_F_NO_INTERRUPT`).
+    pub fn set_avail_flags(&self, flags: u16) {
         self.mem.write_u16(self.avail, flags).unwrap();
     }
 
-    pub(crate) fn set_used_event(&self, v: u16) {
+    /// Sets `used_event` (read by the device with EVENT_IDX).
+    pub fn set_used_event(&self, v: u16) {
         let at = self.avail + 4 + 2 * u64::from(self.size);
         self.mem.write_u16(at, v).unwrap();
     }
 
-    pub(crate) fn used_flags(&self) -> u16 {
+    /// The used ring's flags the device wrote.
+    pub fn used_flags(&self) -> u16 {
         self.mem.read_u16(self.used).unwrap()
     }
 
-    pub(crate) fn used_idx(&self) -> u16 {
+    /// The used index the device published.
+    pub fn used_idx(&self) -> u16 {
         self.mem.read_u16(self.used + 2).unwrap()
     }
 
     /// `(id, len)` of used entry `idx` (taken modulo the size).
-    pub(crate) fn used_elem(&self, idx: u16) -> (u32, u32) {
+    pub fn used_elem(&self, idx: u16) -> (u32, u32) {
         let at = self.used + 4 + USED_ELEM_SIZE * u64::from(idx % self.size);
         (
             self.mem.read_u32(at).unwrap(),
@@ -183,7 +195,8 @@ impl<'a> MockSplitQueue<'a> {
         )
     }
 
-    pub(crate) fn avail_event(&self) -> u16 {
+    /// `avail_event` as the device wrote it (EVENT_IDX).
+    pub fn avail_event(&self) -> u16 {
         let at = self.used + 4 + USED_ELEM_SIZE * u64::from(self.size);
         self.mem.read_u16(at).unwrap()
     }

@@ -15,8 +15,8 @@ mod error;
 mod mem;
 mod split;
 
-#[cfg(test)]
-pub(crate) mod mock;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod mock;
 #[cfg(test)]
 mod tests;
 
