@@ -10,6 +10,7 @@ use super::virtqueue::{
     GuestMemory, MemError, SplitQueue, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE,
 };
 use super::*;
+use virtqueue::mock::XorShift;
 
 const BASE: u64 = 0x10_0000;
 const MEM_LEN: usize = 0x20_0000;
@@ -102,23 +103,6 @@ impl Ring {
             self.seen_used = self.seen_used.wrapping_add(1);
         }
         v
-    }
-}
-
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
 

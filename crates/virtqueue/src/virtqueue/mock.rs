@@ -210,3 +210,23 @@ fn write_desc(mem: &MockMemory, table: u64, i: u16, addr: u64, len: u32, flags: 
     raw[14..].copy_from_slice(&next.to_le_bytes());
     mem.set_bytes(table + DESC_SIZE * u64::from(i), &raw);
 }
+
+/// xorshift64: deterministic pseudo-random numbers for tests (garbage rings, payloads).
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    /// The next number; the seed must not be 0.
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// A number below `n` (which must not be 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}

@@ -3,7 +3,7 @@
 use std::vec;
 use std::vec::Vec;
 
-use super::mock::{MockMemory, MockSplitQueue};
+use super::mock::{MockMemory, MockSplitQueue, XorShift};
 use super::*;
 
 const BASE: u64 = 0x1_0000;
@@ -825,23 +825,6 @@ fn default_copy_moves_across_chunks() {
 }
 
 // ---- fuzz-style robustness ---------------------------------------------
-
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Random garbage in every ring and table must end in `Ok` or `Err` for
 /// every walk, never a panic (overflow checks are on) or a hang.
