@@ -206,7 +206,7 @@ fn frame(dst: [u8; 6], len: usize, rng: &mut XorShift) -> Vec<u8> {
     f.extend_from_slice(&dst);
     f.extend_from_slice(&MAC);
     while f.len() < len {
-        f.push(rng.next() as u8);
+        f.push(rng.next_u64() as u8);
     }
     f.truncate(len);
     f

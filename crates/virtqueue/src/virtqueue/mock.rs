@@ -216,7 +216,7 @@ pub struct XorShift(pub u64);
 
 impl XorShift {
     /// The next number; the seed must not be 0.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
@@ -227,6 +227,6 @@ impl XorShift {
 
     /// A number below `n` (which must not be 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
 }

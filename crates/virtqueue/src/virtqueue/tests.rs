@@ -841,12 +841,12 @@ fn random_rings_never_panic() {
         // of small, table-sized and huge, flags and next mostly plausible.
         for i in 0..SIZE {
             let addr = match rng.below(8) {
-                0 => rng.next(),
+                0 => rng.next_u64(),
                 1 => m.end() + rng.below(0x100) * 16,
                 _ => BASE + rng.below(MEM_LEN as u64),
             };
             let len = match rng.below(6) {
-                0 => rng.next() as u32,
+                0 => rng.next_u64() as u32,
                 1 => u32::MAX - rng.below(4) as u32,
                 2 => (rng.below(8) * 16) as u32,
                 _ => rng.below(200) as u32,
@@ -862,9 +862,9 @@ fn random_rings_never_panic() {
                 .map(|i| match i % 16 {
                     // Addresses inside memory, lengths mostly small,
                     // flags and next small so walks go somewhere.
-                    0 | 1 | 8 | 9 => rng.next() as u8,
+                    0 | 1 | 8 | 9 => rng.next_u64() as u8,
                     2 => (BASE >> 16) as u8,
-                    10 if rng.below(8) == 0 => rng.next() as u8,
+                    10 if rng.below(8) == 0 => rng.next_u64() as u8,
                     12 => rng.below(8) as u8,
                     14 => rng.below(20) as u8,
                     _ => 0,
@@ -876,7 +876,7 @@ fn random_rings_never_panic() {
             m.set_avail_slot(s, rng.below(u64::from(SIZE) + 1) as u16);
         }
         let mut q = m.queue(rng.below(2) == 0);
-        q.set_next_avail(rng.next() as u16);
+        q.set_next_avail(rng.next_u64() as u16);
         m.set_avail_idx(
             q.next_avail()
                 .wrapping_add(rng.below(u64::from(SIZE) + 3) as u16),
