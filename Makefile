@@ -2,7 +2,8 @@
 #
 #   make check   host unit tests + VM selftests on the debug kernel (what CI runs)
 #   make demo    a narrated walkthrough in a VM on the plain kernel
-#   make vm      an interactive shell in the VM, modules built; make vm CMD='...' runs one command
+#   make vm      an interactive shell in the VM with the modules loaded; make vm CMD='...' runs
+#                one command there instead
 #
 # KERNEL=plain|debug picks the kernel for `make vm` (default: debug).
 
@@ -23,9 +24,9 @@ vm:
 	@scripts/setup.sh
 	@cargo build --release -q -p vmdev_selftest_tools
 ifeq ($(strip $(CMD)),)
-	@scripts/vm.sh --kernel $(KERNEL) --out results/vm
+	@scripts/vm.sh --kernel $(KERNEL) --load --out results/vm
 else
-	@scripts/vm.sh --kernel $(KERNEL) --out results/vm -- '$(CMD)'
+	@scripts/vm.sh --kernel $(KERNEL) --load --out results/vm -- '$(CMD)'
 endif
 
 setup:

@@ -34,6 +34,9 @@ ip link set lo up
 ulimit -c 0
 cd "$VMDEV_REPO" || exit 1
 echo "vmdev-guest: $(uname -r), $(nproc) cpus, booted in $(cut -d' ' -f1 /proc/uptime)s"
+if [ "$VMDEV_LOAD" = 1 ]; then
+	( . selftests/lib.sh && load_modules ) && echo "vmdev-guest: loaded $(cut -d' ' -f1 /proc/modules | grep -E '^(mdev|vmdev|vmdev_sim|virtio_mdev)$' | tr '\n' ' ')"
+fi
 
 if [ "$VMDEV_INTERACTIVE" = 1 ]; then
 	echo "vmdev-guest: modules in \$VMDEV_MODULES=$VMDEV_MODULES; 'exit' powers the VM off"

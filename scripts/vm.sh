@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Boots a test kernel under QEMU with the host's filesystem as a read-only 9p root.
 #
-#   scripts/vm.sh [--kernel plain|debug] [--timeout SECS] [--out DIR] [--quiet] [-- COMMAND...]
+#   scripts/vm.sh [--kernel plain|debug] [--timeout SECS] [--out DIR] [--quiet] [--load] [-- COMMAND...]
 #
 # With a COMMAND, runs it in the guest (cwd = the repository, modules built and available as
 # $VMDEV_MODULES), prints its output, and exits with its status. Without one, gives an
@@ -11,13 +11,14 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-kind=debug timeout=1800 out="" accel=${VMDEV_ACCEL:-tcg} loglevel=6
+kind=debug timeout=1800 out="" accel=${VMDEV_ACCEL:-tcg} loglevel=6 load=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kind=$2; shift 2;;
 	--timeout) timeout=$2; shift 2;;
 	--out) out=$2; shift 2;;
 	--quiet) loglevel=4; shift;;  # console shows warnings and worse; dmesg.txt keeps all
+	--load) load=1; shift;;       # load mdev, vmdev, vmdev_sim and virtio_mdev before the command
 	--) shift; break;;
 	*) die "unknown option $1";;
 	esac
@@ -46,7 +47,7 @@ append+=" rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose ro"
 append+=" init=$REPO/scripts/guest-init.sh panic=-1 oops=panic"
 [ "$kind" = debug ] && append+=" panic_on_warn=1 kmemleak=on"
 append+=" VMDEV_REPO=$REPO VMDEV_MODULES=$ext VMDEV_MODROOT=$kb/modroot VMDEV_INTERACTIVE=$interactive"
-append+=" VMDEV_KIND=$kind"
+append+=" VMDEV_KIND=$kind VMDEV_LOAD=$load"
 
 qemu=(qemu-system-x86_64 -machine pc -accel "$accel" -cpu max,la57=off -smp 2 -m 2G
 	-nographic -no-reboot -nodefaults
