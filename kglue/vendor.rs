@@ -251,7 +251,6 @@ impl<P: Parent> Registration<P> {
     /// `dev_groups`, if not null, must be a NULL-terminated static array.
     pub unsafe fn new(
         dev: *mut sys::device,
-        module: &'static ThisModule,
         parent: &'static P,
         ops_storage: &'static mut sys::vmdev_parent_ops,
         dev_groups: *mut *const sys::attribute_group,
@@ -275,7 +274,6 @@ impl<P: Parent> Registration<P> {
         let raw = unsafe {
             sys::vmdev_register_parent(
                 dev,
-                module.as_ptr().cast(),
                 types.as_ptr(),
                 types.len() as c_uint,
                 ops_storage,

@@ -82,11 +82,8 @@ const EUSERS: c_int = -87;
 #[repr(C)]
 pub struct Parent {
     mdev_parent: sys::mdev_parent,
-    dev: *mut sys::device,
-    owner: *mut sys::module,
     ops: *const sys::vmdev_parent_ops,
     types: *const sys::vmdev_type,
-    nr_types: u32,
     drvdata: *mut c_void,
     refs: AtomicUsize,
     instances: KVec<AtomicU32>,
@@ -667,14 +664,13 @@ static MDEV_DRIVER: CStatic<sys::mdev_driver> = CStatic::new(sys::mdev_driver {
 #[no_mangle]
 pub unsafe extern "C" fn vmdev_register_parent(
     dev: *mut sys::device,
-    owner: *mut sys::module,
     types: *const sys::vmdev_type,
     nr_types: c_uint,
     ops: *const sys::vmdev_parent_ops,
     drvdata: *mut c_void,
 ) -> *mut Parent {
     // SAFETY: the caller's contract is `register_parent`'s.
-    match unsafe { register_parent(dev, owner, types, nr_types, ops, drvdata) } {
+    match unsafe { register_parent(dev, types, nr_types, ops, drvdata) } {
         Ok(p) => p,
         Err(e) => e.to_errno() as isize as *mut Parent,
     }
@@ -687,7 +683,6 @@ pub unsafe extern "C" fn vmdev_register_parent(
 /// As for `vmdev_register_parent`.
 unsafe fn register_parent(
     dev: *mut sys::device,
-    owner: *mut sys::module,
     types: *const sys::vmdev_type,
     nr_types: c_uint,
     ops: *const sys::vmdev_parent_ops,
@@ -721,11 +716,8 @@ unsafe fn register_parent(
         Parent {
             // SAFETY: mdev_register_parent initialises it.
             mdev_parent: unsafe { zeroed() },
-            dev,
-            owner,
             ops,
             types,
-            nr_types,
             drvdata,
             refs: AtomicUsize::new(1),
             instances,

@@ -109,10 +109,11 @@ struct vmdev_parent_ops {
  *
  * vmdev_register_parent() makes @dev (which must have a driver bound, whose name prefixes the
  * mdev type directories) an mdev parent offering @types. @types and @ops must stay valid until
- * vmdev_unregister_parent(), which removes every remaining instance first. Returns the parent
- * or an ERR_PTR().
+ * vmdev_unregister_parent(), which removes every remaining instance first and waits for
+ * creations in flight, so the vendor module needs no reference of its own: call it from the
+ * vendor's remove or exit path. Returns the parent or an ERR_PTR().
  */
-struct vmdev_parent *vmdev_register_parent(struct device *dev, struct module *owner,
+struct vmdev_parent *vmdev_register_parent(struct device *dev,
 					   const struct vmdev_type *types, unsigned int nr_types,
 					   const struct vmdev_parent_ops *ops, void *drvdata);
 void vmdev_unregister_parent(struct vmdev_parent *parent);

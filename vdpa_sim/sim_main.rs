@@ -676,21 +676,17 @@ static PARENT_OPS: CStatic<sys::vmdev_parent_ops> = CStatic::new(
 
 /// The registration, owned by the bound platform device.
 static REGISTRATION: AtomicPtr<Registration<SimParent>> = AtomicPtr::new(ptr::null_mut());
-static THIS_MODULE_REF: AtomicPtr<ThisModule> = AtomicPtr::new(ptr::null_mut());
 
 /// # Safety
 ///
 /// Called by the platform core for the `vmdev_sim` platform device.
 unsafe extern "C" fn pdrv_probe(pdev: *mut sys::platform_device) -> c_int {
-    // SAFETY: set in `init` before the driver is registered; the module outlives its probe.
-    let module = unsafe { &*THIS_MODULE_REF.load(Ordering::Acquire) };
     // SAFETY: the platform device is live and bound to us until `pdrv_remove`, which drops
     // the registration; the ops and attribute groups are statics, and only one platform
     // device exists, so `PARENT_OPS` has one user.
     let reg = unsafe {
         Registration::new(
             ptr::addr_of_mut!((*pdev).dev),
-            module,
             &SIM_PARENT,
             &mut *PARENT_OPS.get(),
             DEV_GROUPS.get().cast(),
@@ -740,7 +736,6 @@ unsafe impl Sync for SimModule {}
 
 impl kernel::Module for SimModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        THIS_MODULE_REF.store((module as *const ThisModule).cast_mut(), Ordering::Release);
         // SAFETY: creates the module's workqueue; checked for NULL.
         let wq = unsafe { sys::vmdev_helper_alloc_workqueue(DRV_NAME.as_ptr().cast()) };
         if wq.is_null() {
