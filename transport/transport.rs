@@ -360,6 +360,8 @@ unsafe extern "C" fn driver_override_store(
 
 macro_rules! device_attr {
     ($name:ident, $cname:literal, $mode:expr, $show:expr, $store:expr) => {
+        // `struct attribute` has lockdep fields only with CONFIG_DEBUG_LOCK_ALLOC.
+        #[allow(clippy::needless_update)]
         static $name: CStatic<sys::device_attribute> = CStatic::new(sys::device_attribute {
             attr: sys::attribute {
                 name: $cname.as_ptr().cast(),

@@ -582,6 +582,8 @@ type StoreFn = unsafe extern "C" fn(
     usize,
 ) -> isize;
 
+// `struct attribute` has lockdep fields only with CONFIG_DEBUG_LOCK_ALLOC.
+#[allow(clippy::needless_update)]
 const fn attr(
     name: &'static core::ffi::CStr,
     show: ShowFn,
