@@ -13,7 +13,7 @@ KPKG=linux-source-6.12
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# kernel_release_of KIND: prints the cached build directory for KIND (plain|debug).
+# kbuild_dir KIND: prints the cached build directory for KIND (plain|debug).
 kbuild_dir() {
 	local kind=$1 kver hash
 	kver=$(dpkg-query -W -f='${Version}' "$KPKG" 2>/dev/null) || die "$KPKG is not installed (run scripts/setup.sh)"
