@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The sorted table of disjoint mappings.
+
+use core::marker::PhantomData;
+use core::ops::DerefMut;
+
+/// One mapping: the inclusive address range `first..=last` and what it maps to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping<T> {
+    /// First address of the range.
+    pub first: u64,
+    /// Last address of the range (inclusive, so `u64::MAX` is reachable).
+    pub last: u64,
+    /// What the range maps to; for a [`super::DmaTarget`], the target of `first`.
+    pub value: T,
+}
+
+/// Why [`Table::insert`] refused a mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InsertError {
+    /// `first > last`.
+    Invalid,
+    /// The range shares at least one address with an existing mapping.
+    Overlap,
+    /// The table is at capacity.
+    Full,
+}
+
+/// A fixed-capacity table of non-overlapping mappings, sorted by `first`.
+///
+/// `S` is the caller's storage (a boxed slice, a `Vec`, a `&mut` slice...);
+/// its length is the capacity and its initial contents are ignored. Only the
+/// first [`Table::len`] slots are live.
+pub struct Table<T, S> {
+    storage: S,
+    // Invariant: `len <= storage.len()`, and `storage[..len]` is sorted by
+    // `first`, each entry has `first <= last`, and no two entries overlap.
+    len: usize,
+    _t: PhantomData<T>,
+}
+
+impl<T: Copy, S: DerefMut<Target = [Mapping<T>]>> Table<T, S> {
+    /// An empty table whose capacity is `storage.len()`.
+    pub fn new(storage: S) -> Self {
+        Self {
+            storage,
+            len: 0,
+            _t: PhantomData,
+        }
+    }
+
+    /// Number of live mappings.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the table holds no mapping.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Largest number of mappings the table can hold.
+    pub fn capacity(&self) -> usize {
+        self.storage.len()
+    }
+
+    /// The live mappings, sorted by `first`.
+    pub fn as_slice(&self) -> &[Mapping<T>] {
+        self.storage.get(..self.len).unwrap_or(&[])
+    }
+
+    /// The mapping that contains `addr`, if any.
+    pub fn lookup(&self, addr: u64) -> Option<Mapping<T>> {
+        let live = self.as_slice();
+        // Entries are disjoint and sorted, so `last` is sorted too: the first
+        // entry not ending before `addr` is the only candidate.
+        let idx = live.partition_point(|m| m.last < addr);
+        live.get(idx).copied().filter(|m| m.first <= addr)
+    }
+
+    /// Whether any mapping shares an address with `first..=last`.
+    ///
+    /// An inverted range (`first > last`) overlaps nothing.
+    pub fn overlaps(&self, first: u64, last: u64) -> bool {
+        let (lo, hi) = self.overlap_run(first, last);
+        lo < hi
+    }
+
+    /// Adds the mapping `first..=last -> value`, keeping the order.
+    ///
+    /// Mappings may touch (`[0, 9]` then `[10, 19]`) but not share an address.
+    ///
+    /// # Errors
+    ///
+    /// [`InsertError::Invalid`] if `first > last`, else [`InsertError::Overlap`]
+    /// if the range shares an address with a mapping, else
+    /// [`InsertError::Full`]. Overlap comes before Full so that a caller learns
+    /// about the conflict rather than about the capacity. The table is
+    /// unchanged on error.
+    pub fn insert(&mut self, first: u64, last: u64, value: T) -> Result<(), InsertError> {
+        if first > last {
+            return Err(InsertError::Invalid);
+        }
+        let (pos, hi) = self.overlap_run(first, last);
+        if pos < hi {
+            return Err(InsertError::Overlap);
+        }
+        if self.len >= self.storage.len() {
+            return Err(InsertError::Full);
+        }
+        // Open a slot at `pos` by moving the tail up one, back to front.
+        let mut i = self.len;
+        while i > pos {
+            let prev = i.wrapping_sub(1);
+            if let Some(m) = self.storage.get(prev).copied() {
+                if let Some(slot) = self.storage.get_mut(i) {
+                    *slot = m;
+                }
+            }
+            i = prev;
+        }
+        if let Some(slot) = self.storage.get_mut(pos) {
+            *slot = Mapping { first, last, value };
+            // `len < storage.len()` was checked above.
+            self.len = self.len.wrapping_add(1);
+        }
+        Ok(())
+    }
+
+    /// Removes every mapping that shares an address with `first..=last`.
+    ///
+    /// Mappings are removed whole, never split: a range that touches one byte
+    /// of a mapping removes all of it, which is what `vhost_iotlb_del_range()`
+    /// does. `f` sees each removed mapping in ascending order, before the
+    /// table is compacted. Returns how many were removed; an inverted range
+    /// (`first > last`) removes nothing (see [`super::invalidate_range`]).
+    pub fn remove_overlapping(
+        &mut self,
+        first: u64,
+        last: u64,
+        mut f: impl FnMut(Mapping<T>),
+    ) -> usize {
+        let (lo, hi) = self.overlap_run(first, last);
+        let count = hi.saturating_sub(lo);
+        if count == 0 {
+            return 0;
+        }
+        if let Some(run) = self.storage.get(lo..hi) {
+            run.iter().copied().for_each(&mut f);
+        }
+        // Close the gap by moving the tail down, front to back.
+        let mut dst = lo;
+        let mut src = hi;
+        while src < self.len {
+            if let Some(m) = self.storage.get(src).copied() {
+                if let Some(slot) = self.storage.get_mut(dst) {
+                    *slot = m;
+                }
+            }
+            // Both stay below `len`.
+            dst = dst.wrapping_add(1);
+            src = src.wrapping_add(1);
+        }
+        self.len = self.len.saturating_sub(count);
+        count
+    }
+
+    /// Removes every mapping, handing each to `f` in ascending order.
+    pub fn clear(&mut self, f: impl FnMut(Mapping<T>)) {
+        self.as_slice().iter().copied().for_each(f);
+        self.len = 0;
+    }
+
+    /// The index run `lo..hi` of the live entries that overlap `first..=last`.
+    ///
+    /// Entries are sorted and disjoint, so both their `first` and `last`
+    /// fields are ascending and the overlapping ones are contiguous: they
+    /// start at the first entry not ending before `first` and stop at the
+    /// first entry starting after `last`. An inverted range gives an empty run.
+    fn overlap_run(&self, first: u64, last: u64) -> (usize, usize) {
+        if first > last {
+            return (0, 0);
+        }
+        let live = self.as_slice();
+        let lo = live.partition_point(|m| m.last < first);
+        let hi = live.partition_point(|m| m.first <= last);
+        // Every entry before `lo` ends before `first <= last`, so it also
+        // starts at or before `last` and `lo <= hi` holds; `max` only keeps a
+        // broken invariant from producing a reversed run.
+        (lo, hi.max(lo))
+    }
+}
