@@ -45,12 +45,37 @@ struct vmdev_parent;
 #define VMDEV_QUEUE_USED_LOW		0x0a0
 #define VMDEV_QUEUE_USED_HIGH		0x0a4
 #define VMDEV_QUEUE_AVAIL_STATE		0x0b0
+#define VMDEV_QUEUE_USED_STATE		0x0b4
 #define VMDEV_NUM_QUEUES		0x0c4
 #define VMDEV_CONFIG_SIZE		0x0c8
+#define VMDEV_DMA_IOVA_LOW		0x0d0
+#define VMDEV_DMA_IOVA_HIGH		0x0d4
+#define VMDEV_DMA_SIZE_LOW		0x0d8
+#define VMDEV_DMA_SIZE_HIGH		0x0dc
+#define VMDEV_DMA_ADDR_LOW		0x0e0
+#define VMDEV_DMA_ADDR_HIGH		0x0e4
+#define VMDEV_DMA_PERM			0x0e8
+#define VMDEV_DMA_CMD			0x0ec
+#define VMDEV_DMA_MAX_ENTRIES		0x0f0
 #define VMDEV_CONFIG_GENERATION		0x0fc
 #define VMDEV_CONFIG			0x100
 
 #define VMDEV_MAGIC			0x74726976 /* "virt" */
+
+/* VMDEV_DMA_CMD commands and results (Documentation/register-map.rst, "DMA translation"). */
+#define VMDEV_DMA_CMD_MAP		1
+#define VMDEV_DMA_CMD_UNMAP		2
+#define VMDEV_DMA_CMD_TRANSLATE_ON	3
+#define VMDEV_DMA_CMD_TRANSLATE_OFF	4
+#define VMDEV_DMA_OK			0
+#define VMDEV_DMA_ERR_INVAL		1
+#define VMDEV_DMA_ERR_EXIST		2
+#define VMDEV_DMA_ERR_NOSPC		3
+#define VMDEV_DMA_ERR_NOMEM		4
+#define VMDEV_DMA_ERR_NOTSUPP		5
+#define VMDEV_DMA_ERR_OFF		6
+#define VMDEV_DMA_PERM_READ		1
+#define VMDEV_DMA_PERM_WRITE		2
 
 /**
  * struct vmdev_device_ops - what a device instance implements

@@ -1,23 +1,39 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The simulator's memory seam for the kernel personality.
+//! The simulator's memory seam, for both personalities.
 //!
-//! Under virtio_mdev the device addresses in the rings are DMA addresses of a device with no
-//! IOMMU (dma-direct), that is physical addresses. Each access is split at page boundaries
-//! and every page is checked to be RAM before it is touched, so a bad address from a driver
-//! reads as [`MemError::OutOfRange`] instead of faulting. Values are copied, never borrowed:
-//! the driver writes the same memory concurrently.
+//! A device address is either a DMA address (translation off: virtio_mdev, with dma-direct,
+//! so a physical address) or an IOVA that the device's DMA table maps to pinned pages
+//! (translation on: vhost_mdev). Either way the access ends up as page-bounded pieces of
+//! physical memory, and every page is checked to be RAM before it is touched, so a bad
+//! address from a driver reads as [`MemError::OutOfRange`] instead of faulting. Values are
+//! copied, never borrowed: the driver writes the same memory concurrently.
+//!
+//! The table is borrowed from the device state for one worker pass; the device changes it
+//! only with its state locked, so no mapping goes away under an access.
 
+use super::iotlb::{self, perm, DmaTarget, Mapping};
 use super::sys;
 use super::virtqueue::{GuestMemory, MemError};
 use core::sync::atomic::{fence, Ordering};
+use kernel::alloc::KVVec;
 
 const PAGE_SIZE: u64 = 4096;
 
-/// Driver memory reached by physical address.
-pub(crate) struct PhysMemory;
+/// The device's DMA translation table.
+pub(crate) type DmaTable = iotlb::Table<DmaTarget, KVVec<Mapping<DmaTarget>>>;
 
-impl PhysMemory {
-    /// The kernel address of `len` bytes at `addr`, which must not cross a page.
+/// Driver memory as the device sees it for one pass.
+pub(crate) struct DeviceMemory<'a> {
+    /// `None` while translation is off.
+    dma: Option<&'a DmaTable>,
+}
+
+impl<'a> DeviceMemory<'a> {
+    pub(crate) fn new(dma: Option<&'a DmaTable>) -> Self {
+        Self { dma }
+    }
+
+    /// The kernel address of `len` bytes at physical `addr`, which must not cross a page.
     fn map(addr: u64, len: u64) -> Result<*mut u8, MemError> {
         debug_assert!(len <= PAGE_SIZE - addr % PAGE_SIZE);
         // SAFETY: the helper checks that a struct page backs `addr` before computing its
@@ -30,8 +46,9 @@ impl PhysMemory {
         }
     }
 
-    /// Calls `f(offset, addr, len)` for each page-bounded piece of `[addr, addr + len)`.
-    fn for_each_piece(
+    /// Calls `f(offset, phys, len)` for each page-bounded piece of physical
+    /// `[addr, addr + len)`.
+    fn for_each_page(
         addr: u64,
         len: u64,
         mut f: impl FnMut(u64, u64, u64) -> Result<(), MemError>,
@@ -46,12 +63,52 @@ impl PhysMemory {
         }
         Ok(())
     }
+
+    /// Calls `f(offset, phys, len)` for each page-bounded physical piece of device range
+    /// `[addr, addr + len)`, which the device accesses as `need` (`perm` bits).
+    fn for_each_piece(
+        &self,
+        addr: u64,
+        len: u64,
+        need: u8,
+        mut f: impl FnMut(u64, u64, u64) -> Result<(), MemError>,
+    ) -> Result<(), MemError> {
+        let Some(table) = self.dma else {
+            return Self::for_each_page(addr, len, f);
+        };
+        table
+            .translate(addr, len, need, |phys, n, off| {
+                Self::for_each_page(phys, n, |off2, a, m| f(off + off2, a, m))
+            })
+            .map_err(|e| match e {
+                iotlb::Error::Caller(e) => e,
+                // Unmapped, refused by the mapping's permission, or wrapping: to the queue
+                // all of these are a driver address the device cannot use.
+                iotlb::Error::Translate(_) => MemError::OutOfRange,
+            })
+    }
+
+    /// The kernel address of the 2-byte ring index at device address `addr`.
+    fn map_index(&self, addr: u64, need: u8) -> Result<*mut u16, MemError> {
+        if addr % 2 != 0 {
+            return Err(MemError::Fault);
+        }
+        let mut out = Err(MemError::OutOfRange);
+        // An aligned u16 never crosses a page or a mapping, so there is one piece.
+        self.for_each_piece(addr, 2, need, |_, a, n| {
+            if n == 2 {
+                out = Self::map(a, 2).map(|p| p.cast());
+            }
+            Ok(())
+        })?;
+        out
+    }
 }
 
-impl GuestMemory for PhysMemory {
+impl GuestMemory for DeviceMemory<'_> {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemError> {
         let dst = buf.as_mut_ptr();
-        Self::for_each_piece(addr, buf.len() as u64, |off, a, n| {
+        self.for_each_piece(addr, buf.len() as u64, perm::READ, |off, a, n| {
             let src = Self::map(a, n)?;
             // SAFETY: `src` maps `n` bytes of RAM inside one page; `dst + off` has `n` bytes
             // left in `buf`. The regions cannot overlap (`buf` is ours).
@@ -62,7 +119,7 @@ impl GuestMemory for PhysMemory {
 
     fn write(&self, addr: u64, buf: &[u8]) -> Result<(), MemError> {
         let src = buf.as_ptr();
-        Self::for_each_piece(addr, buf.len() as u64, |off, a, n| {
+        self.for_each_piece(addr, buf.len() as u64, perm::WRITE, |off, a, n| {
             let dst = Self::map(a, n)?;
             // SAFETY: as in `read`, with the roles swapped.
             unsafe { core::ptr::copy_nonoverlapping(src.add(off as usize), dst, n as usize) };
@@ -72,9 +129,10 @@ impl GuestMemory for PhysMemory {
 
     fn copy(&self, dst: u64, src: u64, len: u64) -> Result<(), MemError> {
         // Walk the destination by pages and, inside each piece, the source by pages.
-        Self::for_each_piece(dst, len, |off, d, n| {
+        self.for_each_piece(dst, len, perm::WRITE, |off, d, n| {
             let d_ptr = Self::map(d, n)?;
-            Self::for_each_piece(src + off, n, |off2, s, m| {
+            let s_addr = src.checked_add(off).ok_or(MemError::OutOfRange)?;
+            self.for_each_piece(s_addr, n, perm::READ, |off2, s, m| {
                 let s_ptr = Self::map(s, m)?;
                 // SAFETY: both ranges are RAM inside one page each; `ptr::copy` tolerates the
                 // overlap a confused driver could set up.
@@ -85,25 +143,19 @@ impl GuestMemory for PhysMemory {
     }
 
     fn load_u16_acquire(&self, addr: u64) -> Result<u16, MemError> {
-        if addr % 2 != 0 {
-            return Err(MemError::Fault);
-        }
-        let p = Self::map(addr, 2)?;
+        let p = self.map_index(addr, perm::READ)?;
         // SAFETY: `p` maps two aligned bytes of RAM; a volatile read is one load the driver
         // may race with, which is the point of the index.
-        let v = unsafe { core::ptr::read_volatile(p.cast::<u16>()) };
+        let v = unsafe { core::ptr::read_volatile(p) };
         fence(Ordering::Acquire);
         Ok(u16::from_le(v))
     }
 
     fn store_u16_release(&self, addr: u64, val: u16) -> Result<(), MemError> {
-        if addr % 2 != 0 {
-            return Err(MemError::Fault);
-        }
-        let p = Self::map(addr, 2)?;
+        let p = self.map_index(addr, perm::WRITE)?;
         fence(Ordering::Release);
         // SAFETY: as in `load_u16_acquire`.
-        unsafe { core::ptr::write_volatile(p.cast::<u16>(), val.to_le()) };
+        unsafe { core::ptr::write_volatile(p, val.to_le()) };
         Ok(())
     }
 

@@ -39,16 +39,21 @@ pub mod virtqueue;
 #[path = "../crates/netsim/src/netsim/mod.rs"]
 pub mod netsim;
 
-mod phys_memory;
+#[path = "../crates/iotlb/src/iotlb/mod.rs"]
+pub mod iotlb;
+
+mod device_memory;
 
 #[path = "../kglue/vendor.rs"]
 pub mod vendor;
 
 use netsim::{NetConfig, NetStats};
-use phys_memory::PhysMemory;
+use device_memory::{DeviceMemory, DmaTable};
+use iotlb::{DmaTarget, Mapping};
 use vendor::{DeviceHandle, Registration, TypeDesc};
 use virtqueue::SplitQueue;
-use vmdev_regs::device::{DeviceInfo, Effect, RegisterFile};
+use vmdev_regs::device::{DeviceInfo, DmaRequest, Effect, RegisterFile};
+use vmdev_regs::dma;
 use vmdev_regs::map::Register;
 
 module! {
@@ -88,6 +93,7 @@ const DEVICE_INFO: DeviceInfo = DeviceInfo {
     queue_num_max: QUEUE_MAX,
     queue_align: 4096,
     config_size: netsim::CONFIG_SIZE as u32,
+    dma_entries: iotlb::DEFAULT_CAPACITY as u32,
 };
 
 /// Everything about one instance that the mutex guards.
@@ -97,6 +103,8 @@ struct SimState {
     event_idx: bool,
     cfg: NetConfig,
     stats: NetStats,
+    /// The DMA translation table; `None` while translation is off.
+    dma: Option<DmaTable>,
 }
 
 impl SimState {
@@ -121,6 +129,70 @@ impl SimState {
     fn disable_queue(&mut self, idx: u16) {
         if let Some(q) = self.queues[usize::from(idx)].take() {
             self.regs.set_avail_state(idx, q.next_avail());
+            self.regs.set_used_state(idx, q.next_used());
+        }
+    }
+
+    /// Makes `QUEUE_AVAIL_STATE` and `QUEUE_USED_STATE` show where running queues are.
+    fn record_queue_state(&mut self) {
+        for (idx, q) in (0u16..).zip(self.queues.iter()) {
+            if let Some(q) = q {
+                self.regs.set_avail_state(idx, q.next_avail());
+                self.regs.set_used_state(idx, q.next_used());
+            }
+        }
+    }
+
+    /// Runs one `DMA_CMD`. The state is locked, so no worker pass is using the table.
+    fn run_dma(&mut self, req: DmaRequest) -> u32 {
+        match req.cmd {
+            dma::CMD_TRANSLATE_ON => {
+                if let Some(t) = self.dma.as_mut() {
+                    t.clear(|_| {});
+                    return dma::OK;
+                }
+                let empty = Mapping {
+                    first: 0,
+                    last: 0,
+                    value: DmaTarget { addr: 0, perm: 0 },
+                };
+                match KVVec::from_elem(empty, iotlb::DEFAULT_CAPACITY, GFP_KERNEL) {
+                    Ok(v) => {
+                        self.dma = Some(DmaTable::new(v));
+                        dma::OK
+                    }
+                    Err(_) => dma::ERR_NOMEM,
+                }
+            }
+            dma::CMD_TRANSLATE_OFF => {
+                self.dma = None;
+                dma::OK
+            }
+            dma::CMD_MAP => {
+                let Some(t) = self.dma.as_mut() else {
+                    return dma::ERR_OFF;
+                };
+                // The register file allows only the two permission bits, which are the
+                // table's.
+                let target = DmaTarget {
+                    addr: req.addr,
+                    perm: (req.perm & (dma::PERM_READ | dma::PERM_WRITE)) as u8,
+                };
+                match t.insert(req.iova, req.last, target) {
+                    Ok(()) => dma::OK,
+                    Err(iotlb::InsertError::Overlap) => dma::ERR_EXIST,
+                    Err(iotlb::InsertError::Full) => dma::ERR_NOSPC,
+                    Err(iotlb::InsertError::Invalid) => dma::ERR_INVAL,
+                }
+            }
+            dma::CMD_UNMAP => match self.dma.as_mut() {
+                Some(t) => {
+                    t.remove_overlapping(req.iova, req.last, |_| {});
+                    dma::OK
+                }
+                None => dma::ERR_OFF,
+            },
+            _ => dma::ERR_INVAL,
         }
     }
 }
@@ -182,10 +254,11 @@ unsafe extern "C" fn sim_work(work: *mut sys::work_struct) {
         cfg,
         stats,
         regs,
+        dma,
         ..
     } = &mut *st;
     let [Some(rx), Some(tx)] = queues else { return };
-    let mem = PhysMemory;
+    let mem = DeviceMemory::new(dma.as_ref());
     let out = netsim::process(cfg, rx, tx, &mem, BUDGET, stats);
     let broken = core::cell::Cell::new(out.error.is_some());
     let check = |r: Result<bool, virtqueue::Error>| {
@@ -236,7 +309,11 @@ unsafe extern "C" fn sim_work(work: *mut sys::work_struct) {
 
 impl vendor::Device for SimDevice {
     fn reg_read(&self, reg: Register) -> u32 {
-        self.state.lock().regs.read(reg)
+        let mut st = self.state.lock();
+        if matches!(reg, Register::QUEUE_AVAIL_STATE | Register::QUEUE_USED_STATE) {
+            st.record_queue_state();
+        }
+        st.regs.read(reg)
     }
 
     fn reg_write(&self, reg: Register, value: u32) {
@@ -264,6 +341,10 @@ impl vendor::Device for SimDevice {
                 drop(st);
                 kick(self);
             }
+            Effect::Dma(req) => {
+                let result = st.run_dma(req);
+                st.regs.set_dma_result(result);
+            }
             Effect::None | Effect::Failed | Effect::Notify(_) => {}
         }
     }
@@ -276,8 +357,11 @@ impl vendor::Device for SimDevice {
         }
     }
 
-    fn config_write(&self, _offset: u32, _buf: &[u8]) {
-        // Every field of the net config space is read-only for the driver (virtio 1.2, 5.1.4).
+    fn config_write(&self, offset: u32, buf: &[u8]) {
+        let mut st = self.state.lock();
+        if st.cfg.write_config(offset as usize, buf) {
+            st.regs.config_changed();
+        }
     }
 }
 
@@ -317,6 +401,7 @@ impl vendor::Parent for SimParent {
                 link_up: true,
             },
             stats: NetStats::default(),
+            dma: None,
         };
         KBox::pin_init(
             pin_init!(SimDevice {

@@ -21,7 +21,7 @@ val() { ok "r $1"; cat "$R"; }
 [ "$(val 0x004)" = 0x00000001 ] || fail "VERSION"
 [ "$(val 0x008)" = 0x00000001 ] || fail "DEVICE_ID"
 [ "$(val 0x0c4)" = 0x00000002 ] || fail "NUM_QUEUES"
-[ "$(val 0x0c8)" = 0x0000000c ] || fail "CONFIG_SIZE"
+[ "$(val 0x0c8)" = 0x00000018 ] || fail "CONFIG_SIZE"
 
 refused "Invalid argument" "r 0x018"      # reserved gap
 refused "Invalid argument" "r 0x100"      # past the registers
@@ -52,10 +52,10 @@ ok "w 0x060 0"
 [ "$(val 0x060)" = 0x00000000 ] || fail "reset"
 note "status: DRIVER_OK before FEATURES_OK ignored, reset clears"
 
-# Config space: bounded by CONFIG_SIZE (12), widths 1, 2, 4, 8.
+# Config space: bounded by CONFIG_SIZE (24), widths 1, 2, 4, 8.
 refused "Invalid argument" "c 0 6"
-refused "Numerical result out of range" "c 11 2"
-refused "Numerical result out of range" "c 12 1"
+refused "Numerical result out of range" "c 23 2"
+refused "Numerical result out of range" "c 24 1"
 refused "Numerical result out of range" "c 0xfffffffe 4"
 refused "Invalid argument" "c 0 3"
 refused "Invalid argument" "c 0 16"
@@ -63,6 +63,32 @@ ok "c 0 8"; mac8=$(cat "$R")
 mac=$(cat /sys/bus/vmdev/devices/$v/mac | tr -d :)
 [ "$(echo "$mac8" | tr -d ' ' | cut -c1-12)" = "$mac" ] || fail "config bytes '$mac8' do not start with MAC $mac"
 note "config: past-the-end -> ERANGE, odd widths -> EINVAL, bytes 0-5 are the MAC"
+
+# DMA translation table: commands and their results (Documentation/register-map.rst).
+[ "$(val 0x0f0)" = 0x00000800 ] || fail "DMA_MAX_ENTRIES $(cat $R)"
+dma() { # dma IOVA SIZE ADDR PERM CMD: stage and run one command, print the result
+	ok "w 0x0d0 $(( $1 & 0xffffffff ))"; ok "w 0x0d4 $(( ($1 >> 32) & 0xffffffff ))"
+	ok "w 0x0d8 $(( $2 & 0xffffffff ))"; ok "w 0x0dc $(( ($2 >> 32) & 0xffffffff ))"
+	ok "w 0x0e0 $(( $3 & 0xffffffff ))"; ok "w 0x0e4 $(( ($3 >> 32) & 0xffffffff ))"
+	ok "w 0x0e8 $4"; ok "w 0x0ec $5"; val 0x0ec
+}
+[ "$(dma 0x1000 0x1000 0x100000 3 1)" = 0x00000006 ] || fail "MAP with translation off: $(cat $R)"
+[ "$(dma 0 0 0 0 3)" = 0x00000000 ] || fail "TRANSLATE_ON: $(cat $R)"
+[ "$(dma 0x10000 0x4000 0x100000 3 1)" = 0x00000000 ] || fail "MAP: $(cat $R)"
+[ "$(dma 0x13000 0x2000 0x200000 1 1)" = 0x00000002 ] || fail "overlapping MAP: $(cat $R)"
+[ "$(dma 0x14000 0x1000 0x200000 1 1)" = 0x00000000 ] || fail "adjacent MAP: $(cat $R)"
+[ "$(dma 0x20000 0 0x200000 1 1)" = 0x00000001 ] || fail "MAP of size 0: $(cat $R)"
+[ "$(dma 0xfffffffffffff000 0x2000 0x200000 1 1)" = 0x00000001 ] || fail "wrapping MAP: $(cat $R)"
+ok "w 0x0e8 4"                            # unknown permission bit: refused by the device
+[ "$(val 0x0e8)" = 0x00000001 ] || fail "DMA_PERM took an unknown bit: $(cat $R)"
+ok "w 0x0ec 77"; [ "$(val 0x0ec)" = 0x00000001 ] || fail "unknown DMA command"
+[ "$(dma 0x11000 1 0 0 2)" = 0x00000000 ] || fail "UNMAP: $(cat $R)"
+[ "$(dma 0x10000 0x1000 0x300000 3 1)" = 0x00000000 ] || fail "UNMAP did not remove the whole mapping"
+ok "w 0x060 0"                            # reset keeps the table...
+[ "$(dma 0x10000 0x1000 0x300000 3 1)" = 0x00000002 ] || fail "reset dropped the table: $(cat $R)"
+[ "$(dma 0 0 0 0 4)" = 0x00000000 ] || fail "TRANSLATE_OFF: $(cat $R)"
+[ "$(dma 0x10000 0x1000 0x300000 3 1)" = 0x00000006 ] || fail "table survived TRANSLATE_OFF"
+note "DMA table: 2048 entries; off/overlap/size 0/wrap/unknown refused with their results; unmap removes whole mappings; reset keeps the table"
 
 # While a driver is bound, the file is read-only.
 echo "$v" >/sys/bus/vmdev/drivers/virtio_mdev/bind || fail bind

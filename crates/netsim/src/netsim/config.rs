@@ -40,19 +40,44 @@ impl NetConfig {
         Ok(())
     }
 
-    /// The leading part of `struct virtio_net_config`, little-endian:
-    /// `mac`, `status`, `max_virtqueue_pairs` (always 1) and `mtu`.
+    /// `struct virtio_net_config` (virtio 1.2, 5.1.4), little-endian: `mac`, `status`,
+    /// `max_virtqueue_pairs` (always 1) and `mtu`, then `speed`, `duplex` and the RSS fields,
+    /// which stay 0 because their features are not offered. All 24 bytes exist because
+    /// vhost-vdpa users read the whole structure whatever the features (QEMU reads up to 24
+    /// bytes and fails on a shorter space).
     pub fn to_config_bytes(&self) -> [u8; CONFIG_SIZE] {
-        let [m0, m1, m2, m3, m4, m5] = self.mac;
         let status = if self.link_up {
             VIRTIO_NET_S_LINK_UP
         } else {
             0
         };
-        let [s0, s1] = status.to_le_bytes();
-        let [p0, p1] = 1u16.to_le_bytes();
-        let [t0, t1] = self.mtu.to_le_bytes();
-        [m0, m1, m2, m3, m4, m5, s0, s1, p0, p1, t0, t1]
+        let mut b = [0u8; CONFIG_SIZE];
+        let fields: [(usize, &[u8]); 4] = [
+            (0, &self.mac),
+            (6, &status.to_le_bytes()),
+            (8, &1u16.to_le_bytes()),
+            (10, &self.mtu.to_le_bytes()),
+        ];
+        for (off, v) in fields {
+            if let Some(dst) = b.get_mut(off..off + v.len()) {
+                dst.copy_from_slice(v);
+            }
+        }
+        b
+    }
+
+    /// Applies a driver's write of `data` at `offset` of the config space. Only the bytes
+    /// that fall inside `mac` change anything: management software sets the MAC this way
+    /// (QEMU does at realize, as vdpa_sim allows); every other field is read-only (virtio
+    /// 1.2, 5.1.4). Returns whether the MAC changed.
+    pub fn write_config(&mut self, offset: usize, data: &[u8]) -> bool {
+        let before = self.mac;
+        for (i, &byte) in data.iter().enumerate() {
+            if let Some(m) = offset.checked_add(i).and_then(|o| self.mac.get_mut(o)) {
+                *m = byte;
+            }
+        }
+        before != self.mac
     }
 
     /// The receive filter: whether a frame for `dst` is delivered. The

@@ -40,9 +40,8 @@ pub const MAX_MTU: u16 = 65000;
 /// The broadcast Ethernet address.
 pub const BROADCAST_MAC: [u8; ETH_ALEN] = [0xff; ETH_ALEN];
 
-/// Size of the config space exposed: `mac`, `status`,
-/// `max_virtqueue_pairs` and `mtu` of `struct virtio_net_config`.
-pub const CONFIG_SIZE: usize = 12;
+/// Size of the config space exposed: all of `struct virtio_net_config`.
+pub const CONFIG_SIZE: usize = 24;
 /// Offset of `mac` in the config space.
 pub const CONFIG_MAC_OFFSET: usize = 0;
 /// Offset of `status` in the config space.

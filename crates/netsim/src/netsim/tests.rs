@@ -806,3 +806,29 @@ fn random_traffic_accounting() {
     }
     assert_eq!(b.stats, want);
 }
+
+#[test]
+fn config_tail_is_zero_and_only_the_mac_is_writable() {
+    let mut cfg = NetConfig {
+        mac: MAC,
+        mtu: 1500,
+        link_up: true,
+    };
+    let b = cfg.to_config_bytes();
+    assert_eq!(CONFIG_SIZE, 24);
+    assert!(b[12..].iter().all(|&x| x == 0), "speed, duplex, rss: {b:?}");
+    let new = [0x02, 0x11, 0x22, 0x33, 0x44, 0x55];
+    assert!(cfg.write_config(0, &new));
+    assert_eq!(cfg.mac, new);
+    // The same value again changes nothing.
+    assert!(!cfg.write_config(0, &new));
+    // A write straddling mac and status changes only the mac byte.
+    assert!(cfg.write_config(5, &[0x66, 0xff, 0xff]));
+    assert_eq!(cfg.mac[5], 0x66);
+    assert_eq!(cfg.to_config_bytes()[6..8], [1, 0]);
+    // Writes to read-only fields and past the end are ignored.
+    assert!(!cfg.write_config(10, &[9, 9]));
+    assert_eq!(cfg.mtu, 1500);
+    assert!(!cfg.write_config(usize::MAX, &[1, 2, 3]));
+    assert!(!cfg.write_config(24, &[1]));
+}

@@ -7,6 +7,7 @@
 //! [`Rejected`] reason; the device may count or log it, the driver sees the register unchanged
 //! (which is how virtio tells a driver that, for example, its features were not accepted).
 
+use super::dma;
 use super::features::VERSION_1;
 use super::map::{Register, MAGIC, VERSION};
 use super::status::*;
@@ -26,6 +27,8 @@ pub struct DeviceInfo {
     pub queue_align: u32,
     /// Size of the configuration space in bytes.
     pub config_size: u32,
+    /// Entries in the device's DMA translation table (`DMA_MAX_ENTRIES`); 0 if it has none.
+    pub dma_entries: u32,
 }
 
 /// The configuration of one queue as the driver wrote it.
@@ -43,6 +46,23 @@ pub struct QueueRegs {
     pub used: u64,
     /// Next available index to use when the queue is enabled.
     pub avail_state: u16,
+    /// Next used index, as the device last recorded it.
+    pub used_state: u16,
+}
+
+/// A `DMA_CMD` write, with the staging registers it acts on, already checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DmaRequest {
+    /// One of the `dma::CMD_*` values.
+    pub cmd: u32,
+    /// First IOVA.
+    pub iova: u64,
+    /// Last IOVA (inclusive); for `CMD_MAP` and `CMD_UNMAP` only.
+    pub last: u64,
+    /// Physical address of `iova`; for `CMD_MAP` only.
+    pub addr: u64,
+    /// `dma::PERM_*` bits; for `CMD_MAP` only.
+    pub perm: u32,
 }
 
 /// What an accepted write asks the device to do.
@@ -66,6 +86,9 @@ pub enum Effect {
     QueueDisabled(u16),
     /// The driver notified queue `0`.
     Notify(u16),
+    /// The driver wrote a DMA command. The device runs it and reports the outcome with
+    /// [`RegisterFile::set_dma_result`] before the write returns.
+    Dma(DmaRequest),
 }
 
 /// Why a write was refused.
@@ -104,6 +127,11 @@ pub struct RegisterFile<const N: usize> {
     queue_sel: u32,
     queues: [QueueRegs; N],
     config_generation: u32,
+    dma_iova: u64,
+    dma_size: u64,
+    dma_addr: u64,
+    dma_perm: u32,
+    dma_result: u32,
 }
 
 fn set_word(value: u64, word: u32, bits: u32) -> u64 {
@@ -134,6 +162,11 @@ impl<const N: usize> RegisterFile<N> {
             queue_sel: 0,
             queues: [QueueRegs::default(); N],
             config_generation: 0,
+            dma_iova: 0,
+            dma_size: 0,
+            dma_addr: 0,
+            dma_perm: 0,
+            dma_result: dma::OK,
         }
     }
 
@@ -180,6 +213,18 @@ impl<const N: usize> RegisterFile<N> {
         if let Some(q) = self.queues.get_mut(usize::from(idx)) {
             q.avail_state = next_avail;
         }
+    }
+
+    /// Records the used index the device reached in queue `idx` (`QUEUE_USED_STATE`).
+    pub fn set_used_state(&mut self, idx: u16, next_used: u16) {
+        if let Some(q) = self.queues.get_mut(usize::from(idx)) {
+            q.used_state = next_used;
+        }
+    }
+
+    /// Reports the outcome of the last [`Effect::Dma`] (one of the `dma::OK`/`ERR_*` values).
+    pub fn set_dma_result(&mut self, result: u32) {
+        self.dma_result = result;
     }
 
     /// Sets `DEVICE_NEEDS_RESET` (the device met an error it cannot recover from).
@@ -230,6 +275,16 @@ impl<const N: usize> RegisterFile<N> {
             Register::QUEUE_USED_LOW => q.map_or(0, |q| q.used as u32),
             Register::QUEUE_USED_HIGH => q.map_or(0, |q| (q.used >> 32) as u32),
             Register::QUEUE_AVAIL_STATE => q.map_or(0, |q| u32::from(q.avail_state)),
+            Register::QUEUE_USED_STATE => q.map_or(0, |q| u32::from(q.used_state)),
+            Register::DMA_IOVA_LOW => self.dma_iova as u32,
+            Register::DMA_IOVA_HIGH => (self.dma_iova >> 32) as u32,
+            Register::DMA_SIZE_LOW => self.dma_size as u32,
+            Register::DMA_SIZE_HIGH => (self.dma_size >> 32) as u32,
+            Register::DMA_ADDR_LOW => self.dma_addr as u32,
+            Register::DMA_ADDR_HIGH => (self.dma_addr >> 32) as u32,
+            Register::DMA_PERM => self.dma_perm,
+            Register::DMA_CMD => self.dma_result,
+            Register::DMA_MAX_ENTRIES => self.info.dma_entries,
             Register::NUM_QUEUES => u32::from(Self::num_queues()),
             Register::CONFIG_SIZE => self.info.config_size,
             Register::CONFIG_GENERATION => self.config_generation,
@@ -276,6 +331,38 @@ impl<const N: usize> RegisterFile<N> {
                 _ => Err(Rejected::NoSuchQueue),
             },
             Register::STATUS => self.write_status(val),
+            Register::DMA_IOVA_LOW => {
+                self.dma_iova = set_word(self.dma_iova, 0, val);
+                Ok(Effect::None)
+            }
+            Register::DMA_IOVA_HIGH => {
+                self.dma_iova = set_word(self.dma_iova, 1, val);
+                Ok(Effect::None)
+            }
+            Register::DMA_SIZE_LOW => {
+                self.dma_size = set_word(self.dma_size, 0, val);
+                Ok(Effect::None)
+            }
+            Register::DMA_SIZE_HIGH => {
+                self.dma_size = set_word(self.dma_size, 1, val);
+                Ok(Effect::None)
+            }
+            Register::DMA_ADDR_LOW => {
+                self.dma_addr = set_word(self.dma_addr, 0, val);
+                Ok(Effect::None)
+            }
+            Register::DMA_ADDR_HIGH => {
+                self.dma_addr = set_word(self.dma_addr, 1, val);
+                Ok(Effect::None)
+            }
+            Register::DMA_PERM => {
+                if val & !(dma::PERM_READ | dma::PERM_WRITE) != 0 {
+                    return Err(Rejected::BadValue);
+                }
+                self.dma_perm = val;
+                Ok(Effect::None)
+            }
+            Register::DMA_CMD => Ok(self.write_dma_cmd(val)),
             Register::QUEUE_READY => self.write_queue_ready(val),
             Register::QUEUE_NUM
             | Register::QUEUE_DESC_LOW
@@ -294,7 +381,60 @@ impl<const N: usize> RegisterFile<N> {
             | Register::QUEUE_ALIGN
             | Register::NUM_QUEUES
             | Register::CONFIG_SIZE
-            | Register::CONFIG_GENERATION => Err(Rejected::ReadOnly),
+            | Register::CONFIG_GENERATION
+            | Register::QUEUE_USED_STATE
+            | Register::DMA_MAX_ENTRIES => Err(Rejected::ReadOnly),
+        }
+    }
+
+    /// Checks a DMA command against the staging registers. A command the device cannot run
+    /// is still an accepted write: its error is the result `DMA_CMD` reads back.
+    fn write_dma_cmd(&mut self, cmd: u32) -> Effect {
+        if self.info.dma_entries == 0 {
+            self.dma_result = dma::ERR_NOTSUPP;
+            return Effect::None;
+        }
+        let range = || {
+            let last = self.dma_iova.checked_add(self.dma_size.checked_sub(1)?)?;
+            Some(last)
+        };
+        let req = match cmd {
+            dma::CMD_TRANSLATE_ON | dma::CMD_TRANSLATE_OFF => Some(DmaRequest {
+                cmd,
+                iova: 0,
+                last: 0,
+                addr: 0,
+                perm: 0,
+            }),
+            dma::CMD_UNMAP => range().map(|last| DmaRequest {
+                cmd,
+                iova: self.dma_iova,
+                last,
+                addr: 0,
+                perm: 0,
+            }),
+            dma::CMD_MAP => range()
+                .filter(|_| self.dma_addr.checked_add(self.dma_size.wrapping_sub(1)).is_some())
+                .map(|last| DmaRequest {
+                    cmd,
+                    iova: self.dma_iova,
+                    last,
+                    addr: self.dma_addr,
+                    perm: self.dma_perm,
+                }),
+            _ => None,
+        };
+        match req {
+            Some(r) => {
+                // The device overwrites this with the outcome; a device that forgets to
+                // must not report success.
+                self.dma_result = dma::ERR_INVAL;
+                Effect::Dma(r)
+            }
+            None => {
+                self.dma_result = dma::ERR_INVAL;
+                Effect::None
+            }
         }
     }
 
@@ -427,6 +567,7 @@ mod tests {
         queue_num_max: 256,
         queue_align: 4096,
         config_size: 12,
+        dma_entries: 16,
     };
 
     type Regs = RegisterFile<2>;
@@ -738,5 +879,102 @@ mod tests {
         r.set_avail_state(1, 7);
         assert_eq!(r.read(Register::QUEUE_AVAIL_STATE), 7);
         r.set_avail_state(9, 7); // out of range: ignored, no panic
+    }
+
+    fn stage(r: &mut Regs, iova: u64, size: u64, addr: u64, perm: u32) {
+        for (lo, hi, v) in [
+            (Register::DMA_IOVA_LOW, Register::DMA_IOVA_HIGH, iova),
+            (Register::DMA_SIZE_LOW, Register::DMA_SIZE_HIGH, size),
+            (Register::DMA_ADDR_LOW, Register::DMA_ADDR_HIGH, addr),
+        ] {
+            r.write(lo, v as u32).unwrap();
+            r.write(hi, (v >> 32) as u32).unwrap();
+        }
+        r.write(Register::DMA_PERM, perm).unwrap();
+    }
+
+    #[test]
+    fn dma_map_request_carries_the_staged_values() {
+        let mut r = Regs::new(INFO);
+        assert_eq!(r.read(Register::DMA_MAX_ENTRIES), 16);
+        stage(&mut r, 0x1_2345_6000, 0x3000, 0xabc_d000, dma::PERM_READ);
+        assert_eq!(r.read(Register::DMA_IOVA_HIGH), 1);
+        assert_eq!(r.read(Register::DMA_SIZE_LOW), 0x3000);
+        assert_eq!(
+            r.write(Register::DMA_CMD, dma::CMD_MAP),
+            Ok(Effect::Dma(DmaRequest {
+                cmd: dma::CMD_MAP,
+                iova: 0x1_2345_6000,
+                last: 0x1_2345_8fff,
+                addr: 0xabc_d000,
+                perm: dma::PERM_READ,
+            }))
+        );
+        // Until the device reports, the result is not success.
+        assert_eq!(r.read(Register::DMA_CMD), dma::ERR_INVAL);
+        r.set_dma_result(dma::OK);
+        assert_eq!(r.read(Register::DMA_CMD), dma::OK);
+        r.set_dma_result(dma::ERR_EXIST);
+        assert_eq!(r.read(Register::DMA_CMD), dma::ERR_EXIST);
+        assert_eq!(dma::errno(dma::ERR_EXIST), 17);
+    }
+
+    #[test]
+    fn dma_bad_commands_never_reach_the_device() {
+        let mut r = Regs::new(INFO);
+        // Size 0.
+        stage(&mut r, 0x1000, 0, 0x1000, 3);
+        assert_eq!(r.write(Register::DMA_CMD, dma::CMD_MAP), Ok(Effect::None));
+        assert_eq!(r.read(Register::DMA_CMD), dma::ERR_INVAL);
+        assert_eq!(r.write(Register::DMA_CMD, dma::CMD_UNMAP), Ok(Effect::None));
+        // IOVA range wraps.
+        stage(&mut r, u64::MAX - 10, 100, 0x1000, 3);
+        assert_eq!(r.write(Register::DMA_CMD, dma::CMD_MAP), Ok(Effect::None));
+        assert_eq!(r.read(Register::DMA_CMD), dma::ERR_INVAL);
+        // Physical range wraps.
+        stage(&mut r, 0x1000, 0x2000, u64::MAX - 0x1000, 3);
+        assert_eq!(r.write(Register::DMA_CMD, dma::CMD_MAP), Ok(Effect::None));
+        // A range ending exactly at 2^64 is fine.
+        stage(&mut r, u64::MAX - 0xfff, 0x1000, 0x1000, 3);
+        assert!(matches!(
+            r.write(Register::DMA_CMD, dma::CMD_MAP),
+            Ok(Effect::Dma(DmaRequest { last: u64::MAX, .. }))
+        ));
+        // Unknown command.
+        assert_eq!(r.write(Register::DMA_CMD, 99), Ok(Effect::None));
+        assert_eq!(r.read(Register::DMA_CMD), dma::ERR_INVAL);
+        // Unknown permission bits are refused outright.
+        assert_eq!(r.write(Register::DMA_PERM, 4), Err(Rejected::BadValue));
+        assert_eq!(r.read(Register::DMA_PERM), 3);
+    }
+
+    #[test]
+    fn dma_commands_on_a_device_without_translation() {
+        let mut r = RegisterFile::<2>::new(DeviceInfo {
+            dma_entries: 0,
+            ..INFO
+        });
+        assert_eq!(r.read(Register::DMA_MAX_ENTRIES), 0);
+        assert_eq!(
+            r.write(Register::DMA_CMD, dma::CMD_TRANSLATE_ON),
+            Ok(Effect::None)
+        );
+        assert_eq!(r.read(Register::DMA_CMD), dma::ERR_NOTSUPP);
+        assert_eq!(dma::errno(dma::ERR_NOTSUPP), 95);
+    }
+
+    #[test]
+    fn used_state_is_device_owned() {
+        let mut r = negotiated();
+        r.write(Register::QUEUE_SEL, 1).unwrap();
+        assert_eq!(
+            r.write(Register::QUEUE_USED_STATE, 5),
+            Err(Rejected::ReadOnly)
+        );
+        r.set_used_state(1, 0x1234);
+        assert_eq!(r.read(Register::QUEUE_USED_STATE), 0x1234);
+        r.set_used_state(7, 1); // no such queue: ignored
+        r.write(Register::STATUS, 0).unwrap();
+        assert_eq!(r.read(Register::QUEUE_USED_STATE), 0);
     }
 }

@@ -124,10 +124,32 @@ registers! {
     /// Extension: the selected split queue's next available index (bits 15:0). Writable only
     /// while the queue is not ready; restores a queue's position (vhost `SET_VRING_BASE`).
     QUEUE_AVAIL_STATE = 0x0b0, Rw;
+    /// Extension: the selected split queue's next used index (bits 15:0), as the device last
+    /// recorded it. Enabling a queue starts it from `QUEUE_AVAIL_STATE` for both indexes.
+    QUEUE_USED_STATE = 0x0b4, Ro;
     /// Extension: number of queues the device has.
     NUM_QUEUES = 0x0c4, Ro;
     /// Extension: size in bytes of the device configuration space at `CONFIG_BASE`.
     CONFIG_SIZE = 0x0c8, Ro;
+    /// Extension: first device address (IOVA) of the DMA mapping command, low 32 bits.
+    DMA_IOVA_LOW = 0x0d0, Rw;
+    /// Extension: first IOVA, high 32 bits.
+    DMA_IOVA_HIGH = 0x0d4, Rw;
+    /// Extension: size in bytes of the DMA mapping command, low 32 bits.
+    DMA_SIZE_LOW = 0x0d8, Rw;
+    /// Extension: size, high 32 bits.
+    DMA_SIZE_HIGH = 0x0dc, Rw;
+    /// Extension: physical address the first IOVA maps to, low 32 bits.
+    DMA_ADDR_LOW = 0x0e0, Rw;
+    /// Extension: physical address, high 32 bits.
+    DMA_ADDR_HIGH = 0x0e4, Rw;
+    /// Extension: access the mapping allows: bit 0 device reads, bit 1 device writes.
+    DMA_PERM = 0x0e8, Rw;
+    /// Extension: writing runs a DMA translation command; reading gives its result.
+    DMA_CMD = 0x0ec, Rw;
+    /// Extension: how many mappings the device's translation table holds; 0 if the device
+    /// has no translation and always uses DMA addresses.
+    DMA_MAX_ENTRIES = 0x0f0, Ro;
     /// Changes whenever the device changes its configuration space.
     CONFIG_GENERATION = 0x0fc, Ro;
 }

@@ -10,7 +10,7 @@ pub mod debug;
 pub mod device;
 pub mod map;
 
-pub use self::device::{DeviceInfo, Effect, QueueRegs, RegisterFile, Rejected};
+pub use self::device::{DeviceInfo, DmaRequest, Effect, QueueRegs, RegisterFile, Rejected};
 pub use self::map::{check_config_access, check_reg_access, AccessError, Dir, Register};
 
 /// virtio device status bits (virtio 1.2, 2.1).
@@ -39,4 +39,54 @@ pub mod features {
     pub const RING_EVENT_IDX: u64 = 1 << 29;
     /// The driver may use indirect descriptors.
     pub const RING_INDIRECT_DESC: u64 = 1 << 28;
+}
+
+/// `DMA_CMD` commands and results.
+///
+/// A device with a translation table (`DMA_MAX_ENTRIES` > 0) starts with translation off: it
+/// treats ring and buffer addresses as DMA addresses, as the kernel personality needs. A
+/// driver that hands the device addresses it does not control (vhost_mdev: user IOVAs) turns
+/// translation on first; from then on only mapped ranges are reachable. Device reset
+/// (`STATUS` = 0) leaves the table and the mode alone.
+pub mod dma {
+    /// Map `[DMA_IOVA, DMA_IOVA + DMA_SIZE)` to physical `DMA_ADDR` with `DMA_PERM`.
+    pub const CMD_MAP: u32 = 1;
+    /// Remove every mapping that overlaps `[DMA_IOVA, DMA_IOVA + DMA_SIZE)`, in full.
+    pub const CMD_UNMAP: u32 = 2;
+    /// Empty the table and translate every device address through it.
+    pub const CMD_TRANSLATE_ON: u32 = 3;
+    /// Empty the table and use device addresses as DMA addresses again.
+    pub const CMD_TRANSLATE_OFF: u32 = 4;
+
+    /// The command succeeded.
+    pub const OK: u32 = 0;
+    /// Bad arguments: size 0, a range that wraps, unknown permission bits or command.
+    pub const ERR_INVAL: u32 = 1;
+    /// The range overlaps an existing mapping.
+    pub const ERR_EXIST: u32 = 2;
+    /// The table is full.
+    pub const ERR_NOSPC: u32 = 3;
+    /// The device could not allocate its table.
+    pub const ERR_NOMEM: u32 = 4;
+    /// The device has no translation table.
+    pub const ERR_NOTSUPP: u32 = 5;
+    /// `CMD_MAP` or `CMD_UNMAP` while translation is off.
+    pub const ERR_OFF: u32 = 6;
+
+    /// Device may read the range.
+    pub const PERM_READ: u32 = 1;
+    /// Device may write the range.
+    pub const PERM_WRITE: u32 = 2;
+
+    /// The errno a driver reports for result `r` (positive; 0 for [`OK`]).
+    pub const fn errno(r: u32) -> i32 {
+        match r {
+            OK => 0,
+            ERR_EXIST => 17,   // EEXIST
+            ERR_NOSPC => 28,   // ENOSPC
+            ERR_NOMEM => 12,   // ENOMEM
+            ERR_NOTSUPP => 95, // EOPNOTSUPP
+            _ => 22,           // EINVAL
+        }
+    }
 }
