@@ -9,6 +9,9 @@
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/workqueue.h>
+#include <linux/poll.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include "helpers.h"
 
 struct device *vmdev_helper_mdev_dev(struct mdev_device *mdev) { return mdev_dev(mdev); }
@@ -61,3 +64,74 @@ void vmdev_helper_ida_init(struct ida *ida) { ida_init(ida); }
 void *vmdev_helper_kzalloc(size_t size) { return kzalloc(size, GFP_KERNEL); }
 int vmdev_helper_dma_set_mask_and_coherent(struct device *dev, u64 mask) { return dma_set_mask_and_coherent(dev, mask); }
 const char *vmdev_helper_dev_name(const struct device *dev) { return dev_name(dev); }
+
+struct mm_struct *vmdev_helper_current_mm(void) { return current->mm; }
+void vmdev_helper_mmgrab(struct mm_struct *mm) { mmgrab(mm); }
+void vmdev_helper_mmdrop(struct mm_struct *mm) { mmdrop(mm); }
+
+u64 vmdev_helper_memlock_limit_pages(void)
+{
+	unsigned long lim = rlimit(RLIMIT_MEMLOCK);
+
+	return lim == RLIM_INFINITY ? U64_MAX : PFN_DOWN(lim);
+}
+
+s64 vmdev_helper_pinned_vm(struct mm_struct *mm) { return atomic64_read(&mm->pinned_vm); }
+void vmdev_helper_pinned_vm_add(struct mm_struct *mm, s64 pages) { atomic64_add(pages, &mm->pinned_vm); }
+
+/*
+ * Pins @npages user pages from @start for long-term device access, as vhost-vdpa does, and
+ * stores their page frame numbers in @pfns (which doubles as the page pointer array: both
+ * are 64 bits). All or nothing: returns @npages or a negative errno, with nothing pinned.
+ */
+long vmdev_helper_pin_user_pfns(unsigned long start, unsigned long npages, bool write, u64 *pfns)
+{
+	struct page **pages = (struct page **)pfns;
+	unsigned int flags = FOLL_LONGTERM | (write ? FOLL_WRITE : 0);
+	long pinned, i;
+
+	BUILD_BUG_ON(sizeof(*pages) != sizeof(*pfns));
+	pinned = pin_user_pages_fast(start, npages, flags, pages);
+	if (pinned < 0)
+		return pinned;
+	if (pinned != npages) {
+		unpin_user_pages(pages, pinned);
+		return -ENOMEM;
+	}
+	for (i = 0; i < pinned; i++)
+		pfns[i] = page_to_pfn(pages[i]);
+	return pinned;
+}
+
+/* Releases pins taken by vmdev_helper_pin_user_pfns(), marking pages the device wrote dirty. */
+void vmdev_helper_unpin_pfns(u64 pfn, u64 npages, bool dirty)
+{
+	u64 i;
+
+	for (i = 0; i < npages; i++) {
+		struct page *page = pfn_to_page(pfn + i);
+
+		if (dirty)
+			set_page_dirty_lock(page);
+		unpin_user_page(page);
+	}
+}
+
+void vmdev_helper_init_poll_funcptr(struct poll_table_struct *pt,
+				    void (*qproc)(struct file *, struct wait_queue_head *,
+						  struct poll_table_struct *))
+{
+	init_poll_funcptr(pt, qproc);
+}
+
+unsigned int vmdev_helper_vfs_poll(struct file *file, struct poll_table_struct *pt)
+{
+	return (__force unsigned int)vfs_poll(file, pt);
+}
+
+void vmdev_helper_init_waitqueue_func_entry(struct wait_queue_entry *wq,
+					    int (*func)(struct wait_queue_entry *, unsigned int,
+							int, void *))
+{
+	init_waitqueue_func_entry(wq, func);
+}

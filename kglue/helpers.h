@@ -41,4 +41,26 @@ void vmdev_helper_ida_init(struct ida *ida);
 void *vmdev_helper_kzalloc(size_t size);
 void vmdev_helper_device_lock(struct device *dev);
 void vmdev_helper_device_unlock(struct device *dev);
+
+/* vhost_mdev: the owner's mm, pinned-page accounting, pinning, and eventfd polling. */
+struct mm_struct;
+struct file;
+struct poll_table_struct;
+struct wait_queue_entry;
+struct wait_queue_head;
+struct mm_struct *vmdev_helper_current_mm(void);
+void vmdev_helper_mmgrab(struct mm_struct *mm);
+void vmdev_helper_mmdrop(struct mm_struct *mm);
+u64 vmdev_helper_memlock_limit_pages(void);
+s64 vmdev_helper_pinned_vm(struct mm_struct *mm);
+void vmdev_helper_pinned_vm_add(struct mm_struct *mm, s64 pages);
+long vmdev_helper_pin_user_pfns(unsigned long start, unsigned long npages, bool write, u64 *pfns);
+void vmdev_helper_unpin_pfns(u64 pfn, u64 npages, bool dirty);
+void vmdev_helper_init_poll_funcptr(struct poll_table_struct *pt,
+				    void (*qproc)(struct file *, struct wait_queue_head *,
+						  struct poll_table_struct *));
+unsigned int vmdev_helper_vfs_poll(struct file *file, struct poll_table_struct *pt);
+void vmdev_helper_init_waitqueue_func_entry(struct wait_queue_entry *wq,
+					    int (*func)(struct wait_queue_entry *, unsigned int,
+							int, void *));
 #endif

@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* What bindgen reads for each module's sys_generated.rs. */
+#include <linux/cdev.h>
 #include <linux/debugfs.h>
+#include <linux/eventfd.h>
+#include <linux/file.h>
+#include <linux/poll.h>
+#include <linux/wait.h>
 #include <linux/device.h>
 #include <linux/fs.h>
 #include <linux/dma-mapping.h>

@@ -1,0 +1,1 @@
+#include "../kglue/helpers.c"

@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The IOTLB of one open device: userspace IOVA ranges backed by pinned user pages.
+//!
+//! An UPDATE pins the pages (`FOLL_LONGTERM`), charges them to the owner's
+//! `RLIMIT_MEMLOCK` through `mm->pinned_vm`, and records one entry per physically contiguous
+//! run, as vhost-vdpa does for a parent without its own IOMMU. Each entry is also programmed
+//! into the device's DMA table (`DMA_CMD` MAP), so the device translates IOVAs to exactly
+//! these pages and nothing else. Removing an entry unmaps it from the device first (after
+//! which the device no longer touches it) and only then unpins the pages.
+//!
+//! The table logic (sorted disjoint entries, overlap rules, whole-entry invalidation) is the
+//! host-tested `iotlb` crate; this file only adds pinning and the device.
+
+use super::iotlb::{self, InsertError, Mapping};
+use super::sys;
+use super::vhost_uapi::errno;
+use super::Window;
+use kernel::alloc::KVVec;
+use kernel::prelude::*;
+
+const PAGE_SHIFT: u32 = 12;
+const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
+/// Pages pinned per `pin_user_pages_fast()` call; the pfn buffer is one page.
+const PIN_CHUNK: usize = 512;
+
+/// A physically contiguous run of pinned pages.
+#[derive(Clone, Copy)]
+pub(crate) struct PinnedRun {
+    pfn: u64,
+    perm: u8,
+}
+
+type RunTable = iotlb::Table<PinnedRun, KVVec<Mapping<PinnedRun>>>;
+
+/// One address space (vhost-vdpa's `vhost_iotlb` for asid 0).
+///
+/// # Invariants
+///
+/// Every entry's pages are pinned, counted in `mm`'s `pinned_vm`, and mapped in the device's
+/// DMA table at the entry's IOVA. `mm` is the owner's, grabbed by the owner of this object
+/// for at least its lifetime.
+pub(crate) struct AddressSpace {
+    runs: RunTable,
+    mm: *mut sys::mm_struct,
+}
+
+// SAFETY: only used with the device's `Inner` mutex held.
+unsafe impl Send for AddressSpace {}
+
+fn pages_of(m: &Mapping<PinnedRun>) -> u64 {
+    (m.last.wrapping_sub(m.first) >> PAGE_SHIFT).wrapping_add(1)
+}
+
+/// Unmaps run `m` from the device (which then no longer touches it) and unpins its pages.
+fn release(mm: *mut sys::mm_struct, win: Option<Window>, m: Mapping<PinnedRun>) {
+    let n = pages_of(&m);
+    if let Some(win) = win {
+        // A refused unmap means the device never had the entry; either way it does not use
+        // the pages.
+        let _ = win.dma(
+            super::vmdev_regs::dma::CMD_UNMAP,
+            m.first,
+            n << PAGE_SHIFT,
+            0,
+            0,
+        );
+    }
+    // SAFETY: the run's pages were pinned by `AddressSpace::map` and are unpinned once, here,
+    // after the device stopped using them; `mm` is the grabbed owner mm they were charged to.
+    unsafe {
+        sys::vmdev_helper_unpin_pfns(
+            m.value.pfn,
+            n,
+            m.value.perm & super::vhost_uapi::VHOST_ACCESS_WO != 0,
+        );
+        sys::vmdev_helper_pinned_vm_add(mm, (n as i64).wrapping_neg());
+    }
+}
+
+impl AddressSpace {
+    /// An empty address space charging pins to `mm`.
+    pub(crate) fn new(mm: *mut sys::mm_struct) -> Result<Self> {
+        let empty = Mapping {
+            first: 0,
+            last: 0,
+            value: PinnedRun { pfn: 0, perm: 0 },
+        };
+        let v = KVVec::from_elem(empty, iotlb::DEFAULT_CAPACITY, GFP_KERNEL)?;
+        Ok(Self {
+            runs: RunTable::new(v),
+            mm,
+        })
+    }
+
+    /// Whether `[first, last]` overlaps an entry.
+    pub(crate) fn overlaps(&self, first: u64, last: u64) -> bool {
+        self.runs.overlaps(first, last)
+    }
+
+    /// Records one run and programs it into the device. On error nothing of the run is
+    /// recorded and the caller still owns its pins.
+    fn add_run(&mut self, win: Window, iova: u64, pfn: u64, npages: u64, perm: u8) -> Result<()> {
+        let size = npages << PAGE_SHIFT;
+        let last = iova.checked_add(size.wrapping_sub(1)).ok_or(EINVAL)?;
+        self.runs
+            .insert(iova, last, PinnedRun { pfn, perm })
+            .map_err(|e| match e {
+                InsertError::Full => ENOSPC,
+                InsertError::Overlap => EEXIST,
+                InsertError::Invalid => EINVAL,
+            })?;
+        let dma_perm = u32::from(perm) & 3;
+        if let Err(e) = win.dma(
+            super::vmdev_regs::dma::CMD_MAP,
+            iova,
+            size,
+            pfn << PAGE_SHIFT,
+            dma_perm,
+        ) {
+            self.runs.remove_overlapping(iova, last, |_| {});
+            return Err(e);
+        }
+        // SAFETY: `mm` is grabbed (invariant).
+        unsafe { sys::vmdev_helper_pinned_vm_add(self.mm, npages as i64) };
+        Ok(())
+    }
+
+    /// vhost-vdpa's UPDATE for a parent without an IOMMU (`vhost_vdpa_pa_map()`): pins the
+    /// pages of `[uaddr, uaddr + size)` and maps them at `iova`, page-aligned. The caller has
+    /// checked the range and that it overlaps nothing. All or nothing.
+    pub(crate) fn map(&mut self, win: Window, iova: u64, size: u64, uaddr: u64, perm: u8) -> Result<()> {
+        let last = iova.checked_add(size.wrapping_sub(1)).ok_or(EINVAL)?;
+        let npages = (last >> PAGE_SHIFT) - (iova >> PAGE_SHIFT) + 1;
+        // SAFETY: `mm` is grabbed (invariant); reading the limit of the caller, who is the
+        // owner (only the owner writes IOTLB messages).
+        let (limit, pinned) = unsafe {
+            (
+                sys::vmdev_helper_memlock_limit_pages(),
+                sys::vmdev_helper_pinned_vm(self.mm),
+            )
+        };
+        if npages.saturating_add(pinned.max(0) as u64) > limit {
+            return Err(ENOMEM);
+        }
+        let base = iova & !(PAGE_SIZE - 1);
+        let ubase = uaddr & !(PAGE_SIZE - 1);
+        let mut pfns = KVVec::from_elem(0u64, PIN_CHUNK, GFP_KERNEL)?;
+        let write = perm & super::vhost_uapi::VHOST_ACCESS_WO != 0;
+        let res = self.map_pinned(win, base, ubase, npages, write, perm, &mut pfns);
+        if res.is_err() {
+            // Undo what this update recorded: its range overlapped nothing before.
+            self.unmap_range(Some(win), base, last | (PAGE_SIZE - 1));
+        }
+        res
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn map_pinned(
+        &mut self,
+        win: Window,
+        base: u64,
+        ubase: u64,
+        npages: u64,
+        write: bool,
+        perm: u8,
+        pfns: &mut KVVec<u64>,
+    ) -> Result<()> {
+        let mut done: u64 = 0;
+        // The run being built: first IOVA, first pfn, length in pages.
+        let mut run: Option<(u64, u64, u64)> = None;
+        while done < npages {
+            let n = (npages - done).min(PIN_CHUNK as u64);
+            let got = match ubase.checked_add(done << PAGE_SHIFT) {
+                // SAFETY: `pfns` holds `PIN_CHUNK` >= `n` entries; pinning acts on the
+                // caller's (the owner's) address space and is all-or-nothing.
+                Some(uaddr) => unsafe {
+                    sys::vmdev_helper_pin_user_pfns(uaddr as usize, n as usize, write, pfns.as_mut_ptr())
+                },
+                None => -(errno::EFAULT as kernel::ffi::c_long),
+            };
+            if got < 0 {
+                // The open run's pages (from earlier chunks) are recorded nowhere yet.
+                if let Some((_, rp, rn)) = run {
+                    self.unpin_unrecorded(rp, rn, &[], 0);
+                }
+                return Err(Error::from_errno(got as i32));
+            }
+            let chunk = pfns.get(..n as usize).ok_or(EINVAL)?;
+            for (i, &pfn) in (0u64..).zip(chunk.iter()) {
+                let iova = base.wrapping_add(done.wrapping_add(i) << PAGE_SHIFT);
+                run = match run {
+                    Some((ri, rp, rn)) if rp.wrapping_add(rn) == pfn => Some((ri, rp, rn + 1)),
+                    Some((ri, rp, rn)) => {
+                        if let Err(e) = self.add_run(win, ri, rp, rn, perm) {
+                            // Pages of this run before this chunk, and the rest of this
+                            // chunk, are not recorded anywhere yet.
+                            self.unpin_unrecorded(rp, rn, chunk, i);
+                            return Err(e);
+                        }
+                        Some((iova, pfn, 1))
+                    }
+                    None => Some((iova, pfn, 1)),
+                };
+            }
+            done += n;
+        }
+        // Runs continue across chunks; the last one ends with the range.
+        if let Some((ri, rp, rn)) = run {
+            if let Err(e) = self.add_run(win, ri, rp, rn, perm) {
+                self.unpin_unrecorded(rp, rn, &[], 0);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Unpins the open run `[rp, rp + rn)` and the pages of `chunk` from index `from` on,
+    /// minus those inside the run (a run's pages are contiguous, and the chunk's tail starts
+    /// after the run ended).
+    fn unpin_unrecorded(&self, rp: u64, rn: u64, chunk: &[u64], from: u64) {
+        // SAFETY: these pages were pinned by this update and are recorded nowhere.
+        unsafe { sys::vmdev_helper_unpin_pfns(rp, rn, false) };
+        for &pfn in chunk.iter().skip(from as usize) {
+            // SAFETY: as above, one page each.
+            unsafe { sys::vmdev_helper_unpin_pfns(pfn, 1, false) };
+        }
+    }
+
+    /// Removes every entry overlapping `[first, last]`, in full (vhost_iotlb_del_range()).
+    pub(crate) fn unmap_range(&mut self, win: Option<Window>, first: u64, last: u64) {
+        let mm = self.mm;
+        self.runs
+            .remove_overlapping(first, last, |m| release(mm, win, m));
+    }
+
+    /// vhost-vdpa's INVALIDATE: `vhost_vdpa_unmap(iova, size)` deletes every entry meeting
+    /// `[iova, iova + size - 1]` (wrapping), with the interval tree's rule for an empty range
+    /// (`size == 0`, `iova > 0`): entries holding both `iova - 1` and `iova`.
+    pub(crate) fn invalidate(&mut self, win: Option<Window>, iova: u64, size: u64) {
+        let (first, last) = iotlb::invalidate_range(iova, size);
+        if first <= last {
+            self.unmap_range(win, first, last);
+        } else if let Some(m) = self.runs.lookup(last) {
+            if m.last >= first {
+                self.unmap_range(win, m.first, m.first);
+            }
+        }
+    }
+
+    /// Releases everything (close, device removal).
+    pub(crate) fn clear(&mut self, win: Option<Window>) {
+        self.unmap_range(win, 0, u64::MAX);
+    }
+}
+
+impl Drop for AddressSpace {
+    fn drop(&mut self) {
+        // Owners clear explicitly with the device at hand; this only guards against a leak
+        // of pins if one forgot (the device must be gone by then).
+        if !self.runs.is_empty() {
+            self.clear(None);
+        }
+    }
+}
+
+/// Maps an errno the device or pinning gave to the one `write()` reports (vhost-vdpa turns
+/// every handler error into EFAULT).
+pub(crate) fn write_errno(_e: Error) -> Error {
+    Error::from_errno(-errno::EFAULT)
+}
