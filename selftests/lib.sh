@@ -94,3 +94,37 @@ create_net() {
 }
 
 stat_of() { cat "/sys/bus/vmdev/devices/$1/stats/$2"; }
+
+VHOST_CLIENT=${VMDEV_REPO:-$PWD/..}/target/release/vhost_client
+
+# Loads vhost_mdev, and upstream's vDPA simulator and vhost_vdpa for differential runs. The
+# upstream simulator pins memory (use_va=0), as vhost_mdev does. virtio_vdpa stays unloaded so
+# that upstream devices bind to vhost_vdpa.
+load_vhost() {
+	grep -q '^vhost_mdev ' /proc/modules || insmod "$M/vhost_mdev/vhost_mdev.ko" || fail "insmod vhost_mdev"
+	grep -q '^vdpa_sim ' /proc/modules || modprobe vdpa_sim use_va=0 || fail "modprobe vdpa_sim"
+	modprobe vdpa_sim_net || fail "modprobe vdpa_sim_net"
+	modprobe vhost_vdpa || fail "modprobe vhost_vdpa"
+}
+
+# create_vhost UUID: an instance bound to vhost_mdev; prints its device node.
+create_vhost() {
+	local v n
+	v=$(create_unbound "$1") || return 1
+	echo vhost_mdev >"/sys/bus/vmdev/devices/$v/driver_override"
+	echo "$v" >/sys/bus/vmdev/drivers/vhost_mdev/bind || fail "bind $v to vhost_mdev"
+	n=$(ls "/sys/bus/vmdev/devices/$v/vhost-mdev" 2>/dev/null | head -1)
+	[ -n "$n" ] || fail "no vhost-mdev class device under $v"
+	wait_for 5 test -c "/dev/$n" || fail "/dev/$n did not appear"
+	echo "/dev/$n"
+}
+
+# create_upstream_vhost MAC: a vdpa_sim_net device on vhost_vdpa; prints its device node.
+create_upstream_vhost() {
+	local name=up$RANDOM n
+	vdpa dev add mgmtdev vdpasim_net name "$name" mac "$1" || fail "vdpa dev add"
+	n=$(cd "/sys/bus/vdpa/devices/$name" && ls -d vhost-vdpa-* 2>/dev/null | head -1)
+	[ -n "$n" ] || fail "upstream $name did not bind to vhost_vdpa"
+	wait_for 5 test -c "/dev/$n" || fail "/dev/$n did not appear"
+	echo "/dev/$n"
+}

@@ -1,0 +1,152 @@
+//! vhost_client: a userspace driver for the vhost-vdpa uAPI, for the VM selftests.
+//!
+//! It talks to `/dev/vhost-vdpa-N` (upstream vhost_vdpa over vdpa_sim_net) and to
+//! `/dev/vhost-mdev-N` alike, through nothing but the uAPI of Linux 6.12 as encoded in the
+//! `vhost_uapi` crate.
+//!
+//! ```text
+//! vhost_client traffic   --dev PATH [--frames N] [--min BYTES] [--max BYTES] [--batch K]
+//! vhost_client errno     --dev PATH
+//! vhost_client hold      --dev PATH --mb M
+//! vhost_client malicious --dev PATH --case loop|unmapped|huge-len|avail-jump
+//! ```
+//!
+//! - `traffic` brings the device up like DPDK/QEMU (owner, backend features, status, features,
+//!   one IOTLB map at an IOVA that is not the virtual address, RX and TX split rings, eventfd
+//!   kicks and calls, DRIVER_OK), loops N frames TX to RX and checks every byte of every frame,
+//!   then resets and unmaps.
+//! - `errno` runs the bad-input catalogue: `ok <case> <got>` or
+//!   `FAIL <case> got <X> expected <Y>` per case, `info <name> <value>` for values that differ
+//!   between backends, and a summary line.
+//! - `hold` maps M MiB, prints `mapped ...` and the `VmPin:` line, and sleeps until killed.
+//! - `malicious` posts one crafted TX request on a running device, waits up to 3 s, prints the
+//!   status, resets and closes.
+//!
+//! Exit status: 0 on success, 1 on failure (message on stderr), 2 on bad usage.
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+#[path = "vhost_client/errno_cases.rs"]
+mod errno_cases;
+#[path = "vhost_client/hold.rs"]
+mod hold;
+#[path = "vhost_client/malicious.rs"]
+mod malicious;
+#[path = "vhost_client/ring.rs"]
+mod ring;
+#[path = "vhost_client/setup.rs"]
+mod setup;
+#[path = "vhost_client/sys.rs"]
+mod sys;
+#[path = "vhost_client/traffic.rs"]
+mod traffic;
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage:
+  vhost_client traffic   --dev PATH [--frames N] [--min BYTES] [--max BYTES] [--batch K]
+  vhost_client errno     --dev PATH
+  vhost_client hold      --dev PATH --mb M
+  vhost_client malicious --dev PATH --case loop|unmapped|huge-len|avail-jump";
+
+/// `--name value` pairs, each allowed once and only from `allowed`.
+fn parse_opts(args: &[String], allowed: &[&str]) -> Result<HashMap<String, String>, String> {
+    let mut m = HashMap::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let name = a
+            .strip_prefix("--")
+            .filter(|n| allowed.contains(n))
+            .ok_or_else(|| format!("unknown argument '{a}'"))?;
+        let v = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
+        if m.insert(name.to_string(), v.clone()).is_some() {
+            return Err(format!("--{name} given twice"));
+        }
+    }
+    Ok(m)
+}
+
+fn num<T: std::str::FromStr>(
+    m: &HashMap<String, String>,
+    name: &str,
+    default: Option<T>,
+) -> Result<T, String> {
+    match m.get(name) {
+        Some(v) => v
+            .parse()
+            .map_err(|_| format!("--{name}: '{v}' is not a valid number")),
+        None => default.ok_or_else(|| format!("--{name} is required")),
+    }
+}
+
+enum Failure {
+    Usage(String),
+    Run(String),
+}
+
+fn run(args: &[String]) -> Result<(), Failure> {
+    let usage = Failure::Usage;
+    let (cmd, rest) = args
+        .split_first()
+        .ok_or_else(|| usage("missing subcommand".to_string()))?;
+    let allowed: &[&str] = match cmd.as_str() {
+        "traffic" => &["dev", "frames", "min", "max", "batch"],
+        "errno" => &["dev"],
+        "hold" => &["dev", "mb"],
+        "malicious" => &["dev", "case"],
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            return Ok(());
+        }
+        other => return Err(usage(format!("unknown subcommand '{other}'"))),
+    };
+    let m = parse_opts(rest, allowed).map_err(usage)?;
+    let dev = m
+        .get("dev")
+        .cloned()
+        .ok_or_else(|| usage("--dev is required".to_string()))?;
+    match cmd.as_str() {
+        "traffic" => {
+            let o = traffic::Opts {
+                frames: num(&m, "frames", Some(200)).map_err(usage)?,
+                min: num(&m, "min", Some(60)).map_err(usage)?,
+                max: num(&m, "max", Some(1514)).map_err(usage)?,
+                batch: num(&m, "batch", Some(16)).map_err(usage)?,
+            };
+            traffic::run(&dev, &o).map_err(Failure::Run)
+        }
+        "errno" => match errno_cases::run(&dev) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Failure::Run("some cases failed".to_string())),
+            Err(e) => Err(Failure::Run(e)),
+        },
+        "hold" => {
+            let mb = num(&m, "mb", None::<u64>).map_err(usage)?;
+            hold::run(&dev, mb).map_err(Failure::Run)
+        }
+        _ => {
+            let name = m
+                .get("case")
+                .ok_or_else(|| usage("--case is required".to_string()))?;
+            let case = malicious::Case::parse(name)
+                .ok_or_else(|| usage(format!("unknown case '{name}'")))?;
+            malicious::run(&dev, case).map_err(Failure::Run)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let sub = args.first().cloned().unwrap_or_default();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(msg)) => {
+            eprintln!("vhost_client: {msg}\n{USAGE}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Run(msg)) => {
+            eprintln!("vhost_client {sub}: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
