@@ -1,0 +1,103 @@
+#!/bin/bash
+# vhost_mdev lifecycle: pins are released when a process dies holding them, a device removed
+# under an open node fails the next call cleanly and frees everything at close, malicious
+# rings neither hang nor crash the device, and one instance switches between virtio_mdev and
+# vhost_mdev with traffic after each switch.
+. "$(dirname "$0")/../lib.sh"
+load_modules
+load_vhost
+[ -x "$VHOST_CLIENT" ] || fail "$VHOST_CLIENT not built"
+ulimit -l unlimited
+kmemleak_clear
+
+pins() { # pages pinned and not yet released, system-wide
+	awk '/^nr_foll_pin_acquired/ { a = $2 } /^nr_foll_pin_released/ { r = $2 } END { print a - r }' /proc/vmstat
+}
+pins_are() { [ "$(pins)" -eq "$1" ]; }
+
+uuid=$(new_uuid)
+dev=$(create_vhost "$uuid") || exit 1
+v=$(vmdev_of "$uuid")
+
+# A process that dies holding 16 MiB of pinned pages.
+p0=$(pins)
+"$VHOST_CLIENT" hold --dev "$dev" --mb 16 >/tmp/hold.out 2>&1 &
+hold=$!
+wait_for 30 grep -q mapped /tmp/hold.out || { cat /tmp/hold.out; fail "hold did not map"; }
+p1=$(pins)
+[ $((p1 - p0)) -ge 4000 ] || fail "16 MiB mapped but only $((p1 - p0)) pages pinned"
+grep -q 'VmPin:[[:space:]]*16384 kB' /tmp/hold.out || fail "VmPin: $(grep VmPin /tmp/hold.out)"
+kill -9 $hold; wait $hold 2>/dev/null
+wait_for 10 pins_are "$p0" || fail "pins after SIGKILL: $(pins), before: $p0"
+note "SIGKILL with 16 MiB mapped: $((p1 - p0)) pages pinned, all released"
+
+# Malicious rings: none may hang or crash; the device stays usable after a reset.
+for c in loop unmapped huge-len avail-jump; do
+	out=$(timeout 60 "$VHOST_CLIENT" malicious --dev "$dev" --case $c 2>&1) ||
+		{ echo "$out"; fail "malicious $c"; }
+	note "malicious $c: $(echo "$out" | grep -o 'status 0x[0-9a-f]*' | tail -1)"
+done
+"$VHOST_CLIENT" traffic --dev "$dev" --frames 40 >/dev/null || fail "traffic after malicious rings"
+[ "$(pins)" -eq "$p0" ] || fail "pins leaked by the malicious cases: $(pins), before: $p0"
+
+# Removal under an open node: the next call fails with ENODEV, close works, pins released.
+"$VHOST_CLIENT" hold --dev "$dev" --mb 4 >/tmp/hold.out 2>&1 &
+hold=$!
+wait_for 30 grep -q mapped /tmp/hold.out || fail "hold did not map"
+mdev_remove "$uuid" || fail "remove with the node open"
+[ -e "$dev" ] && fail "$dev outlived its device"
+wait_for 10 pins_are "$p0" || fail "pins after removal: $(pins), before: $p0"
+kill -9 $hold; wait $hold 2>/dev/null
+note "removed with the node open: node gone, pins released before close"
+python3 - "$VMDEV_REPO" <<'PY' || fail "call after removal"
+import errno, fcntl, os, subprocess, sys, uuid
+u = str(uuid.uuid4())
+t = "/sys/class/mdev_bus/vmdev_sim/mdev_supported_types/vmdev_sim-net/create"
+open("/sys/bus/vmdev/drivers_autoprobe", "w").write("0")
+open(t, "w").write(u)
+open("/sys/bus/vmdev/drivers_autoprobe", "w").write("1")
+v = [d for d in os.listdir(f"/sys/bus/mdev/devices/{u}") if d.startswith("vmdev")][0]
+open(f"/sys/bus/vmdev/devices/{v}/driver_override", "w").write("vhost_mdev")
+open("/sys/bus/vmdev/drivers/vhost_mdev/bind", "w").write(v)
+node = os.listdir(f"/sys/bus/vmdev/devices/{v}/vhost-mdev")[0]
+fd = os.open(f"/dev/{node}", os.O_RDWR)
+fcntl.ioctl(fd, 0xAF01)                         # VHOST_SET_OWNER
+open(f"/sys/bus/mdev/devices/{u}/remove", "w").write("1")
+try:
+    fcntl.ioctl(fd, 0x8004AF70, bytearray(4))    # VHOST_VDPA_GET_DEVICE_ID
+    sys.exit("ioctl after removal succeeded")
+except OSError as e:
+    if e.errno != errno.ENODEV:
+        sys.exit(f"ioctl after removal: {errno.errorcode[e.errno]}, expected ENODEV")
+try:
+    os.write(fd, bytes(72))
+    sys.exit("write after removal succeeded")
+except OSError as e:
+    if e.errno != errno.ENODEV:
+        sys.exit(f"write after removal: {errno.errorcode[e.errno]}, expected ENODEV")
+os.close(fd)
+print("ioctl and write after removal: ENODEV; close: fine")
+PY
+
+# Switching personalities on one instance: virtio_mdev -> vhost_mdev -> virtio_mdev.
+uuid=$(new_uuid)
+nd=$(create_net "$uuid" 02:11:22:33:44:66 1500)
+v=$(vmdev_of "$uuid")
+"$PKTLOOP" "$nd" 02:11:22:33:44:66 60 1514 7 || fail "traffic under virtio_mdev"
+echo "$v" >/sys/bus/vmdev/drivers/virtio_mdev/unbind || fail "unbind virtio_mdev"
+echo vhost_mdev >"/sys/bus/vmdev/devices/$v/driver_override"
+echo "$v" >/sys/bus/vmdev/drivers/vhost_mdev/bind || fail "bind vhost_mdev"
+n=$(ls "/sys/bus/vmdev/devices/$v/vhost-mdev" | head -1)
+wait_for 5 test -c "/dev/$n" || fail "no /dev/$n"
+"$VHOST_CLIENT" traffic --dev "/dev/$n" --frames 40 | grep 'came back' || fail "traffic under vhost_mdev"
+echo "$v" >/sys/bus/vmdev/drivers/vhost_mdev/unbind || fail "unbind vhost_mdev"
+echo virtio_mdev >"/sys/bus/vmdev/devices/$v/driver_override"
+echo "$v" >/sys/bus/vmdev/drivers/virtio_mdev/bind || fail "bind virtio_mdev again"
+wait_for 20 netdev_of "$uuid" || fail "no interface after switching back"
+nd=$(netdev_of "$uuid")
+ip link set "$nd" up
+"$PKTLOOP" "$nd" 02:11:22:33:44:66 60 1514 7 || fail "traffic under virtio_mdev after the switch"
+note "virtio_mdev -> vhost_mdev -> virtio_mdev: traffic after each switch"
+mdev_remove "$uuid"
+[ "$(kmemleak_scan)" = 0 ] || fail "kmemleak reports"
+exit 0
