@@ -83,8 +83,9 @@ struct vmdev_parent;
  *            width and direction; the device never sees a refused access.
  * @reg_write: write a 32-bit register. Except for VMDEV_QUEUE_NOTIFY, called in process
  *             context. A write of 0 to VMDEV_STATUS resets the device: when it returns, the
- *             device has stopped using every queue and makes no more vmdev_vq_interrupt()
- *             calls until a driver sets the queues up again. VMDEV_QUEUE_NOTIFY may be
+ *             device has stopped using every queue, no vmdev_vq_interrupt() or
+ *             vmdev_config_changed() call is still running, and none is made until a driver
+ *             sets the queues up again (drivers free their interrupt state right after). VMDEV_QUEUE_NOTIFY may be
  *             written from any context, including with bottom halves disabled, and must not
  *             sleep.
  * @config_read: read @len (1, 2, 4 or 8) bytes of config space at @offset (relative to
