@@ -47,9 +47,9 @@ mod device_memory;
 #[path = "../kglue/vendor.rs"]
 pub mod vendor;
 
-use netsim::{NetConfig, NetStats};
 use device_memory::{DeviceMemory, DmaTable};
 use iotlb::{DmaTarget, Mapping};
+use netsim::{NetConfig, NetStats};
 use vendor::{DeviceHandle, Registration, TypeDesc};
 use virtqueue::SplitQueue;
 use vmdev_regs::device::{DeviceInfo, DmaRequest, Effect, RegisterFile};
@@ -310,7 +310,10 @@ unsafe extern "C" fn sim_work(work: *mut sys::work_struct) {
 impl vendor::Device for SimDevice {
     fn reg_read(&self, reg: Register) -> u32 {
         let mut st = self.state.lock();
-        if matches!(reg, Register::QUEUE_AVAIL_STATE | Register::QUEUE_USED_STATE) {
+        if matches!(
+            reg,
+            Register::QUEUE_AVAIL_STATE | Register::QUEUE_USED_STATE
+        ) {
             st.record_queue_state();
         }
         st.regs.read(reg)

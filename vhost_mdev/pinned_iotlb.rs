@@ -128,7 +128,14 @@ impl AddressSpace {
     /// vhost-vdpa's UPDATE for a parent without an IOMMU (`vhost_vdpa_pa_map()`): pins the
     /// pages of `[uaddr, uaddr + size)` and maps them at `iova`, page-aligned. The caller has
     /// checked the range and that it overlaps nothing. All or nothing.
-    pub(crate) fn map(&mut self, win: Window, iova: u64, size: u64, uaddr: u64, perm: u8) -> Result<()> {
+    pub(crate) fn map(
+        &mut self,
+        win: Window,
+        iova: u64,
+        size: u64,
+        uaddr: u64,
+        perm: u8,
+    ) -> Result<()> {
         let last = iova.checked_add(size.wrapping_sub(1)).ok_or(EINVAL)?;
         let npages = (last >> PAGE_SHIFT) - (iova >> PAGE_SHIFT) + 1;
         // SAFETY: `mm` is grabbed (invariant); reading the limit of the caller, who is the
@@ -174,7 +181,12 @@ impl AddressSpace {
                 // SAFETY: `pfns` holds `PIN_CHUNK` >= `n` entries; pinning acts on the
                 // caller's (the owner's) address space and is all-or-nothing.
                 Some(uaddr) => unsafe {
-                    sys::vmdev_helper_pin_user_pfns(uaddr as usize, n as usize, write, pfns.as_mut_ptr())
+                    sys::vmdev_helper_pin_user_pfns(
+                        uaddr as usize,
+                        n as usize,
+                        write,
+                        pfns.as_mut_ptr(),
+                    )
                 },
                 None => -(errno::EFAULT as kernel::ffi::c_long),
             };

@@ -49,8 +49,8 @@ use eventfds::{EventCtx, KickWatch};
 use pinned_iotlb::AddressSpace;
 use vhost_uapi::errno;
 use vhost_uapi::{
-    BackendCaps, DeviceCmd, Dispatch, IotlbKind, Owner, StatusChange, VdpaConfigHeader,
-    VringAddr, VringCmd, VringFile, VringState,
+    BackendCaps, DeviceCmd, Dispatch, IotlbKind, Owner, StatusChange, VdpaConfigHeader, VringAddr,
+    VringCmd, VringFile, VringState,
 };
 use vmdev_regs::dma;
 use vmdev_regs::map::Register;
@@ -361,7 +361,11 @@ impl Inner {
             .ok_or(errno_of(errno::ENOBUFS))?;
         let _ = win.write(Register::QUEUE_NUM, u32::from(v.num));
         win.write64(Register::QUEUE_DESC_LOW, Register::QUEUE_DESC_HIGH, v.desc);
-        win.write64(Register::QUEUE_AVAIL_LOW, Register::QUEUE_AVAIL_HIGH, v.avail);
+        win.write64(
+            Register::QUEUE_AVAIL_LOW,
+            Register::QUEUE_AVAIL_HIGH,
+            v.avail,
+        );
         win.write64(Register::QUEUE_USED_LOW, Register::QUEUE_USED_HIGH, v.used);
         // A device that cannot use the ring leaves it disabled; vhost-vdpa does not report
         // set_vq_ready() failures either.
@@ -386,7 +390,8 @@ impl Inner {
     }
 
     fn driver_ok(&self) -> bool {
-        self.win.is_some_and(|w| w.status() & status::DRIVER_OK != 0)
+        self.win
+            .is_some_and(|w| w.status() & status::DRIVER_OK != 0)
     }
 
     /// Drops the IOTLB and every pin (close and removal).
@@ -518,9 +523,10 @@ impl VhostDev {
                 user_read(arg, &mut b)?;
                 inner.set_features(u64::from_ne_bytes(b))
             }
-            DeviceCmd::GetBackendFeatures => {
-                user_write(arg, &vhost_uapi::offered_backend_features(CAPS).to_ne_bytes())
-            }
+            DeviceCmd::GetBackendFeatures => user_write(
+                arg,
+                &vhost_uapi::offered_backend_features(CAPS).to_ne_bytes(),
+            ),
             DeviceCmd::GetDeviceId => put_u32(arg, inner.device_id),
             DeviceCmd::GetStatus => user_write(arg, &[win.status()]),
             DeviceCmd::SetStatus => {
@@ -653,11 +659,19 @@ impl VhostDev {
             }
             VringCmd::SetBusyloopTimeout => {
                 let s = get_state(arg)?;
-                inner.vrings.get_mut(i).ok_or(errno_of(errno::ENOBUFS))?.busyloop_timeout = s.num;
+                inner
+                    .vrings
+                    .get_mut(i)
+                    .ok_or(errno_of(errno::ENOBUFS))?
+                    .busyloop_timeout = s.num;
                 Ok(())
             }
             VringCmd::GetBusyloopTimeout => {
-                let num = inner.vrings.get(i).ok_or(errno_of(errno::ENOBUFS))?.busyloop_timeout;
+                let num = inner
+                    .vrings
+                    .get(i)
+                    .ok_or(errno_of(errno::ENOBUFS))?
+                    .busyloop_timeout;
                 user_write(arg, &VringState { index, num }.to_bytes())
             }
             VringCmd::SetEnable => {
@@ -710,8 +724,9 @@ impl VhostDev {
         let asp = inner.iotlb.as_mut().ok_or(EINVAL)?;
         match kind {
             IotlbKind::Update => {
-                let last = vhost_uapi::check_update_range(msg.iova, msg.size, vhost_uapi::IovaRange::FULL)
-                    .map_err(errno_of)?;
+                let last =
+                    vhost_uapi::check_update_range(msg.iova, msg.size, vhost_uapi::IovaRange::FULL)
+                        .map_err(errno_of)?;
                 if asp.overlaps(msg.iova, last) {
                     return Err(EEXIST);
                 }
@@ -1129,7 +1144,12 @@ impl kernel::Module for VhostMdevModule {
         let mut first = 0u32;
         // SAFETY: allocates a region of minors under our name.
         to_result(unsafe {
-            sys::alloc_chrdev_region(&mut first, 0, MAX_DEVICES as u32, REGION_NAME.as_ptr().cast())
+            sys::alloc_chrdev_region(
+                &mut first,
+                0,
+                MAX_DEVICES as u32,
+                REGION_NAME.as_ptr().cast(),
+            )
         })?;
         let major = first >> 20;
         // SAFETY: creates our class.
@@ -1170,7 +1190,8 @@ impl kernel::Module for VhostMdevModule {
         // SAFETY: before any file can be opened: no device exists yet.
         unsafe { (*FOPS.get()).owner = module.as_ptr().cast() };
         // SAFETY: `DRIVER` is a static that outlives the registration.
-        let registered = unsafe { sys::vmdev_register_driver(DRIVER.get(), module.as_ptr().cast()) };
+        let registered =
+            unsafe { sys::vmdev_register_driver(DRIVER.get(), module.as_ptr().cast()) };
         if let Err(e) = to_result(registered) {
             REGISTRY.store(ptr::null_mut(), Ordering::Release);
             // SAFETY: created above, nothing uses them.

@@ -23,8 +23,8 @@
 
 pub mod errno;
 mod features;
-mod iotlb;
 mod ioctl;
+mod iotlb;
 mod route;
 mod types;
 mod validate;

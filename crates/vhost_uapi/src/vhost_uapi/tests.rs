@@ -315,7 +315,11 @@ fn feature_and_status_constants() {
         (VHOST_BACKEND_F_IOTLB_ASID, BACKEND_IOTLB_ASID, 3),
         (VHOST_BACKEND_F_SUSPEND, BACKEND_SUSPEND, 4),
         (VHOST_BACKEND_F_RESUME, BACKEND_RESUME, 5),
-        (VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK, BACKEND_ENABLE_AFTER_DRIVER_OK, 6),
+        (
+            VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK,
+            BACKEND_ENABLE_AFTER_DRIVER_OK,
+            6,
+        ),
         (VHOST_BACKEND_F_DESC_ASID, BACKEND_DESC_ASID, 7),
         (VHOST_BACKEND_F_IOTLB_PERSIST, BACKEND_IOTLB_PERSIST, 8),
     ];
@@ -330,11 +334,18 @@ fn feature_and_status_constants() {
         [1, 2, 3]
     );
     assert_eq!(
-        [VHOST_IOTLB_ACCESS_FAIL, VHOST_IOTLB_BATCH_BEGIN, VHOST_IOTLB_BATCH_END],
+        [
+            VHOST_IOTLB_ACCESS_FAIL,
+            VHOST_IOTLB_BATCH_BEGIN,
+            VHOST_IOTLB_BATCH_END
+        ],
         [4, 5, 6]
     );
     assert_eq!((VHOST_IOTLB_MSG, VHOST_IOTLB_MSG_V2), (1, 2));
-    assert_eq!((VHOST_ACCESS_RO, VHOST_ACCESS_WO, VHOST_ACCESS_RW), (1, 2, 3));
+    assert_eq!(
+        (VHOST_ACCESS_RO, VHOST_ACCESS_WO, VHOST_ACCESS_RW),
+        (1, 2, 3)
+    );
     assert_eq!(VHOST_VRING_F_LOG, 0);
     assert_eq!(VHOST_MAX_MEM_REGIONS, 64);
     assert_eq!(VHOST_DEFAULT_MAX_IOTLB_ENTRIES, 2048);
@@ -541,7 +552,11 @@ fn update_range_checks() {
     };
     assert_eq!(check_update_range(0xfff, 1, r), Err(EINVAL), "below first");
     assert_eq!(check_update_range(0x1000, 0xf000, r), Ok(0xffff));
-    assert_eq!(check_update_range(0x1000, 0xf001, r), Err(EINVAL), "past last");
+    assert_eq!(
+        check_update_range(0x1000, 0xf001, r),
+        Err(EINVAL),
+        "past last"
+    );
     assert_eq!(check_update_range(0xffff, 1, r), Ok(0xffff));
 }
 
@@ -577,11 +592,18 @@ fn config_access_rules() {
     assert_eq!(check_config_access(0, 0, size), Err(EINVAL), "len 0");
     assert_eq!(check_config_access(25, 1, size), Err(EINVAL), "off > size");
     assert_eq!(check_config_access(24, 1, size), Err(EINVAL), "off == size");
-    assert_eq!(check_config_access(20, 5, size), Err(EINVAL), "E2BIG -> EINVAL");
+    assert_eq!(
+        check_config_access(20, 5, size),
+        Err(EINVAL),
+        "E2BIG -> EINVAL"
+    );
     assert_eq!(check_config_access(0, 25, size), Err(EINVAL));
     assert_eq!(check_config_access(0, u32::MAX, size), Err(EINVAL));
     assert_eq!(check_config_access(1, u32::MAX, size), Err(EINVAL));
-    assert_eq!(check_config_access(u32::MAX, u32::MAX, u32::MAX), Err(EINVAL));
+    assert_eq!(
+        check_config_access(u32::MAX, u32::MAX, u32::MAX),
+        Err(EINVAL)
+    );
     assert_eq!(check_config_access(u32::MAX, 1, u32::MAX), Err(EINVAL));
     assert_eq!(check_config_access(u32::MAX - 1, 1, u32::MAX), Ok(()));
     assert_eq!(check_config_access(0, u32::MAX, u32::MAX), Ok(()));
@@ -711,7 +733,11 @@ fn mem_table_header_rules() {
         nregions: 65,
         padding: 1,
     };
-    assert_eq!(check_mem_table_header(&pad), Err(EOPNOTSUPP), "padding first");
+    assert_eq!(
+        check_mem_table_header(&pad),
+        Err(EOPNOTSUPP),
+        "padding first"
+    );
     let zero = MemoryHeader::default();
     assert_eq!(check_mem_table_header(&zero), Ok(()));
 }
@@ -724,7 +750,11 @@ fn group_index_and_fork_rules() {
     assert_eq!(check_vring_index(0, 0), Err(ENOBUFS));
     // SET_GROUP_ASID on vdpa_sim_net: 3 vqs, 2 groups, 2 address spaces.
     assert_eq!(check_group_asid(1, 1, 2, 2), Ok(()));
-    assert_eq!(check_group_asid(2, 0, 2, 2), Err(EINVAL), "group >= ngroups");
+    assert_eq!(
+        check_group_asid(2, 0, 2, 2),
+        Err(EINVAL),
+        "group >= ngroups"
+    );
     assert_eq!(check_group_asid(0, 2, 2, 2), Err(EINVAL), "asid >= nas");
     assert_eq!(check_vq_group(0, 1), Ok(0));
     assert_eq!(check_vq_group(1, 1), Err(EIO));
@@ -772,7 +802,11 @@ fn offered_backend_features_values() {
 #[test]
 fn backend_features_unknown_bits_eopnotsupp() {
     assert_eq!(check_backend_features(0, NONE), Ok(()));
-    assert_eq!(check_backend_features(1, ALL_CAPS), Err(EOPNOTSUPP), "bit 0");
+    assert_eq!(
+        check_backend_features(1, ALL_CAPS),
+        Err(EOPNOTSUPP),
+        "bit 0"
+    );
     for bit in 9..64 {
         assert_eq!(
             check_backend_features(1 << bit, ALL_CAPS),
@@ -785,22 +819,40 @@ fn backend_features_unknown_bits_eopnotsupp() {
     assert_eq!(check_backend_features(0xE, NONE), Ok(()));
     // Everything offered is acceptable back.
     for caps in [NONE, SIM, ALL_CAPS] {
-        assert_eq!(check_backend_features(offered_backend_features(caps), caps), Ok(()));
+        assert_eq!(
+            check_backend_features(offered_backend_features(caps), caps),
+            Ok(())
+        );
     }
 }
 
 #[test]
 fn backend_features_conditional_bits() {
-    assert_eq!(check_backend_features(BACKEND_SUSPEND, NONE), Err(EOPNOTSUPP));
+    assert_eq!(
+        check_backend_features(BACKEND_SUSPEND, NONE),
+        Err(EOPNOTSUPP)
+    );
     assert_eq!(check_backend_features(BACKEND_SUSPEND, SIM), Ok(()));
-    assert_eq!(check_backend_features(BACKEND_RESUME, NONE), Err(EOPNOTSUPP));
+    assert_eq!(
+        check_backend_features(BACKEND_RESUME, NONE),
+        Err(EOPNOTSUPP)
+    );
     assert_eq!(check_backend_features(BACKEND_RESUME, SIM), Ok(()));
-    assert_eq!(check_backend_features(BACKEND_IOTLB_PERSIST, NONE), Err(EOPNOTSUPP));
+    assert_eq!(
+        check_backend_features(BACKEND_IOTLB_PERSIST, NONE),
+        Err(EOPNOTSUPP)
+    );
     assert_eq!(check_backend_features(BACKEND_IOTLB_PERSIST, SIM), Ok(()));
     // ENABLE_AFTER_DRIVER_OK is accepted even if not offered.
-    assert_eq!(check_backend_features(BACKEND_ENABLE_AFTER_DRIVER_OK, NONE), Ok(()));
+    assert_eq!(
+        check_backend_features(BACKEND_ENABLE_AFTER_DRIVER_OK, NONE),
+        Ok(())
+    );
     // DESC_ASID: without IOTLB_ASID EINVAL, before the desc-group check.
-    assert_eq!(check_backend_features(BACKEND_DESC_ASID, ALL_CAPS), Err(EINVAL));
+    assert_eq!(
+        check_backend_features(BACKEND_DESC_ASID, ALL_CAPS),
+        Err(EINVAL)
+    );
     assert_eq!(check_backend_features(BACKEND_DESC_ASID, NONE), Err(EINVAL));
     let with_asid = BACKEND_DESC_ASID | BACKEND_IOTLB_ASID;
     assert_eq!(check_backend_features(with_asid, NONE), Err(EOPNOTSUPP));
@@ -860,8 +912,14 @@ const VRING_LEVEL: [(u32, VringCmd); 14] = [
     (VHOST_SET_VRING_KICK, VringCmd::SetKick),
     (VHOST_SET_VRING_CALL, VringCmd::SetCall),
     (VHOST_SET_VRING_ERR, VringCmd::SetErr),
-    (VHOST_SET_VRING_BUSYLOOP_TIMEOUT, VringCmd::SetBusyloopTimeout),
-    (VHOST_GET_VRING_BUSYLOOP_TIMEOUT, VringCmd::GetBusyloopTimeout),
+    (
+        VHOST_SET_VRING_BUSYLOOP_TIMEOUT,
+        VringCmd::SetBusyloopTimeout,
+    ),
+    (
+        VHOST_GET_VRING_BUSYLOOP_TIMEOUT,
+        VringCmd::GetBusyloopTimeout,
+    ),
     (VHOST_VDPA_SET_VRING_ENABLE, VringCmd::SetEnable),
     (VHOST_VDPA_GET_VRING_GROUP, VringCmd::GetGroup),
     (VHOST_VDPA_GET_VRING_DESC_GROUP, VringCmd::GetDescGroup),
@@ -890,8 +948,14 @@ fn route_table() {
         assert!(route(cmd).needs_owner());
         assert!(v.is_handled());
     }
-    assert_eq!(route(VHOST_SET_VRING_ENDIAN), Route::Vring(VringCmd::Endian));
-    assert_eq!(route(VHOST_GET_VRING_ENDIAN), Route::Vring(VringCmd::Endian));
+    assert_eq!(
+        route(VHOST_SET_VRING_ENDIAN),
+        Route::Vring(VringCmd::Endian)
+    );
+    assert_eq!(
+        route(VHOST_GET_VRING_ENDIAN),
+        Route::Vring(VringCmd::Endian)
+    );
     for cmd in [
         VHOST_RESET_OWNER,
         VHOST_NEW_WORKER,
@@ -948,14 +1012,20 @@ fn vring_ioctls_and_mem_table_need_owner() {
 #[test]
 fn set_owner_twice_is_ebusy() {
     // Section 6.2 #6.
-    assert_eq!(pre(VHOST_SET_OWNER, Owner::None, None).0, Ok(Dispatch::SetOwner));
+    assert_eq!(
+        pre(VHOST_SET_OWNER, Owner::None, None).0,
+        Ok(Dispatch::SetOwner)
+    );
     assert_eq!(pre(VHOST_SET_OWNER, Owner::Caller, None).0, Err(EBUSY));
     assert_eq!(pre(VHOST_SET_OWNER, Owner::Other, None).0, Err(EBUSY));
     assert_eq!(
         pre(VHOST_SET_FORK_FROM_OWNER, Owner::None, None).0,
         Ok(Dispatch::SetForkFromOwner)
     );
-    assert_eq!(pre(VHOST_SET_FORK_FROM_OWNER, Owner::Caller, None).0, Err(EBUSY));
+    assert_eq!(
+        pre(VHOST_SET_FORK_FROM_OWNER, Owner::Caller, None).0,
+        Err(EBUSY)
+    );
 }
 
 #[test]
@@ -968,7 +1038,10 @@ fn generic_dispatch_of_unknown_commands() {
     assert_eq!(pre(unknown, Owner::Other, Some(0)).0, Err(EPERM));
     // The worker ioctls behave the same.
     assert_eq!(pre(VHOST_NEW_WORKER, Owner::Caller, Some(0)).0, Err(ENOTTY));
-    assert_eq!(pre(VHOST_GET_VRING_WORKER, Owner::Caller, Some(9)).0, Err(ENOBUFS));
+    assert_eq!(
+        pre(VHOST_GET_VRING_WORKER, Owner::Caller, Some(9)).0,
+        Err(ENOBUFS)
+    );
 }
 
 #[test]
@@ -984,7 +1057,10 @@ fn log_ioctls_are_always_enotty() {
 fn reset_owner_and_endian() {
     // Section 6.3 #11: RESET_OWNER(NULL) is EFAULT.
     assert_eq!(pre(VHOST_RESET_OWNER, Owner::Caller, None).0, Err(EFAULT));
-    assert_eq!(pre(VHOST_RESET_OWNER, Owner::Caller, Some(0)).0, Err(ENOTTY));
+    assert_eq!(
+        pre(VHOST_RESET_OWNER, Owner::Caller, Some(0)).0,
+        Err(ENOTTY)
+    );
     // Section 6.3 #12.
     for cmd in [VHOST_SET_VRING_ENDIAN, VHOST_GET_VRING_ENDIAN] {
         assert_eq!(pre(cmd, Owner::Caller, Some(0)).0, Err(ENOTTY));
@@ -1009,7 +1085,10 @@ fn vring_index_checks() {
         );
         assert_eq!(v.index_read_len(), want_len);
     }
-    assert_eq!(pre(VHOST_SET_VRING_NUM, Owner::Caller, Some(u32::MAX)).0, Err(ENOBUFS));
+    assert_eq!(
+        pre(VHOST_SET_VRING_NUM, Owner::Caller, Some(u32::MAX)).0,
+        Err(ENOBUFS)
+    );
 }
 
 #[test]

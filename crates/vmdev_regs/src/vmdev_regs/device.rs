@@ -414,7 +414,11 @@ impl<const N: usize> RegisterFile<N> {
                 perm: 0,
             }),
             dma::CMD_MAP => range()
-                .filter(|_| self.dma_addr.checked_add(self.dma_size.wrapping_sub(1)).is_some())
+                .filter(|_| {
+                    self.dma_addr
+                        .checked_add(self.dma_size.wrapping_sub(1))
+                        .is_some()
+                })
                 .map(|last| DmaRequest {
                     cmd,
                     iova: self.dma_iova,
