@@ -274,9 +274,3 @@ impl Drop for AddressSpace {
         }
     }
 }
-
-/// Maps an errno the device or pinning gave to the one `write()` reports (vhost-vdpa turns
-/// every handler error into EFAULT).
-pub(crate) fn write_errno(_e: Error) -> Error {
-    Error::from_errno(-errno::EFAULT)
-}

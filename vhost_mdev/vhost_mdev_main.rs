@@ -196,10 +196,8 @@ struct Inner {
     errs: [Option<EventCtx>; MAX_VQS],
     /// The IOTLB (asid 0); `None` until the first UPDATE or BATCH_BEGIN creates it.
     iotlb: Option<AddressSpace>,
-    in_batch: bool,
-    /// The character device and its class device (null once removed).
+    /// The character device (null once removed).
     cdev: *mut sys::cdev,
-    class_dev: *mut sys::device,
 }
 
 // SAFETY: the raw pointers are owned references used only with the mutex held.
@@ -399,7 +397,6 @@ impl Inner {
         if let Some(mut asp) = self.iotlb.take() {
             asp.clear(self.win);
         }
-        self.in_batch = false;
     }
 
     /// Close or removal: what `vhost_vdpa_release()` undoes, except the device binding.
@@ -699,7 +696,7 @@ impl VhostDev {
         let asid_acked = inner.backend_features & vhost_uapi::BACKEND_IOTLB_ASID != 0;
         let parsed = vhost_uapi::parse_iotlb_write(msg_bytes, asid_acked).map_err(errno_of)?;
         self.iotlb_msg(&mut inner, win, parsed.asid, &parsed.msg)
-            .map_err(pinned_iotlb::write_errno)?;
+            .map_err(|e| errno_of(vhost_uapi::write_errno(-e.to_errno())))?;
         Ok(parsed.consumed_reply)
     }
 
@@ -736,14 +733,10 @@ impl VhostDev {
                 asp.invalidate(Some(win), msg.iova, msg.size);
                 Ok(())
             }
-            IotlbKind::BatchBegin => {
-                inner.in_batch = true;
-                Ok(())
-            }
-            IotlbKind::BatchEnd => {
-                inner.in_batch = false;
-                Ok(())
-            }
+            // Every update reaches the device's table at once (vhost-vdpa's dma_map parents
+            // behave the same), so a batch needs no state: BEGIN only creates the address
+            // space and END only requires it.
+            IotlbKind::BatchBegin | IotlbKind::BatchEnd => Ok(()),
         }
     }
 }
@@ -818,7 +811,6 @@ unsafe extern "C" fn vhost_open(inode: *mut sys::inode, file: *mut sys::file) ->
         }
         let _ = inner.reset_device();
         inner.backend_features = 0;
-        inner.in_batch = false;
     }
     // SAFETY: `file` is being opened; nobody else uses `private_data` yet.
     unsafe {
@@ -951,9 +943,7 @@ unsafe fn probe(vdev: *mut sys::vmdev_device) -> Result<()> {
         kicks: [const { None }; MAX_VQS],
         errs: [const { None }; MAX_VQS],
         iotlb: None,
-        in_batch: false,
         cdev: ptr::null_mut(),
-        class_dev: ptr::null_mut(),
     };
     let res = (|| {
         let mut reg = registry().lock();
@@ -989,7 +979,7 @@ unsafe fn probe(vdev: *mut sys::vmdev_device) -> Result<()> {
             c
         };
         // SAFETY: the class lives until module exit; the parent is the bound vmdev device.
-        let class_dev = match from_err_ptr(unsafe {
+        if let Err(e) = from_err_ptr(unsafe {
             sys::device_create(
                 reg.class,
                 sys::vmdev_to_dev(vdev),
@@ -999,18 +989,11 @@ unsafe fn probe(vdev: *mut sys::vmdev_device) -> Result<()> {
                 minor,
             )
         }) {
-            Ok(d) => d,
-            Err(e) => {
-                // SAFETY: added above.
-                unsafe { sys::cdev_del(cdev) };
-                return Err(e);
-            }
-        };
-        {
-            let mut inner = dev.inner.lock();
-            inner.cdev = cdev;
-            inner.class_dev = class_dev;
+            // SAFETY: added above.
+            unsafe { sys::cdev_del(cdev) };
+            return Err(e);
         }
+        dev.inner.lock().cdev = cdev;
         // The binding's reference; `remove` takes it back.
         // SAFETY: `vdev` is being bound to us.
         unsafe { sys::vmdev_set_driver_data(vdev, Arc::into_raw(dev.clone()).cast_mut().cast()) };
@@ -1046,7 +1029,6 @@ unsafe extern "C" fn vhost_remove(vdev: *mut sys::vmdev_device) {
         sys::device_destroy(class, devt(major, dev.minor));
     }
     inner.cdev = ptr::null_mut();
-    inner.class_dev = ptr::null_mut();
     // An open file keeps `dev`; from now on its calls fail with ENODEV and close only frees.
     inner.cleanup(&dev);
     if let Some(win) = inner.win.take() {
