@@ -32,6 +32,13 @@ pub(crate) struct PinnedRun {
 
 type RunTable = iotlb::Table<PinnedRun, KVVec<Mapping<PinnedRun>>>;
 
+/// Filler for unused table slots (the table ignores them).
+const NO_RUN: Mapping<PinnedRun> = Mapping {
+    first: 0,
+    last: 0,
+    value: PinnedRun { pfn: 0, perm: 0 },
+};
+
 /// One address space (vhost-vdpa's `vhost_iotlb` for asid 0).
 ///
 /// # Invariants
@@ -41,6 +48,8 @@ type RunTable = iotlb::Table<PinnedRun, KVVec<Mapping<PinnedRun>>>;
 /// for at least its lifetime.
 pub(crate) struct AddressSpace {
     runs: RunTable,
+    /// The device's `DMA_MAX_ENTRIES`: holding more runs than the device can map is useless.
+    max_runs: usize,
     mm: *mut sys::mm_struct,
 }
 
@@ -78,16 +87,13 @@ fn release(mm: *mut sys::mm_struct, win: Option<Window>, m: Mapping<PinnedRun>) 
 }
 
 impl AddressSpace {
-    /// An empty address space charging pins to `mm`.
-    pub(crate) fn new(mm: *mut sys::mm_struct) -> Result<Self> {
-        let empty = Mapping {
-            first: 0,
-            last: 0,
-            value: PinnedRun { pfn: 0, perm: 0 },
-        };
-        let v = KVVec::from_elem(empty, iotlb::DEFAULT_CAPACITY, GFP_KERNEL)?;
+    /// An empty address space charging pins to `mm`, for a device whose DMA table holds up to
+    /// `max_runs` entries.
+    pub(crate) fn new(mm: *mut sys::mm_struct, max_runs: usize) -> Result<Self> {
+        let v = KVVec::from_elem(NO_RUN, iotlb::DEFAULT_CAPACITY.min(max_runs), GFP_KERNEL)?;
         Ok(Self {
             runs: RunTable::new(v),
+            max_runs,
             mm,
         })
     }
@@ -102,10 +108,14 @@ impl AddressSpace {
     fn add_run(&mut self, win: Window, iova: u64, pfn: u64, npages: u64, perm: u8) -> Result<()> {
         let size = npages << PAGE_SHIFT;
         let last = iova.checked_add(size.wrapping_sub(1)).ok_or(EINVAL)?;
+        // Scattered 4 KiB pages make one run each, so the table grows (in process context,
+        // under the device mutex) up to what the device can map.
+        let grown = |n| KVVec::from_elem(NO_RUN, n, GFP_KERNEL).ok();
         self.runs
-            .insert(iova, last, PinnedRun { pfn, perm })
+            .insert_growing(iova, last, PinnedRun { pfn, perm }, self.max_runs, grown)
             .map_err(|e| match e {
                 InsertError::Full => ENOSPC,
+                InsertError::NoMemory => ENOMEM,
                 InsertError::Overlap => EEXIST,
                 InsertError::Invalid => EINVAL,
             })?;

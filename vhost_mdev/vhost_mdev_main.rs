@@ -191,6 +191,8 @@ struct Inner {
     nvqs: u32,
     vq_num_max: u16,
     config_size: u32,
+    /// The device's `DMA_MAX_ENTRIES`, which bounds the IOTLB's entries.
+    dma_entries: usize,
     vrings: [VringShadow; MAX_VQS],
     kicks: [Option<KBox<KickWatch>>; MAX_VQS],
     errs: [Option<EventCtx>; MAX_VQS],
@@ -716,7 +718,7 @@ impl VhostDev {
             return Err(EINVAL);
         }
         if kind.allocates_as() && inner.iotlb.is_none() {
-            inner.iotlb = Some(AddressSpace::new(inner.owner)?);
+            inner.iotlb = Some(AddressSpace::new(inner.owner, inner.dma_entries)?);
         }
         let asp = inner.iotlb.as_mut().ok_or(EINVAL)?;
         match kind {
@@ -911,7 +913,8 @@ unsafe extern "C" fn vhost_probe(vdev: *mut sys::vmdev_device) -> c_int {
 /// As for `vhost_probe`.
 unsafe fn probe(vdev: *mut sys::vmdev_device) -> Result<()> {
     let win = Window(vdev);
-    if win.read(Register::DMA_MAX_ENTRIES) == 0 {
+    let dma_entries = win.read(Register::DMA_MAX_ENTRIES);
+    if dma_entries == 0 {
         // Without translation the device would take userspace addresses as physical ones.
         return Err(ENODEV);
     }
@@ -939,6 +942,7 @@ unsafe fn probe(vdev: *mut sys::vmdev_device) -> Result<()> {
         nvqs,
         vq_num_max,
         config_size: win.read(Register::CONFIG_SIZE),
+        dma_entries: dma_entries as usize,
         vrings: [VringShadow::default(); MAX_VQS],
         kicks: [const { None }; MAX_VQS],
         errs: [const { None }; MAX_VQS],

@@ -65,7 +65,7 @@ mac=$(cat /sys/bus/vmdev/devices/$v/mac | tr -d :)
 note "config: past-the-end -> ERANGE, odd widths -> EINVAL, bytes 0-5 are the MAC"
 
 # DMA translation table: commands and their results (Documentation/register-map.rst).
-[ "$(val 0x0f0)" = 0x00000800 ] || fail "DMA_MAX_ENTRIES $(cat $R)"
+[ "$(val 0x0f0)" = 0x00040000 ] || fail "DMA_MAX_ENTRIES $(cat $R)"
 dma() { # dma IOVA SIZE ADDR PERM CMD: stage and run one command, print the result
 	ok "w 0x0d0 $(( $1 & 0xffffffff ))"; ok "w 0x0d4 $(( ($1 >> 32) & 0xffffffff ))"
 	ok "w 0x0d8 $(( $2 & 0xffffffff ))"; ok "w 0x0dc $(( ($2 >> 32) & 0xffffffff ))"
@@ -88,7 +88,7 @@ ok "w 0x060 0"                            # reset keeps the table...
 [ "$(dma 0x10000 0x1000 0x300000 3 1)" = 0x00000002 ] || fail "reset dropped the table: $(cat $R)"
 [ "$(dma 0 0 0 0 4)" = 0x00000000 ] || fail "TRANSLATE_OFF: $(cat $R)"
 [ "$(dma 0x10000 0x1000 0x300000 3 1)" = 0x00000006 ] || fail "table survived TRANSLATE_OFF"
-note "DMA table: 2048 entries; off/overlap/size 0/wrap/unknown refused with their results; unmap removes whole mappings; reset keeps the table"
+note "DMA table: up to 262144 entries; off/overlap/size 0/wrap/unknown refused with their results; unmap removes whole mappings; reset keeps the table"
 
 # While a driver is bound, the file is read-only.
 echo "$v" >/sys/bus/vmdev/drivers/virtio_mdev/bind || fail bind

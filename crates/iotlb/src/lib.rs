@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Allocation-free table of disjoint IOVA mappings.
+//! Table of disjoint IOVA mappings that never allocates by itself.
 //!
 //! The code lives in `src/iotlb/` so the kernel can compile the very same
 //! files as a module through `#[path]`; this file is only the cargo shim.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Allocation-free table of disjoint address mappings.
+//! Table of disjoint address mappings that never allocates by itself.
 //!
 //! Two users share it: `vhost_mdev` records the IOTLB updates userspace sends
 //! through the vhost-vdpa uAPI (IOVA range to a run of pinned pages), and the
@@ -7,8 +7,9 @@
 //! address and permission, see [`DmaTarget`]) and translates every ring and
 //! buffer access through [`Table::translate`].
 //!
-//! The caller hands over the storage, so nothing allocates after creation and
-//! the capacity is fixed. Entries stay sorted by their first address and never
+//! The caller hands over the storage, so nothing here allocates: a table
+//! grows only when its owner passes an allocator to
+//! [`Table::insert_growing`]. Entries stay sorted by their first address and never
 //! overlap, which makes lookups a binary search and turns "every entry that
 //! overlaps a range" into one contiguous run of the storage.
 //!
@@ -23,12 +24,13 @@ mod table;
 mod tests;
 
 pub use self::dma::{perm, DmaTarget, Error, TranslateError};
-pub use self::table::{InsertError, Mapping, Table};
+pub use self::table::{InsertError, Mapping, Table, MIN_GROWN_CAPACITY};
 
-/// Number of entries both users size their tables for.
+/// Entries both users allocate when a table is created; it then grows with
+/// [`Table::insert_growing`] up to the device's limit.
 ///
-/// Matches the limit vhost-vdpa gives its own IOTLB when the `max_iotlb_entries`
-/// module parameter is left at its default.
+/// 2048 is the default of vdpa_sim's `max_iotlb_entries` module parameter,
+/// enough for a guest whose memory arrives in 2 MiB (huge page) runs.
 pub const DEFAULT_CAPACITY: usize = 2048;
 
 /// The inclusive range a vhost-vdpa `VHOST_IOTLB_INVALIDATE {iova, size}`

@@ -4,6 +4,9 @@
 use core::marker::PhantomData;
 use core::ops::DerefMut;
 
+/// The smallest capacity [`Table::insert_growing`] grows a table to.
+pub const MIN_GROWN_CAPACITY: usize = 16;
+
 /// One mapping: the inclusive address range `first..=last` and what it maps to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mapping<T> {
@@ -22,15 +25,20 @@ pub enum InsertError {
     Invalid,
     /// The range shares at least one address with an existing mapping.
     Overlap,
-    /// The table is at capacity.
+    /// The table is at capacity (for [`Table::insert_growing`]: at its
+    /// largest allowed capacity).
     Full,
+    /// [`Table::insert_growing`] needed more storage and the caller's
+    /// allocator returned none.
+    NoMemory,
 }
 
-/// A fixed-capacity table of non-overlapping mappings, sorted by `first`.
+/// A table of non-overlapping mappings, sorted by `first`.
 ///
 /// `S` is the caller's storage (a boxed slice, a `Vec`, a `&mut` slice...);
 /// its length is the capacity and its initial contents are ignored. Only the
-/// first [`Table::len`] slots are live.
+/// first [`Table::len`] slots are live. The table never allocates: it grows
+/// only through [`Table::insert_growing`], with storage the caller allocates.
 pub struct Table<T, S> {
     storage: S,
     // Invariant: `len <= storage.len()`, and `storage[..len]` is sorted by
@@ -125,6 +133,61 @@ impl<T: Copy, S: DerefMut<Target = [Mapping<T>]>> Table<T, S> {
             self.len = self.len.wrapping_add(1);
         }
         Ok(())
+    }
+
+    /// [`Table::insert`], but a full table first moves to storage twice its
+    /// capacity (at least [`MIN_GROWN_CAPACITY`], at most `max`), obtained from
+    /// `alloc(n)`, which must return storage of at least `n` entries or `None`.
+    ///
+    /// This is how a table sized for the common case holds a guest's memory
+    /// when it arrives as thousands of 4 KiB runs, without reserving the worst
+    /// case up front.
+    ///
+    /// # Errors
+    ///
+    /// As [`Table::insert`]; [`InsertError::Full`] once the capacity has reached
+    /// `max`, and [`InsertError::NoMemory`] if `alloc` gave nothing (or too
+    /// little). The table is unchanged on error, old storage included.
+    pub fn insert_growing(
+        &mut self,
+        first: u64,
+        last: u64,
+        value: T,
+        max: usize,
+        alloc: impl FnOnce(usize) -> Option<S>,
+    ) -> Result<(), InsertError> {
+        match self.insert(first, last, value) {
+            Err(InsertError::Full) => {}
+            other => return other,
+        }
+        let cap = self.capacity();
+        if cap >= max {
+            return Err(InsertError::Full);
+        }
+        let want = cap.saturating_mul(2).max(MIN_GROWN_CAPACITY).min(max);
+        let storage = alloc(want).ok_or(InsertError::NoMemory)?;
+        if storage.len() <= self.len {
+            return Err(InsertError::NoMemory);
+        }
+        // The old storage is dropped here, after its entries moved.
+        drop(self.replace_storage(storage));
+        self.insert(first, last, value)
+    }
+
+    /// Moves the live entries into `storage` and returns the old storage.
+    ///
+    /// # Errors
+    ///
+    /// Gives `storage` back, and changes nothing, if it cannot hold the live
+    /// entries.
+    pub fn replace_storage(&mut self, mut storage: S) -> Result<S, S> {
+        if storage.len() < self.len {
+            return Err(storage);
+        }
+        for (dst, src) in storage.iter_mut().zip(self.as_slice()) {
+            *dst = *src;
+        }
+        Ok(core::mem::replace(&mut self.storage, storage))
     }
 
     /// Removes every mapping that shares an address with `first..=last`.

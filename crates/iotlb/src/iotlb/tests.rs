@@ -136,6 +136,97 @@ fn full_at_capacity_and_overlap_reported_first() {
     assert_eq!(removed(&mut none, 0, MAX).0, 0);
 }
 
+fn storage<T: Copy>(n: usize, fill: T) -> Vec<Mapping<T>> {
+    vec![
+        Mapping {
+            first: 0,
+            last: 0,
+            value: fill,
+        };
+        n
+    ]
+}
+
+#[test]
+fn insert_growing_doubles_up_to_max_and_keeps_entries() {
+    let mut t = table(2, 0u32);
+    let mut asked = Vec::new();
+    // Pages given in descending order, the way scattered guest memory often pins, so every
+    // insert lands at the front and the move must keep the order.
+    for i in (0..40u64).rev() {
+        let r = t.insert_growing(i * 10, i * 10 + 9, i as u32, 40, |n| {
+            asked.push(n);
+            Some(storage(n, 7))
+        });
+        assert_eq!(r, Ok(()), "entry {i}");
+    }
+    // 2 -> 16 (the minimum step) -> 32 -> 40 (the cap), each only when full.
+    assert_eq!(asked, [MIN_GROWN_CAPACITY, 32, 40]);
+    assert_eq!(t.capacity(), 40);
+    assert_eq!(t.len(), 40);
+    let want: Vec<(u64, u64)> = (0..40u64).map(|i| (i * 10, i * 10 + 9)).collect();
+    assert_eq!(ranges(&t), want);
+    assert!(t
+        .as_slice()
+        .iter()
+        .all(|m| u64::from(m.value) * 10 == m.first));
+    // At the cap: Full, and the allocator is not asked.
+    let r = t.insert_growing(1000, 1009, 0, 40, |_| panic!("grew past max"));
+    assert_eq!(r, Err(InsertError::Full));
+    // Overlap and Invalid are reported before any growth.
+    let mut small = table(1, 0u32);
+    small.insert(0, 9, 1).unwrap();
+    let no_alloc = |_| -> Option<Vec<Mapping<u32>>> { panic!("allocated for a refused insert") };
+    assert_eq!(
+        small.insert_growing(5, 6, 2, 99, no_alloc),
+        Err(InsertError::Overlap)
+    );
+    assert_eq!(
+        small.insert_growing(6, 5, 2, 99, no_alloc),
+        Err(InsertError::Invalid)
+    );
+}
+
+#[test]
+fn insert_growing_without_memory_changes_nothing() {
+    let mut t = table(2, 0u8);
+    t.insert(0, 9, 1).unwrap();
+    t.insert(20, 29, 2).unwrap();
+    assert_eq!(
+        t.insert_growing(10, 19, 3, 100, |_| None),
+        Err(InsertError::NoMemory)
+    );
+    // An allocator that returns too little is treated the same.
+    assert_eq!(
+        t.insert_growing(10, 19, 3, 100, |_| Some(storage(2, 0))),
+        Err(InsertError::NoMemory)
+    );
+    assert_eq!(t.capacity(), 2);
+    assert_eq!(ranges(&t), [(0, 9), (20, 29)]);
+    // A zero max never grows.
+    let mut none = table(0, 0u8);
+    assert_eq!(
+        none.insert_growing(0, 0, 0, 0, |_| panic!("grew past max")),
+        Err(InsertError::Full)
+    );
+}
+
+#[test]
+fn replace_storage_refuses_storage_too_small() {
+    let mut t = table(4, 0u8);
+    for i in 0..3u64 {
+        t.insert(i * 10, i * 10 + 9, i as u8).unwrap();
+    }
+    let back = t.replace_storage(storage(2, 9)).unwrap_err();
+    assert_eq!(back.len(), 2);
+    assert_eq!(ranges(&t), [(0, 9), (10, 19), (20, 29)]);
+    let old = t.replace_storage(storage(3, 9)).unwrap();
+    assert_eq!(old.len(), 4);
+    assert_eq!(t.capacity(), 3);
+    assert_eq!(ranges(&t), [(0, 9), (10, 19), (20, 29)]);
+    assert_eq!(t.insert(30, 39, 3), Err(InsertError::Full));
+}
+
 #[test]
 fn lookup_hits_and_misses_at_edges() {
     let mut t = table(8, 0u32);
@@ -577,7 +668,7 @@ fn randomized_against_model() {
                     }
                     Err(InsertError::Full) => full += 1,
                     Err(InsertError::Overlap) => overlap += 1,
-                    Err(InsertError::Invalid) => {}
+                    Err(InsertError::Invalid) | Err(InsertError::NoMemory) => {}
                 }
             }
             600..=997 => {
