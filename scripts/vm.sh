@@ -25,6 +25,9 @@ while [ $# -gt 0 ]; do
 done
 
 kb=$("$REPO/scripts/kernel.sh" "$kind")
+# The plain kernel, if built, boots the inner guest of the QEMU selftest (09-vhost-qemu).
+inner=$(kbuild_dir plain)/arch/x86/boot/bzImage
+[ -f "$(kbuild_dir plain)/.vmdev-done" ] || inner=""
 # VMDEV_PREBUILT=DIR reuses modules built earlier (debugging the runner itself).
 ext=${VMDEV_PREBUILT:-$("$REPO/scripts/modules.sh" "$kind")}
 out=${out:-$REPO/results/vm-$(date +%Y%m%d-%H%M%S)}
@@ -47,7 +50,7 @@ append+=" rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose ro"
 append+=" init=$REPO/scripts/guest-init.sh panic=-1 oops=panic"
 [ "$kind" = debug ] && append+=" panic_on_warn=1 kmemleak=on"
 append+=" VMDEV_REPO=$REPO VMDEV_MODULES=$ext VMDEV_MODROOT=$kb/modroot VMDEV_INTERACTIVE=$interactive"
-append+=" VMDEV_KIND=$kind VMDEV_LOAD=$load"
+append+=" VMDEV_KIND=$kind VMDEV_LOAD=$load${inner:+ VMDEV_INNER_KERNEL=$inner}"
 
 qemu=(qemu-system-x86_64 -machine pc -accel "$accel" -cpu max,la57=off -smp 2 -m 2G
 	-nographic -no-reboot -nodefaults

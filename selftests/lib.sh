@@ -128,3 +128,8 @@ create_upstream_vhost() {
 	wait_for 5 test -c "/dev/$n" || fail "/dev/$n did not appear"
 	echo "/dev/$n"
 }
+
+pins() { # pages pinned (FOLL_PIN) and not yet released, system-wide
+	awk '/^nr_foll_pin_acquired/ { a = $2 } /^nr_foll_pin_released/ { r = $2 } END { print a - r }' /proc/vmstat
+}
+pins_are() { [ "$(pins)" -eq "$1" ]; }

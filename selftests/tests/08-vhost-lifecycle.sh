@@ -10,10 +10,6 @@ load_vhost
 ulimit -l unlimited
 kmemleak_clear
 
-pins() { # pages pinned and not yet released, system-wide
-	awk '/^nr_foll_pin_acquired/ { a = $2 } /^nr_foll_pin_released/ { r = $2 } END { print a - r }' /proc/vmstat
-}
-pins_are() { [ "$(pins)" -eq "$1" ]; }
 
 uuid=$(new_uuid)
 dev=$(create_vhost "$uuid") || exit 1

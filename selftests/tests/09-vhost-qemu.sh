@@ -1,0 +1,99 @@
+#!/bin/bash
+# vhost_mdev with a real client: Debian's unmodified QEMU runs in this VM with
+# `-netdev vhost-vdpa,vhostdev=/dev/vhost-mdev-N -device virtio-net-pci,...` and boots an
+# inner guest (the plain test kernel and a busybox initramfs) under TCG. The inner guest's own
+# virtio_net driver sends frames to the device MAC, the simulator loops them back, and
+# pktloop in the inner guest checks that each comes back bit-exact and once.
+#
+# QEMU sets the MAC given on its command line through VHOST_VDPA_SET_CONFIG, so the device
+# keeps its own MAC until then and the frames only come back if that write took effect.
+. "$(dirname "$0")/../lib.sh"
+load_modules
+load_vhost
+INNER_KERNEL=${VMDEV_INNER_KERNEL:-}
+[ -f "$INNER_KERNEL" ] || fail "no inner guest kernel (VMDEV_INNER_KERNEL='$INNER_KERNEL'; scripts/kernel.sh plain builds it)"
+[ -x "$PKTLOOP" ] || fail "$PKTLOOP not built"
+command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 is not installed"
+# QEMU pins all guest RAM through IOTLB updates.
+ulimit -l unlimited
+kmemleak_clear
+MAC=02:11:22:33:44:99
+FRAMES=208  # pktloop 60..1514 step 7
+
+# The inner guest's root: busybox, pktloop with the libraries it links, and an init that
+# runs the traffic and then prints its whole kernel log for the scan below.
+root=/tmp/inner/root
+rm -rf /tmp/inner; mkdir -p $root/bin $root/proc $root/sys $root/dev
+cp /bin/busybox $root/bin/ || fail "no static busybox"
+cp "$PKTLOOP" $root/bin/pktloop
+for lib in $(ldd "$PKTLOOP" | grep -o '/[^ ]*'); do
+	mkdir -p "$root$(dirname "$lib")" && cp -L "$lib" "$root$lib" || fail "copy $lib"
+done
+cat >$root/init <<EOF
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+echo "inner: \$(uname -r), booted in \$(cut -d' ' -f1 /proc/uptime)s"
+for nd in \$(ls /sys/class/net); do
+	[ "\$(basename "\$(readlink /sys/class/net/\$nd/device/driver)")" = virtio_net ] && break
+	nd=
+done
+[ -n "\$nd" ] || { echo "inner: no virtio_net interface"; poweroff -f; }
+echo "inner: \$nd, mac \$(cat /sys/class/net/\$nd/address), mtu \$(cat /sys/class/net/\$nd/mtu)"
+ip link set dev \$nd up
+pktloop \$nd $MAC 60 1514 7
+echo "inner: pktloop exit \$?"
+echo "inner: kernel log follows"
+dmesg
+poweroff -f
+EOF
+chmod +x $root/init
+(cd $root && find . | cpio -o -H newc --quiet) >/tmp/inner/initramfs.cpio || fail "cpio"
+
+uuid=$(new_uuid)
+v=$(create_unbound "$uuid") || exit 1
+own_mac=$(cat "/sys/bus/vmdev/devices/$v/mac")
+[ "$own_mac" != $MAC ] || fail "the device already has $MAC"
+echo vhost_mdev >"/sys/bus/vmdev/devices/$v/driver_override"
+echo "$v" >/sys/bus/vmdev/drivers/vhost_mdev/bind || fail "bind $v to vhost_mdev"
+n=$(ls "/sys/bus/vmdev/devices/$v/vhost-mdev" | head -1)
+wait_for 5 test -c "/dev/$n" || fail "no /dev/$n"
+note "device: $v on /dev/$n, own mac $own_mac"
+tx0=$(stat_of "$v" tx_packets) rx0=$(stat_of "$v" rx_packets) p0=$(pins)
+
+# romfile= skips the iPXE option ROM, which only slows the boot down.
+log=/tmp/inner/console.log
+start=$(date +%s)
+timeout -k 10 ${VMDEV_INNER_TIMEOUT:-480} qemu-system-x86_64 -machine pc -accel tcg -m 256M -smp 1 \
+	-nographic -no-reboot -nodefaults -serial file:$log \
+	-kernel "$INNER_KERNEL" -initrd /tmp/inner/initramfs.cpio \
+	-append "console=ttyS0 loglevel=5 pci=noacpi panic=-1 oops=panic rdinit=/init" \
+	-netdev vhost-vdpa,vhostdev=/dev/$n,id=vdpa0 \
+	-device virtio-net-pci,netdev=vdpa0,mac=$MAC,romfile= </dev/null >/tmp/inner/qemu.out 2>&1
+rc=$?
+el=$(( $(date +%s) - start ))
+sed 's/^/qemu: /' /tmp/inner/qemu.out
+grep -a '^inner: \|^pktloop' $log | grep -v 'kernel log follows'
+[ $rc = 0 ] || { tail -40 $log; fail "QEMU exited with $rc after ${el}s"; }
+[ -s /tmp/inner/qemu.out ] && fail "QEMU reported errors (above)"
+grep -aq 'inner: pktloop exit 0' $log || { tail -60 $log; fail "traffic in the inner guest failed"; }
+# The inner guest's kernel must not have complained either (a TX timeout is how a stalled
+# device shows there).
+"$VMDEV_REPO/scripts/check-guest-log.sh" $log || fail "the inner guest's kernel logged an error"
+grep -aq 'NETDEV WATCHDOG' $log && fail "the inner guest saw a transmit timeout"
+
+tx=$(( $(stat_of "$v" tx_packets) - tx0 )) rx=$(( $(stat_of "$v" rx_packets) - rx0 ))
+note "QEMU ran ${el}s; the device counted $tx frames sent and $rx received"
+[ $rx -ge $FRAMES ] || fail "the device looped only $rx frames"
+now_mac=$(cat "/sys/bus/vmdev/devices/$v/mac")
+[ "$now_mac" = $MAC ] || fail "QEMU's config write did not set the MAC: $now_mac"
+note "QEMU set the device MAC through SET_CONFIG: $own_mac -> $now_mac"
+wait_for 10 pins_are "$p0" || fail "pins after QEMU exited: $(pins), before: $p0"
+note "every page QEMU pinned was released at exit"
+[ -e "/dev/$n" ] || fail "/dev/$n went away"
+mdev_remove "$uuid" || fail "remove $uuid"
+leaks=$(kmemleak_scan)
+[ "$leaks" = 0 ] || fail "kmemleak: $leaks leaks"
+exit 0
