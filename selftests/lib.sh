@@ -133,3 +133,15 @@ pins() { # pages pinned (FOLL_PIN) and not yet released, system-wide
 	awk '/^nr_foll_pin_acquired/ { a = $2 } /^nr_foll_pin_released/ { r = $2 } END { print a - r }' /proc/vmstat
 }
 pins_are() { [ "$(pins)" -eq "$1" ]; }
+
+# Nested KTAP: a test with parts reports each as a subtest, which run.sh keeps in the KTAP
+# output above the test's own result. ktap_plan N first, then ktap_sub ok|fail NAME per part.
+KTAP_SUB=0
+ktap_plan() { echo "    KTAP version 1"; echo "    1..$1"; }
+ktap_sub() {
+	KTAP_SUB=$((KTAP_SUB + 1))
+	case $1 in
+	ok) echo "    ok $KTAP_SUB $2";;
+	*) echo "    not ok $KTAP_SUB $2";;
+	esac
+}

@@ -13,25 +13,38 @@ ours=$(create_vhost "$(new_uuid)") || exit 1
 theirs=$(create_upstream_vhost 02:11:22:33:44:55) || exit 1
 note "ours: $ours, upstream: $theirs"
 
+# Each side's traffic and errno runs, and their agreement, are subtests in the KTAP output.
+ktap_plan 5
+bad=0
 for side in ours theirs; do
-	dev=${!side}
-	"$VHOST_CLIENT" traffic --dev "$dev" --frames 120 --batch 16 >/tmp/traffic.$side 2>&1 ||
-		{ cat /tmp/traffic.$side; fail "$side: traffic on $dev"; }
-	grep -E 'came back|features' /tmp/traffic.$side | sed "s/^/$side: /"
+	dev=${!side} label=${side/theirs/upstream}
+	if "$VHOST_CLIENT" traffic --dev "$dev" --frames 120 --batch 16 >/tmp/traffic.$side 2>&1; then
+		grep -E 'came back|features' /tmp/traffic.$side | sed "s/^/$label: /"
+		ktap_sub ok "$label-traffic"
+	else
+		sed "s/^/$label: /" /tmp/traffic.$side
+		ktap_sub fail "$label-traffic"; bad=1
+	fi
 	"$VHOST_CLIENT" errno --dev "$dev" >/tmp/errno.$side 2>&1
 	rc=$?
-	grep -E '^(FAIL|errno:)' /tmp/errno.$side | sed "s/^/$side: /"
-	[ $rc = 0 ] || fail "$side: bad-input cases differ from vhost-vdpa's errno"
+	grep -E '^(FAIL|errno:)' /tmp/errno.$side | sed "s/^/$label: /"
+	# A failure here means a bad-input case did not give vhost-vdpa's errno.
+	if [ $rc = 0 ]; then ktap_sub ok "$label-errno"; else ktap_sub fail "$label-errno"; bad=1; fi
 done
 # The same cases, the same answers.
 for side in ours theirs; do
 	grep -E '^(ok|FAIL) ' /tmp/errno.$side >/tmp/cases.$side
 	grep '^info ' /tmp/errno.$side | cut -d' ' -f2- | sed 's/ /\t/' | sort -t$'\t' -k1,1 >/tmp/info.$side
 done
-diff /tmp/cases.ours /tmp/cases.theirs >/tmp/errno.diff ||
-	{ cat /tmp/errno.diff; fail "errno results differ between the two backends"; }
-note "errno: $(grep -c '^ok ' /tmp/errno.ours) cases, identical on both backends"
+if diff /tmp/cases.ours /tmp/cases.theirs >/tmp/errno.diff; then
+	note "errno: $(grep -c '^ok ' /tmp/errno.ours) cases, identical on both backends"
+	ktap_sub ok "errno-identical"
+else
+	cat /tmp/errno.diff
+	ktap_sub fail "errno-identical"; bad=1
+fi
 # Values that may differ: print both sides where they do.
 join -t$'\t' -j1 -a1 -a2 -e '-' -o 0,1.2,2.2 /tmp/info.ours /tmp/info.theirs |
 	awk -F'\t' '$2 != $3 { print "differs: " $1 ": ours " $2 ", upstream " $3 }'
+[ $bad = 0 ] || fail "see the subtests above"
 exit 0
