@@ -2,6 +2,8 @@
 #
 #   make check   host unit tests + VM selftests on the debug kernel (what CI runs)
 #   make demo    a narrated walkthrough in a VM on the plain kernel
+#   make bench   both stacks side by side on the plain kernel: table, results/bench/*.json|svg
+#                (ROUNDS=3 SECS=5 by default)
 #   make vm      an interactive shell in the VM with the modules loaded; make vm CMD='...' runs
 #                one command there instead
 #
@@ -10,7 +12,7 @@
 KERNEL ?= debug
 CMD ?=
 
-.PHONY: check demo vm setup host-test modules kernel-debug kernel-plain tools clean
+.PHONY: check demo bench vm setup host-test modules kernel-debug kernel-plain tools clean
 
 check:
 	@scripts/check.sh
@@ -19,6 +21,14 @@ demo:
 	@scripts/setup.sh
 	@cargo build --release -q -p vmdev_selftest_tools
 	@scripts/vm.sh --kernel plain --timeout 900 --quiet --out results/demo -- bash selftests/demo.sh
+
+ROUNDS ?= 3
+SECS ?= 5
+
+bench:
+	@scripts/setup.sh
+	@cargo build --release -q -p vmdev_selftest_tools
+	@scripts/bench.sh --rounds $(ROUNDS) --seconds $(SECS)
 
 vm:
 	@scripts/setup.sh

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# `make bench`: boots the plain kernel, runs selftests/bench/bench.sh in the VM (both stacks
+# side by side, interleaved), and reports: a table on stdout, results/bench/bench.json and
+# results/bench/bench.svg.
+#
+#   scripts/bench.sh [--rounds N] [--seconds S] [--smoke] [--out DIR]
+#
+# --smoke runs one short round and only checks that every row counted traffic (make check
+# runs it so the benchmark cannot rot); it asserts no speed.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+rounds=3 secs=5 smoke=0 out="$REPO/results/bench"
+while [ $# -gt 0 ]; do
+	case $1 in
+	--rounds) rounds=$2; shift 2;;
+	--seconds) secs=$2; shift 2;;
+	--smoke) smoke=1 rounds=1 secs=1; shift;;
+	--out) out=$2; shift 2;;
+	*) die "unknown option $1";;
+	esac
+done
+[ "$rounds" -ge 1 ] 2>/dev/null || die "--rounds must be a positive number"
+rm -rf "$out"; mkdir -p "$out"
+"$REPO/scripts/vm.sh" --kernel plain --quiet --timeout $(( 300 + rounds * (12 * (secs + 4) + 120) )) \
+	--out "$out/vm" -- "BENCH_ROUNDS=$rounds BENCH_SECONDS=$secs bash selftests/bench/bench.sh"
+cp "$out/vm/samples.tsv" "$out/samples.tsv"
+args=("$out/samples.tsv" --json "$out/bench.json" --svg "$out/bench.svg")
+[ $smoke = 1 ] && args+=(--smoke)
+python3 "$REPO/scripts/bench_report.py" "${args[@]}"

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Turns the benchmark's samples (selftests/bench/bench.sh) into a table, JSON and an SVG plot.
+
+    bench_report.py SAMPLES.tsv [--json FILE] [--svg FILE] [--smoke]
+
+Each row of the table gives the median, min and max over the rounds for each variant and the
+ratio ours/upstream of the medians. Kernel-path rows also give each stack as a fraction of
+the ceiling (pktgen on a dummy netdev). With --smoke, exits 1 unless every row has samples
+and every traffic sample counted frames; no speed is asserted.
+"""
+import argparse
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+KERNEL_SIZES = ["64", "512", "1500", "1514"]
+
+
+def load(path):
+    samples = defaultdict(list)
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 6:
+                sys.exit(f"{path}:{n}: expected 6 fields, got {len(parts)}")
+            _round, section, row, variant, metric, value = parts
+            samples[(section, row, variant, metric)].append(float(value))
+    return samples
+
+
+def stats(values):
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "n": len(values)}
+
+
+def ratio(a, b):
+    if not a or not b or b["median"] == 0:
+        return None
+    return a["median"] / b["median"]
+
+
+def build(samples):
+    rows = []
+    for size in KERNEL_SIZES:
+        get = lambda v: stats(samples.get(("kernel", size, v, "rx-pps"), []))
+        ours, up, ceil = get("ours"), get("upstream"), get("dummy")
+        gbit = lambda s: None if s is None else {
+            k: (s[k] * int(size) * 8 / 1e9 if k != "n" else s[k]) for k in s}
+        rows.append({"section": "kernel", "row": f"pktgen {size} B", "unit": "pps",
+                     "ours": ours, "upstream": up, "ceiling": ceil,
+                     "ratio": ratio(ours, up),
+                     "ours_of_ceiling": ratio(ours, ceil), "upstream_of_ceiling": ratio(up, ceil)})
+        rows.append({"section": "kernel", "row": f"pktgen {size} B", "unit": "Gbit/s",
+                     "ours": gbit(ours), "upstream": gbit(up), "ceiling": gbit(ceil),
+                     "ratio": ratio(ours, up)})
+    for (section, row, metric, unit) in [
+            ("control", "create-to-up", "seconds", "s"),
+            ("memory", "slab-per-device", "KiB", "KiB"),
+            ("memory", "vmalloc-per-device", "KiB", "KiB"),
+            ("memory", "module-text", "KiB", "KiB")]:
+        ours = stats(samples.get((section, row, "ours", metric), []))
+        up = stats(samples.get((section, row, "upstream", metric), []))
+        rows.append({"section": section, "row": row, "unit": unit, "ours": ours, "upstream": up,
+                     "ratio": ratio(ours, up)})
+    return rows
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    a = abs(v)
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    return f"{v:.3g}"
+
+
+def cell(s):
+    if s is None:
+        return "-"
+    if s["n"] == 1:
+        return fmt(s["median"])
+    return f"{fmt(s['median'])} [{fmt(s['min'])}..{fmt(s['max'])}]"
+
+
+def table(rows):
+    head = ["section", "row", "unit", "ours median [min..max]", "upstream median [min..max]",
+            "ours/upstream", "ceiling (dummy)", "ours/ceiling", "upstream/ceiling"]
+    body = []
+    for r in rows:
+        body.append([r["section"], r["row"], r["unit"], cell(r["ours"]), cell(r["upstream"]),
+                     "-" if r["ratio"] is None else f"{r['ratio']:.2f}x",
+                     cell(r.get("ceiling")),
+                     "-" if r.get("ours_of_ceiling") is None else f"{r['ours_of_ceiling']:.1%}",
+                     "-" if r.get("upstream_of_ceiling") is None
+                     else f"{r['upstream_of_ceiling']:.1%}"])
+    widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
+    line = lambda cols: "  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip()
+    out = [line(head), line(["-" * w for w in widths])]
+    out += [line(b) for b in body]
+    return "\n".join(out)
+
+
+def svg(rows):
+    """Grouped bars: kernel-path pps per frame size, ours / upstream / ceiling, min-max whiskers."""
+    data = [r for r in rows if r["section"] == "kernel" and r["unit"] == "pps"]
+    top = max([s["max"] for r in data for s in (r["ours"], r["upstream"], r["ceiling"]) if s]
+              + [1])
+    W, H, L, B, T = 760, 420, 80, 60, 40
+    plot_h = H - B - T
+    group_w = (W - L - 20) / max(len(data), 1)
+    bar_w = group_w / 4
+    colors = {"ours": "#2a7ab9", "upstream": "#d9822b", "ceiling": "#9a9a9a"}
+    y = lambda v: T + plot_h - plot_h * v / top
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+           f'font-family="sans-serif" font-size="12">',
+           f'<rect width="{W}" height="{H}" fill="white"/>',
+           f'<text x="{W / 2}" y="20" text-anchor="middle" font-size="14">'
+           'Kernel path: frames/s received (pktgen), median of rounds, min-max whiskers</text>']
+    for i in range(5):
+        v = top * i / 4
+        out.append(f'<line x1="{L}" x2="{W - 20}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
+                   'stroke="#ddd"/>')
+        out.append(f'<text x="{L - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:,.0f}</text>')
+    for g, r in enumerate(data):
+        x0 = L + g * group_w + bar_w / 2
+        for k, name in enumerate(["ours", "upstream", "ceiling"]):
+            s = r[name]
+            if not s:
+                continue
+            x = x0 + k * bar_w
+            out.append(f'<rect x="{x:.1f}" y="{y(s["median"]):.1f}" width="{bar_w * 0.9:.1f}" '
+                       f'height="{T + plot_h - y(s["median"]):.1f}" fill="{colors[name]}"/>')
+            cx = x + bar_w * 0.45
+            out.append(f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{y(s["min"]):.1f}" '
+                       f'y2="{y(s["max"]):.1f}" stroke="black"/>')
+        out.append(f'<text x="{x0 + bar_w * 1.5:.1f}" y="{H - B + 18}" text-anchor="middle">'
+                   f'{r["row"].replace("pktgen ", "")}</text>')
+    for k, name in enumerate(["ours", "upstream", "ceiling"]):
+        lx = L + k * 150
+        out.append(f'<rect x="{lx}" y="{H - 22}" width="12" height="12" fill="{colors[name]}"/>')
+        label = {"ours": "ours (virtio_mdev + vmdev_sim)",
+                 "upstream": "upstream (virtio_vdpa + vdpa_sim_net)",
+                 "ceiling": "dummy netdev"}[name]
+        out.append(f'<text x="{lx + 16}" y="{H - 12}">{label}</text>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def smoke_check(samples, rows):
+    problems = []
+    for size in KERNEL_SIZES:
+        for v in ("ours", "upstream", "dummy"):
+            vals = samples.get(("kernel", size, v, "rx-pps"), [])
+            if not vals or min(vals) <= 0:
+                problems.append(f"kernel {size} B {v}: no frames counted ({vals})")
+    for r in rows:
+        if r["section"] != "kernel" and (r["ours"] is None or r["upstream"] is None):
+            problems.append(f"{r['section']} {r['row']}: no samples")
+    return problems
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("samples")
+    ap.add_argument("--json")
+    ap.add_argument("--svg")
+    ap.add_argument("--smoke", action="store_true")
+    a = ap.parse_args()
+    samples = load(a.samples)
+    rows = build(samples)
+    print(table(rows))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"rows": rows}, f, indent=1)
+    if a.svg:
+        with open(a.svg, "w") as f:
+            f.write(svg(rows))
+    if a.smoke:
+        problems = smoke_check(samples, rows)
+        for p in problems:
+            print(f"bench smoke: FAIL {p}")
+        if problems:
+            return 1
+        print("bench smoke: every row ran and counted traffic")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

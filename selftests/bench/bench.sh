@@ -1,0 +1,148 @@
+#!/bin/bash
+# The benchmark, guest side: runs inside the VM on the plain kernel (scripts/bench.sh boots
+# it) and writes one sample per line to /tmp/out/samples.tsv:
+#
+#   round  section  row  variant  metric  value
+#
+# Variants are measured interleaved: in every round each row runs every variant, the order
+# rotating from round to round, so slow drift of the host hits all variants alike.
+# Environment: BENCH_ROUNDS (3), BENCH_SECONDS per traffic sample (5).
+. "$(dirname "$0")/../lib.sh"
+ROUNDS=${BENCH_ROUNDS:-3}
+SECS=${BENCH_SECONDS:-5}
+OUT=/tmp/out/samples.tsv
+: >$OUT
+sample() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>$OUT; }
+now() { date +%s.%N; }
+elapsed() { echo "$2 - $1" | bc -l; }
+
+OUR_MAC=02:be:00:00:00:01 UP_MAC=02:be:00:00:00:02
+load_modules
+modprobe vdpa_sim || fail "modprobe vdpa_sim"
+modprobe vdpa_sim_net || fail "modprobe vdpa_sim_net"
+modprobe virtio_vdpa || fail "modprobe virtio_vdpa"
+modprobe pktgen || fail "modprobe pktgen"
+modprobe dummy numdummies=0 || fail "modprobe dummy"
+
+# up_netdev NAME: the interface virtio_net made for an upstream vdpa device.
+up_netdev() {
+	local d
+	for d in /sys/bus/vdpa/devices/"$1"/virtio*/net/*; do [ -e "$d" ] && basename "$d" && return 0; done
+	return 1
+}
+link_up() { [ "$(cat /sys/class/net/$1/operstate)" = up ]; }
+
+# --- control path: create to interface up, and memory per device ---------------------------
+
+# ours_create / up_create: create one device and bring its interface up; print its name.
+ours_create() { create_net "$1" "$2" 1500; }
+up_create() {
+	vdpa dev add mgmtdev vdpasim_net name "$1" mac "$2" || fail "vdpa dev add $1"
+	wait_for 20 up_netdev "$1" || fail "no interface for $1"
+	local nd; nd=$(up_netdev "$1"); ip link set dev "$nd" up || fail "link up $nd"
+	echo "$nd"
+}
+ours_remove() { mdev_remove "$1"; }
+up_remove() { vdpa dev del "$1"; }
+
+slab_kb() { awk '/^Slab:/ { print $2 }' /proc/meminfo; }
+vmalloc_kb() { awk '/^VmallocUsed:/ { print $2 }' /proc/meminfo; }
+
+for r in $(seq 1 "$ROUNDS"); do
+	for variant in ours upstream; do
+		# Create to up, one device at a time.
+		for i in 1 2 3; do
+			if [ $variant = ours ]; then id=$(new_uuid); else id=bench$r$i; fi
+			t0=$(now)
+			nd=$(${variant/upstream/up}_create "$id" 02:c0:00:00:0$r:0$i) || exit 1
+			wait_for 20 link_up "$nd" || fail "$nd did not come up"
+			t1=$(now)
+			sample "$r" control create-to-up "$variant" seconds "$(elapsed "$t0" "$t1")"
+			${variant/upstream/up}_remove "$id" || fail "remove $id"
+		done
+		# Memory: eight devices at once, created and up, against the moment before.
+		sync; echo 3 >/proc/sys/vm/drop_caches
+		s0=$(slab_kb) v0=$(vmalloc_kb) ids=()
+		for i in 1 2 3 4 5 6 7 8; do
+			if [ $variant = ours ]; then id=$(new_uuid); else id=mem$r$i; fi
+			${variant/upstream/up}_create "$id" 02:c1:00:00:0$r:0$i >/dev/null || exit 1
+			ids+=("$id")
+		done
+		sleep 1
+		s1=$(slab_kb) v1=$(vmalloc_kb)
+		sample "$r" memory slab-per-device "$variant" KiB "$(( (s1 - s0) / 8 ))"
+		sample "$r" memory vmalloc-per-device "$variant" KiB "$(( (v1 - v0) / 8 ))"
+		for id in "${ids[@]}"; do ${variant/upstream/up}_remove "$id" || fail "remove $id"; done
+	done
+done
+
+# Module text: what each stack's kernel path loads.
+ours_text=0
+for f in transport/vmdev.ko vdpa_sim/vmdev_sim.ko virtio_mdev/virtio_mdev.ko; do
+	ours_text=$(( ours_text + $(size -A "$M/$f" | awk '$1 == ".text" { print $2 }') ))
+done
+up_text=0
+for m in vdpa vdpa_sim vdpa_sim_net virtio_vdpa vringh vhost_iotlb; do
+	f=$(modinfo -b "$VMDEV_MODROOT" -n "$m") || fail "modinfo $m"
+	up_text=$(( up_text + $(size -A "$f" | awk '$1 == ".text" { print $2 }') ))
+done
+sample 0 memory module-text ours KiB "$(( ours_text / 1024 ))"
+sample 0 memory module-text upstream KiB "$(( up_text / 1024 ))"
+
+# --- kernel path: pktgen on each netdev, frames counted where they arrive --------------------
+
+ours_nd=$(ours_create "$(new_uuid)" $OUR_MAC) || exit 1
+up_nd=$(up_create benchup $UP_MAC) || exit 1
+ip link add bench-dummy type dummy || fail "add dummy"
+ip link set bench-dummy up
+wait_for 20 link_up "$ours_nd" && wait_for 20 link_up "$up_nd" || fail "links not up"
+note "kernel path: ours $ours_nd, upstream $up_nd, ceiling bench-dummy"
+
+pg() { echo "$2" >"/proc/net/pktgen/$1" || fail "pktgen $1: $2"; }
+counter() { cat "/sys/class/net/$1/statistics/$2"; }
+
+# pktgen_run IFNAME DST_MAC SIZE: sends for SECS seconds after a one-second warm-up; prints
+# "received-pps sent-pps". The dummy device receives nothing, so its sent count is its rate.
+pktgen_run() {
+	local nd=$1 mac=$2 size=$3 rx0 tx0 rx1 tx1 t0 t1 el
+	pg kpktgend_0 rem_device_all
+	pg kpktgend_0 "add_device $nd"
+	pg "$nd" "count 0"
+	pg "$nd" "pkt_size $size"
+	pg "$nd" "dst_mac $mac"
+	pg "$nd" "clone_skb 0"
+	pg "$nd" "delay 0"
+	(echo start >/proc/net/pktgen/pgctrl) 2>/dev/null &
+	sleep 1
+	rx0=$(counter "$nd" rx_packets) tx0=$(counter "$nd" tx_packets) t0=$(now)
+	sleep "$SECS"
+	rx1=$(counter "$nd" rx_packets) tx1=$(counter "$nd" tx_packets) t1=$(now)
+	echo stop >/proc/net/pktgen/pgctrl 2>/dev/null
+	wait
+	el=$(elapsed "$t0" "$t1")
+	echo "$(echo "($rx1 - $rx0) / $el" | bc -l) $(echo "($tx1 - $tx0) / $el" | bc -l)"
+}
+
+variants=(ours upstream dummy)
+for r in $(seq 1 "$ROUNDS"); do
+	for size in 64 512 1500 1514; do
+		for k in 0 1 2; do
+			variant=${variants[$(( (r + k) % 3 ))]}
+			case $variant in
+			ours) nd=$ours_nd mac=$OUR_MAC;;
+			upstream) nd=$up_nd mac=$UP_MAC;;
+			dummy) nd=bench-dummy mac=$OUR_MAC;;
+			esac
+			# (no process substitution: the guest has no /dev/fd)
+			set -- $(pktgen_run "$nd" "$mac" "$size")
+			rxpps=${1:?pktgen run failed} txpps=${2:?}
+			[ $variant = dummy ] && rxpps=$txpps
+			sample "$r" kernel "$size" "$variant" rx-pps "$rxpps"
+			sample "$r" kernel "$size" "$variant" tx-pps "$txpps"
+			note "round $r, $size B, $variant: $(printf '%.0f' "$rxpps") pps received, $(printf '%.0f' "$txpps") sent"
+		done
+	done
+done
+pg kpktgend_0 rem_device_all
+ip link del bench-dummy
+exit 0
