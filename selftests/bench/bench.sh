@@ -7,6 +7,8 @@
 # Variants are measured interleaved: in every round each row runs every variant, the order
 # rotating from round to round, so slow drift of the host hits all variants alike.
 # Environment: BENCH_ROUNDS (3), BENCH_SECONDS per traffic sample (5).
+# Poll every 10 ms: wait_for's default 100 ms steps would dominate create-to-up.
+WAIT_HZ=100
 . "$(dirname "$0")/../lib.sh"
 ROUNDS=${BENCH_ROUNDS:-3}
 SECS=${BENCH_SECONDS:-5}
@@ -34,31 +36,13 @@ link_up() { [ "$(cat /sys/class/net/$1/operstate)" = up ]; }
 
 # --- control path: create to interface up, and memory per device ---------------------------
 
-# wait_fast COMMAND...: polls every 10 ms for up to 20 s (wait_for's 100 ms steps would
-# dominate a sub-second latency).
-wait_fast() {
-	local t=2000
-	while ! "$@" >/dev/null 2>&1; do
-		t=$((t - 1)); [ $t -gt 0 ] || return 1
-		sleep 0.01
-	done
-}
-
 # ours_create / up_create ID MAC: create one device with that MAC, wait for the interface its
 # driver makes and bring it up; print its name. Both do the same work: upstream passes the
-# MAC with `vdpa dev add`, ours writes it to sysfs between create and bind.
-ours_create() {
-	local v nd
-	v=$(create_unbound "$1") || exit 1
-	echo "$2" >"/sys/bus/vmdev/devices/$v/mac" || fail "set mac $2"
-	echo "$v" >/sys/bus/vmdev/drivers/virtio_mdev/bind || fail "bind $v"
-	wait_fast netdev_of "$1" || fail "no interface for $1"
-	nd=$(netdev_of "$1"); ip link set dev "$nd" up || fail "link up $nd"
-	echo "$nd"
-}
+# MAC with `vdpa dev add`, ours (create_net) writes it to sysfs between create and bind.
+ours_create() { create_net "$1" "$2"; }
 up_create() {
 	vdpa dev add mgmtdev vdpasim_net name "$1" mac "$2" || fail "vdpa dev add $1"
-	wait_fast up_netdev "$1" || fail "no interface for $1"
+	wait_for 20 up_netdev "$1" || fail "no interface for $1"
 	local nd; nd=$(up_netdev "$1"); ip link set dev "$nd" up || fail "link up $nd"
 	echo "$nd"
 }
@@ -75,7 +59,7 @@ for r in $(seq 1 "$ROUNDS"); do
 			if [ $variant = ours ]; then id=$(new_uuid); else id=bench$r$i; fi
 			t0=$(now)
 			nd=$(${variant/upstream/up}_create "$id" 02:c0:00:00:0$r:0$i) || exit 1
-			wait_fast link_up "$nd" || fail "$nd did not come up"
+			wait_for 20 link_up "$nd" || fail "$nd did not come up"
 			t1=$(now)
 			sample "$r" control create-to-up "$variant" seconds "$(elapsed "$t0" "$t1")"
 			${variant/upstream/up}_remove "$id" || fail "remove $id"
