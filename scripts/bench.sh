@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
 done
 [ "$rounds" -ge 1 ] 2>/dev/null || die "--rounds must be a positive number"
 rm -rf "$out"; mkdir -p "$out"
-"$REPO/scripts/vm.sh" --kernel plain --quiet --timeout $(( 300 + rounds * (12 * (secs + 4) + 120) )) \
+"$REPO/scripts/vm.sh" --kernel plain --quiet --timeout $(( 300 + rounds * (20 * (secs + 4) + 120) )) \
 	--out "$out/vm" -- "BENCH_ROUNDS=$rounds BENCH_SECONDS=$secs bash selftests/bench/bench.sh"
 cp "$out/vm/samples.tsv" "$out/samples.tsv"
 args=("$out/samples.tsv" --json "$out/bench.json" --svg "$out/bench.svg")

@@ -3,8 +3,8 @@
 
     bench_report.py SAMPLES.tsv [--json FILE] [--svg FILE] [--smoke]
 
-Each row of the table gives the median, min and max over the rounds for each variant and the
-ratio ours/upstream of the medians. Kernel-path rows also give each stack as a fraction of
+Each row of the table gives the median, min and max over the rounds for each variant, the
+ratio ours/upstream of the medians, and which direction is better. Kernel-path rows also give each stack as a fraction of
 the ceiling (pktgen on a dummy netdev). With --smoke, exits 1 unless every row has samples
 and every traffic sample counted frames; no speed is asserted.
 """
@@ -56,8 +56,22 @@ def build(samples):
         rows.append({"section": "kernel", "row": f"pktgen {size} B", "unit": "Gbit/s",
                      "ours": gbit(ours), "upstream": gbit(up), "ceiling": gbit(ceil),
                      "ratio": ratio(ours, up)})
+    for size in KERNEL_SIZES:
+        ours = stats(samples.get(("vhost", size, "ours", "fps"), []))
+        up = stats(samples.get(("vhost", size, "upstream", "fps"), []))
+        gbit = lambda s: None if s is None else {
+            k: (s[k] * int(size) * 8 / 1e9 if k != "n" else s[k]) for k in s}
+        rows.append({"section": "vhost", "row": f"client {size} B", "unit": "frames/s",
+                     "ours": ours, "upstream": up, "ratio": ratio(ours, up)})
+        rows.append({"section": "vhost", "row": f"client {size} B", "unit": "Gbit/s",
+                     "ours": gbit(ours), "upstream": gbit(up), "ratio": ratio(ours, up)})
     for (section, row, metric, unit) in [
             ("control", "create-to-up", "seconds", "s"),
+            ("control", "open-to-driver-ok", "seconds", "s"),
+            ("control", "iotlb-map-unbatched", "maps-per-s", "maps/s"),
+            ("control", "iotlb-map-unbatched", "pages-per-s", "pages/s"),
+            ("control", "iotlb-map-batched", "maps-per-s", "maps/s"),
+            ("control", "iotlb-map-batched", "pages-per-s", "pages/s"),
             ("memory", "slab-per-device", "KiB", "KiB"),
             ("memory", "vmalloc-per-device", "KiB", "KiB"),
             ("memory", "module-text", "KiB", "KiB")]:
@@ -65,6 +79,8 @@ def build(samples):
         up = stats(samples.get((section, row, "upstream", metric), []))
         rows.append({"section": section, "row": row, "unit": unit, "ours": ours, "upstream": up,
                      "ratio": ratio(ours, up)})
+    for r in rows:
+        r["better"] = "lower" if r["unit"] in ("s", "KiB") else "higher"
     return rows
 
 
@@ -88,11 +104,13 @@ def cell(s):
 
 
 def table(rows):
-    head = ["section", "row", "unit", "ours median [min..max]", "upstream median [min..max]",
-            "ours/upstream", "ceiling (dummy)", "ours/ceiling", "upstream/ceiling"]
+    head = ["section", "row", "unit", "better", "ours median [min..max]",
+            "upstream median [min..max]", "ours/upstream", "ceiling (dummy)", "ours/ceiling",
+            "upstream/ceiling"]
     body = []
     for r in rows:
-        body.append([r["section"], r["row"], r["unit"], cell(r["ours"]), cell(r["upstream"]),
+        body.append([r["section"], r["row"], r["unit"], r["better"], cell(r["ours"]),
+                     cell(r["upstream"]),
                      "-" if r["ratio"] is None else f"{r['ratio']:.2f}x",
                      cell(r.get("ceiling")),
                      "-" if r.get("ours_of_ceiling") is None else f"{r['ours_of_ceiling']:.1%}",
@@ -158,8 +176,13 @@ def smoke_check(samples, rows):
             vals = samples.get(("kernel", size, v, "rx-pps"), [])
             if not vals or min(vals) <= 0:
                 problems.append(f"kernel {size} B {v}: no frames counted ({vals})")
+    for size in KERNEL_SIZES:
+        for v in ("ours", "upstream"):
+            vals = samples.get(("vhost", size, v, "fps"), [])
+            if not vals or min(vals) <= 0:
+                problems.append(f"vhost {size} B {v}: no frames counted ({vals})")
     for r in rows:
-        if r["section"] != "kernel" and (r["ours"] is None or r["upstream"] is None):
+        if r["section"] not in ("kernel", "vhost") and (r["ours"] is None or r["upstream"] is None):
             problems.append(f"{r['section']} {r['row']}: no samples")
     return problems
 

@@ -20,8 +20,9 @@ elapsed() { echo "$2 - $1" | bc -l; }
 
 OUR_MAC=02:be:00:00:00:01 UP_MAC=02:be:00:00:00:02
 load_modules
-modprobe vdpa_sim || fail "modprobe vdpa_sim"
-modprobe vdpa_sim_net || fail "modprobe vdpa_sim_net"
+# Both stacks with both front ends: virtio_vdpa for the kernel path, vhost_vdpa for the vhost
+# path. load_vhost loads upstream's simulator in pinning mode (use_va=0), as vhost_mdev pins.
+load_vhost
 modprobe virtio_vdpa || fail "modprobe virtio_vdpa"
 modprobe pktgen || fail "modprobe pktgen"
 modprobe dummy numdummies=0 || fail "modprobe dummy"
@@ -36,12 +37,25 @@ link_up() { [ "$(cat /sys/class/net/$1/operstate)" = up ]; }
 
 # --- control path: create to interface up, and memory per device ---------------------------
 
+# up_add NAME MAC DRIVER: an upstream device bound to DRIVER. Both virtio_vdpa and vhost_vdpa
+# are loaded and either would take any new device, so it is added with autoprobe off and bound
+# by driver_override.
+up_add() {
+	echo 0 >/sys/bus/vdpa/drivers_autoprobe
+	vdpa dev add mgmtdev vdpasim_net name "$1" mac "$2"
+	local rc=$?
+	echo 1 >/sys/bus/vdpa/drivers_autoprobe
+	[ $rc = 0 ] || fail "vdpa dev add $1"
+	echo "$3" >"/sys/bus/vdpa/devices/$1/driver_override"
+	echo "$1" >/sys/bus/vdpa/drivers_probe || fail "bind $1 to $3"
+}
+
 # ours_create / up_create ID MAC: create one device with that MAC, wait for the interface its
 # driver makes and bring it up; print its name. Both do the same work: upstream passes the
 # MAC with `vdpa dev add`, ours (create_net) writes it to sysfs between create and bind.
 ours_create() { create_net "$1" "$2"; }
 up_create() {
-	vdpa dev add mgmtdev vdpasim_net name "$1" mac "$2" || fail "vdpa dev add $1"
+	up_add "$1" "$2" virtio_vdpa
 	wait_for 20 up_netdev "$1" || fail "no interface for $1"
 	local nd; nd=$(up_netdev "$1"); ip link set dev "$nd" up || fail "link up $nd"
 	echo "$nd"
@@ -149,4 +163,58 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 pg kpktgend_0 rem_device_all
 ip link del bench-dummy
+
+# --- vhost path: the selftest client looping frames through each vhost device ---------------
+
+# up_vhost_create NAME MAC: an upstream device on vhost_vdpa; prints its device node.
+up_vhost_create() {
+	local n
+	up_add "$1" "$2" vhost_vdpa
+	n=$(cd "/sys/bus/vdpa/devices/$1" && ls -d vhost-vdpa-* 2>/dev/null | head -1)
+	[ -n "$n" ] || fail "$1 did not bind to vhost_vdpa"
+	wait_for 5 test -c "/dev/$n" || fail "/dev/$n did not appear"
+	echo "/dev/$n"
+}
+
+ours_vh=$(create_vhost "$(new_uuid)") || exit 1
+up_vh=$(up_vhost_create benchvh 02:be:00:00:00:03) || exit 1
+note "vhost path: ours $ours_vh, upstream $up_vh"
+# field KEY TEXT: the word after KEY in the client's output.
+field() { awk -v k="$1" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' <<<"$2"; }
+field_after() { # field_after LINE-PREFIX KEY TEXT: as field, on the line starting with PREFIX
+	field "$2" "$(grep "^$1" <<<"$3")"
+}
+
+variants=(ours upstream)
+for r in $(seq 1 "$ROUNDS"); do
+	for size in 64 512 1500 1514; do
+		for k in 0 1; do
+			variant=${variants[$(( (r + k) % 2 ))]}
+			dev=$ours_vh; [ $variant = upstream ] && dev=$up_vh
+			res=$("$VHOST_CLIENT" bench --dev "$dev" --size "$size" --seconds "$SECS" --batch 32) ||
+				fail "vhost_client bench $variant $size B"
+			fps=$(field fps "$res") ok=$(field open-to-driver-ok "$res")
+			[ -n "$fps" ] && [ -n "$ok" ] || fail "unexpected vhost_client output: $res"
+			sample "$r" vhost "$size" "$variant" fps "$fps"
+			sample "$r" control open-to-driver-ok "$variant" seconds "$ok"
+			note "round $r, vhost $size B, $variant: $fps frames/s, open to DRIVER_OK $ok s"
+		done
+	done
+	# IOTLB: 64 maps of 16 pages, 20 times, one UPDATE per write(); batched or not.
+	for batched in 0 1; do
+		for k in 0 1; do
+			variant=${variants[$(( (r + k) % 2 ))]}
+			dev=$ours_vh; [ $variant = upstream ] && dev=$up_vh
+			res=$("$VHOST_CLIENT" map-bench --dev "$dev" --maps 64 --pages 16 --rounds 20 \
+				--batched $batched) || fail "vhost_client map-bench $variant batched=$batched"
+			mps=$(field_after "map-bench: map " maps/s "$res")
+			pps=$(field_after "map-bench: map " pages/s "$res")
+			[ -n "$mps" ] && [ -n "$pps" ] || fail "unexpected vhost_client output: $res"
+			row=iotlb-map-unbatched; [ $batched = 1 ] && row=iotlb-map-batched
+			sample "$r" control "$row" "$variant" maps-per-s "$mps"
+			sample "$r" control "$row" "$variant" pages-per-s "$pps"
+			note "round $r, $row, $variant: $mps maps/s, $pps pages/s"
+		done
+	done
+done
 exit 0

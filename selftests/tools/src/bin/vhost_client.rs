@@ -9,6 +9,8 @@
 //! vhost_client errno     --dev PATH
 //! vhost_client hold      --dev PATH --mb M
 //! vhost_client malicious --dev PATH --case loop|unmapped|huge-len|avail-jump
+//! vhost_client bench     --dev PATH [--size BYTES] [--seconds S] [--batch K]
+//! vhost_client map-bench --dev PATH [--maps N] [--pages P] [--rounds R] [--batched 0|1]
 //! ```
 //!
 //! - `traffic` brings the device up like DPDK/QEMU (owner, backend features, status, features,
@@ -21,10 +23,15 @@
 //! - `hold` maps M MiB, prints `mapped ...` and the `VmPin:` line, and sleeps until killed.
 //! - `malicious` posts one crafted TX request on a running device, waits up to 3 s, prints the
 //!   status, resets and closes.
+//! - `bench` times the bring-up (`open-to-driver-ok`), then loops frames of one size for S
+//!   seconds, posting K per kick, and prints frames/s; `map-bench` times IOTLB UPDATEs and
+//!   INVALIDATEs (see `bench.rs`).
 //!
 //! Exit status: 0 on success, 1 on failure (message on stderr), 2 on bad usage.
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+#[path = "vhost_client/bench.rs"]
+mod bench;
 #[path = "vhost_client/errno_cases.rs"]
 mod errno_cases;
 #[path = "vhost_client/hold.rs"]
@@ -47,7 +54,9 @@ const USAGE: &str = "usage:
   vhost_client traffic   --dev PATH [--frames N] [--min BYTES] [--max BYTES] [--batch K]
   vhost_client errno     --dev PATH
   vhost_client hold      --dev PATH --mb M
-  vhost_client malicious --dev PATH --case loop|unmapped|huge-len|avail-jump";
+  vhost_client malicious --dev PATH --case loop|unmapped|huge-len|avail-jump
+  vhost_client bench     --dev PATH [--size BYTES] [--seconds S] [--batch K]
+  vhost_client map-bench --dev PATH [--maps N] [--pages P] [--rounds R] [--batched 0|1]";
 
 /// `--name value` pairs, each allowed once and only from `allowed`.
 fn parse_opts(args: &[String], allowed: &[&str]) -> Result<HashMap<String, String>, String> {
@@ -94,6 +103,8 @@ fn run(args: &[String]) -> Result<(), Failure> {
         "errno" => &["dev"],
         "hold" => &["dev", "mb"],
         "malicious" => &["dev", "case"],
+        "bench" => &["dev", "size", "seconds", "batch"],
+        "map-bench" => &["dev", "maps", "pages", "rounds", "batched"],
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             return Ok(());
@@ -120,6 +131,27 @@ fn run(args: &[String]) -> Result<(), Failure> {
             Ok(false) => Err(Failure::Run("some cases failed".to_string())),
             Err(e) => Err(Failure::Run(e)),
         },
+        "bench" => {
+            let o = bench::Opts {
+                size: num(&m, "size", Some(64)).map_err(usage)?,
+                seconds: num(&m, "seconds", Some(5.0)).map_err(usage)?,
+                batch: num(&m, "batch", Some(32)).map_err(usage)?,
+            };
+            bench::run(&dev, &o).map_err(Failure::Run)
+        }
+        "map-bench" => {
+            let batched: u8 = num(&m, "batched", Some(0)).map_err(usage)?;
+            if batched > 1 {
+                return Err(usage("--batched must be 0 or 1".to_string()));
+            }
+            let o = bench::MapOpts {
+                maps: num(&m, "maps", Some(64)).map_err(usage)?,
+                pages: num(&m, "pages", Some(16)).map_err(usage)?,
+                rounds: num(&m, "rounds", Some(20)).map_err(usage)?,
+                batched: batched == 1,
+            };
+            bench::run_maps(&dev, &o).map_err(Failure::Run)
+        }
         "hold" => {
             let mb = num(&m, "mb", None::<u64>).map_err(usage)?;
             hold::run(&dev, mb).map_err(Failure::Run)

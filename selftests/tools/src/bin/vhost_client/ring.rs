@@ -130,9 +130,20 @@ impl Vq {
 
     /// Puts the chain starting at `head` into the available ring and publishes it.
     pub(crate) fn publish(&mut self, mem: &Region, head: u16) {
+        self.publish_deferred(mem, head);
+        self.flush_avail(mem);
+    }
+
+    /// Puts the chain starting at `head` into the available ring; the device sees it only
+    /// after [`Vq::flush_avail`], so a burst costs one index update.
+    pub(crate) fn publish_deferred(&mut self, mem: &Region, head: u16) {
         let slot = usize::from(self.next_avail % self.size);
         mem.w16(self.lay.avail + 4 + 2 * slot, head);
         self.next_avail = self.next_avail.wrapping_add(1);
+    }
+
+    /// Publishes every entry put into the available ring so far.
+    pub(crate) fn flush_avail(&self, mem: &Region) {
         fence(Ordering::SeqCst);
         mem.w16(self.lay.avail + 2, self.next_avail);
         fence(Ordering::SeqCst);
