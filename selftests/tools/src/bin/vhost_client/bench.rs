@@ -30,9 +30,7 @@ pub(crate) struct Opts {
 /// Throughput run: `open-to-driver-ok`, then frames per second looped TX to RX.
 pub(crate) fn run(path: &str, o: &Opts) -> Result<(), String> {
     if !(MIN_FRAME..=RX_FRAME_ROOM).contains(&o.size) {
-        return Err(format!(
-            "--size must be in {MIN_FRAME}..={RX_FRAME_ROOM}"
-        ));
+        return Err(format!("--size must be in {MIN_FRAME}..={RX_FRAME_ROOM}"));
     }
     if !(o.seconds > 0.0 && o.seconds <= 3600.0) || o.batch == 0 {
         return Err("--seconds must be in (0, 3600] and --batch at least 1".to_string());
@@ -118,8 +116,7 @@ pub(crate) fn run(path: &str, o: &Opts) -> Result<(), String> {
             let fds = [s.call[0].raw(), s.call[1].raw()];
             let ready =
                 poll_readable(&fds, WAIT_MS).map_err(|e| format!("poll: {}", errno_name(e)))?;
-            if !ready.iter().any(|&r| r) && s.rx.pending(&s.mem) == 0 && s.tx.pending(&s.mem) == 0
-            {
+            if !ready.iter().any(|&r| r) && s.rx.pending(&s.mem) == 0 && s.tx.pending(&s.mem) == 0 {
                 return Err(format!(
                     "no progress and no call notification within {} s ({received} frames back)",
                     WAIT_MS / 1000
@@ -194,7 +191,11 @@ pub(crate) fn run_maps(path: &str, o: &MapOpts) -> Result<(), String> {
         }
         for i in 0..u64::from(o.maps) {
             let va = mem.va() + i * map_len as u64;
-            iotlb_ok(&dev, "UPDATE", &update(base + i * stride, map_len as u64, va))?;
+            iotlb_ok(
+                &dev,
+                "UPDATE",
+                &update(base + i * stride, map_len as u64, va),
+            )?;
         }
         if o.batched {
             iotlb_ok(&dev, "BATCH_END", &batch(false))?;
