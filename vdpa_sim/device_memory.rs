@@ -10,27 +10,75 @@
 //!
 //! The table is borrowed from the device state for one worker pass; the device changes it
 //! only with its state locked, so no mapping goes away under an access.
+//!
+//! Each accessor keeps a [`PageTlb`] of the pages it has resolved, so only the first access
+//! to a page of the pass pays for the translation and the RAM check; a pass touches a few
+//! ring pages and the buffers in flight thousands of times. Pages the cache cannot hold
+//! (shared by several mappings, covered in part) take the page-by-page path, which checks
+//! every piece as before.
 
-use super::iotlb::{self, perm, DmaTarget, Mapping};
+use super::iotlb::{self, perm, DmaTarget, Mapping, PageTlb};
 use super::sys;
 use super::virtqueue::{GuestMemory, MemError};
 use core::sync::atomic::{fence, Ordering};
 use kernel::alloc::KVVec;
 
-const PAGE_SIZE: u64 = 4096;
+const PAGE_SIZE: u64 = iotlb::PAGE_SIZE;
+
+/// Sets (of two pages) one worker pass remembers: the three parts of two rings stay cached
+/// while the buffers of each frame stream through.
+const TLB_SETS: usize = 16;
 
 /// The device's DMA translation table.
 pub(crate) type DmaTable = iotlb::Table<DmaTarget, KVVec<Mapping<DmaTarget>>>;
 
 /// Driver memory as the device sees it for one pass.
+///
+/// # Invariants
+///
+/// Every page in `tlb` maps a whole page of RAM with the cached permission, as the table
+/// (or, with translation off, the physical address) said when it was cached; neither
+/// changes while the accessor lives.
 pub(crate) struct DeviceMemory<'a> {
     /// `None` while translation is off.
     dma: Option<&'a DmaTable>,
+    /// Device page to the kernel address of the page.
+    tlb: PageTlb<*mut u8, TLB_SETS>,
 }
 
 impl<'a> DeviceMemory<'a> {
     pub(crate) fn new(dma: Option<&'a DmaTable>) -> Self {
-        Self { dma }
+        Self {
+            dma,
+            tlb: PageTlb::new(),
+        }
+    }
+
+    /// The kernel address of device address `addr`, valid up to the end of its page for an
+    /// access `need`, if the whole page can be cached; `None` sends the caller to the
+    /// page-by-page path, which decides.
+    fn fast(&self, addr: u64, need: u8) -> Option<*mut u8> {
+        if let Some((base, off)) = self.tlb.get(addr, need) {
+            // SAFETY: `base` maps a whole page (type invariant) and `off < PAGE_SIZE`.
+            return Some(unsafe { base.add(off as usize) });
+        }
+        let page = addr & !(PAGE_SIZE - 1);
+        let (phys, p) = match self.dma {
+            None => (page, perm::READ_WRITE),
+            Some(t) => t.translate_page(page)?,
+        };
+        if p & need != need {
+            return None;
+        }
+        let base = Self::map(phys, PAGE_SIZE).ok()?;
+        self.tlb.insert(page, p, base);
+        // SAFETY: as above.
+        Some(unsafe { base.add((addr - page) as usize) })
+    }
+
+    /// Bytes from `addr` to the end of its page.
+    fn page_left(addr: u64) -> u64 {
+        PAGE_SIZE - addr % PAGE_SIZE
     }
 
     /// The kernel address of `len` bytes at physical `addr`, which must not cross a page.
@@ -93,6 +141,10 @@ impl<'a> DeviceMemory<'a> {
         if addr % 2 != 0 {
             return Err(MemError::Fault);
         }
+        // Aligned, so both bytes are in the page `fast` returns.
+        if let Some(p) = self.fast(addr, need) {
+            return Ok(p.cast());
+        }
         let mut out = Err(MemError::OutOfRange);
         // An aligned u16 never crosses a page or a mapping, so there is one piece.
         self.for_each_piece(addr, 2, need, |_, a, n| {
@@ -107,6 +159,25 @@ impl<'a> DeviceMemory<'a> {
 
 impl GuestMemory for DeviceMemory<'_> {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemError> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let a = addr.wrapping_add(done as u64);
+            let n = Self::page_left(a).min((buf.len() - done) as u64) as usize;
+            // Wrapping past the top of the address space goes to the slow path, which
+            // refuses it.
+            let Some(src) = self.fast(a, perm::READ).filter(|_| a >= addr) else {
+                break;
+            };
+            // SAFETY: `src` has `n` bytes left in its page of RAM; `buf` has `n` bytes at
+            // `done`, and is ours, so the two do not overlap.
+            unsafe { core::ptr::copy_nonoverlapping(src, buf.as_mut_ptr().add(done), n) };
+            done += n;
+        }
+        if done == buf.len() {
+            return Ok(());
+        }
+        let buf = &mut buf[done..];
+        let addr = addr.wrapping_add(done as u64);
         let dst = buf.as_mut_ptr();
         self.for_each_piece(addr, buf.len() as u64, perm::READ, |off, a, n| {
             let src = Self::map(a, n)?;
@@ -118,6 +189,22 @@ impl GuestMemory for DeviceMemory<'_> {
     }
 
     fn write(&self, addr: u64, buf: &[u8]) -> Result<(), MemError> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let a = addr.wrapping_add(done as u64);
+            let n = Self::page_left(a).min((buf.len() - done) as u64) as usize;
+            let Some(dst) = self.fast(a, perm::WRITE).filter(|_| a >= addr) else {
+                break;
+            };
+            // SAFETY: as in `read`, with the roles swapped.
+            unsafe { core::ptr::copy_nonoverlapping(buf.as_ptr().add(done), dst, n) };
+            done += n;
+        }
+        if done == buf.len() {
+            return Ok(());
+        }
+        let buf = &buf[done..];
+        let addr = addr.wrapping_add(done as u64);
         let src = buf.as_ptr();
         self.for_each_piece(addr, buf.len() as u64, perm::WRITE, |off, a, n| {
             let dst = Self::map(a, n)?;
@@ -128,6 +215,25 @@ impl GuestMemory for DeviceMemory<'_> {
     }
 
     fn copy(&self, dst: u64, src: u64, len: u64) -> Result<(), MemError> {
+        let mut done = 0u64;
+        while done < len {
+            let (d, s) = (dst.wrapping_add(done), src.wrapping_add(done));
+            let n = Self::page_left(d).min(Self::page_left(s)).min(len - done);
+            let (Some(dp), Some(sp)) = (
+                self.fast(d, perm::WRITE).filter(|_| d >= dst),
+                self.fast(s, perm::READ).filter(|_| s >= src),
+            ) else {
+                break;
+            };
+            // SAFETY: both have `n` bytes left in their page of RAM; `ptr::copy` tolerates
+            // the overlap a confused driver could set up.
+            unsafe { core::ptr::copy(sp, dp, n as usize) };
+            done += n;
+        }
+        if done == len {
+            return Ok(());
+        }
+        let (dst, src, len) = (dst.wrapping_add(done), src.wrapping_add(done), len - done);
         // Walk the destination by pages and, inside each piece, the source by pages.
         self.for_each_piece(dst, len, perm::WRITE, |off, d, n| {
             let d_ptr = Self::map(d, n)?;

@@ -5,7 +5,8 @@
 //! through the vhost-vdpa uAPI (IOVA range to a run of pinned pages), and the
 //! simulated device keeps its DMA translation table (IOVA range to physical
 //! address and permission, see [`DmaTarget`]) and translates every ring and
-//! buffer access through [`Table::translate`].
+//! buffer access through [`Table::translate`], with a [`PageTlb`] in front of it
+//! for the pages a worker pass keeps touching.
 //!
 //! The caller hands over the storage, so nothing here allocates: a table
 //! grows only when its owner passes an allocator to
@@ -19,12 +20,14 @@
 
 mod dma;
 mod table;
+mod tlb;
 
 #[cfg(test)]
 mod tests;
 
 pub use self::dma::{perm, DmaTarget, Error, TranslateError};
 pub use self::table::{InsertError, Mapping, Table, MIN_GROWN_CAPACITY};
+pub use self::tlb::{PageTlb, PAGE_SIZE};
 
 /// Entries both users allocate when a table is created; it then grows with
 /// [`Table::insert_growing`] up to the device's limit.

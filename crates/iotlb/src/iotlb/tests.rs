@@ -718,3 +718,108 @@ fn randomized_against_model() {
     assert!(full > 100, "full {full}");
     assert!(overlap > 100, "overlap {overlap}");
 }
+
+// --- PageTlb and Table::translate_page ---------------------------------------------------
+
+#[test]
+fn translate_page_needs_one_mapping_over_the_whole_aligned_page() {
+    let mut t = dma_table();
+    map(&mut t, 0x1000, 0x3fff, 0x10_0000, RW);
+    map(&mut t, 0x4000, 0x47ff, 0x20_0000, RW); // half a page
+    map(&mut t, 0x4800, 0x4fff, 0x20_0800, RW); // the other half, a second mapping
+    map(&mut t, 0x6000, 0x6fff, 0x30_0800, RW); // physically unaligned
+    map(&mut t, 0x7000, 0x7fff, 0x40_0000, perm::READ);
+    map(&mut t, 0x8000, 0x8fff, 0x50_0000, 0); // grants nothing
+    assert_eq!(t.translate_page(0x1000), Some((0x10_0000, RW)));
+    assert_eq!(t.translate_page(0x3000), Some((0x10_2000, RW)));
+    assert_eq!(t.translate_page(0x4000), None);
+    assert_eq!(t.translate_page(0x5000), None); // unmapped
+    assert_eq!(t.translate_page(0x6000), None);
+    assert_eq!(t.translate_page(0x7000), Some((0x40_0000, perm::READ)));
+    assert_eq!(t.translate_page(0x8000), None);
+    assert_eq!(t.translate_page(0x1001), None); // not a page address
+    // The last page of the address space, mapped to the last physical page.
+    map(&mut t, MAX - 0xfff, MAX, MAX - 0xfff, RW);
+    assert_eq!(t.translate_page(MAX - 0xfff), Some((MAX - 0xfff, RW)));
+}
+
+#[test]
+fn translate_page_agrees_with_translate() {
+    // Every page translate_page accepts must translate, as a whole, to the same place with
+    // the same permissions.
+    let mut t = dma_table();
+    map(&mut t, 0x0, 0x2fff, 0x9000, RW);
+    map(&mut t, 0x3000, 0x37ff, 0x1000, perm::WRITE);
+    map(&mut t, 0x3800, 0x5fff, 0x3_0800, perm::READ);
+    for page in (0..0x7000u64).step_by(0x1000) {
+        if let Some((phys, p)) = t.translate_page(page) {
+            for need in [perm::READ, perm::WRITE, RW] {
+                let want = if p & need == need {
+                    (Ok(()), vec![(phys, PAGE_SIZE, 0)])
+                } else {
+                    (Err(Error::Translate(TranslateError::Denied)), vec![])
+                };
+                assert_eq!(pieces(&t, page, PAGE_SIZE, need), want, "page {page:#x}");
+            }
+        }
+    }
+}
+
+#[test]
+fn tlb_hits_only_the_cached_page_with_enough_permission() {
+    let tlb: PageTlb<u32, 4> = PageTlb::new();
+    assert_eq!(tlb.get(0x1234, perm::READ), None);
+    tlb.insert(0x1000, perm::READ, 7);
+    assert_eq!(tlb.get(0x1234, perm::READ), Some((7, 0x234)));
+    assert_eq!(tlb.get(0x1fff, perm::READ), Some((7, 0xfff)));
+    assert_eq!(tlb.get(0x1234, perm::WRITE), None);
+    assert_eq!(tlb.get(0x1234, RW), None);
+    assert_eq!(tlb.get(0x2000, perm::READ), None);
+    // Re-caching a page with other rights replaces it.
+    tlb.insert(0x1000, RW, 8);
+    assert_eq!(tlb.get(0x1234, perm::WRITE), Some((8, 0x234)));
+    // Unaligned inserts are ignored; clear forgets everything.
+    tlb.insert(0x6001, RW, 1);
+    assert_eq!(tlb.get(0x6001, perm::READ), None);
+    tlb.clear();
+    assert_eq!(tlb.get(0x1234, perm::READ), None);
+    // Pages at the top of the address space.
+    tlb.insert(MAX - 0xfff, RW, 3);
+    assert_eq!(tlb.get(MAX, RW), Some((3, 0xfff)));
+    // A cache of no sets caches nothing and does not panic.
+    let none: PageTlb<u32, 0> = PageTlb::new();
+    none.insert(0x1000, RW, 1);
+    assert_eq!(none.get(0x1000, perm::READ), None);
+}
+
+#[test]
+fn tlb_set_keeps_the_two_most_recently_used_pages() {
+    // With 4 sets, pages 0x1000, 0x5000, 0x9000 and 0xd000 share a set.
+    let tlb: PageTlb<u32, 4> = PageTlb::new();
+    tlb.insert(0x1000, RW, 1);
+    tlb.insert(0x5000, RW, 5);
+    assert_eq!(tlb.get(0x1000, RW), Some((1, 0)));
+    assert_eq!(tlb.get(0x5000, RW), Some((5, 0)));
+    // 0x5000 was used last, so 0x9000 evicts 0x1000.
+    tlb.insert(0x9000, RW, 9);
+    assert_eq!(tlb.get(0x1000, RW), None);
+    assert_eq!(tlb.get(0x5000, RW), Some((5, 0)));
+    // Now 0x5000 is the most recent again, so 0xd000 evicts 0x9000.
+    tlb.insert(0xd000, RW, 13);
+    assert_eq!(tlb.get(0x9000, RW), None);
+    assert_eq!(tlb.get(0x5000, RW), Some((5, 0)));
+    assert_eq!(tlb.get(0xd000, RW), Some((13, 0)));
+    // Other sets are untouched by all this.
+    tlb.insert(0x2000, RW, 2);
+    assert_eq!(tlb.get(0x2000, RW), Some((2, 0)));
+    assert_eq!(tlb.get(0x5000, RW), Some((5, 0)));
+    // A page used for every frame survives a stream of one-off pages through its set.
+    let ring = 0x3000;
+    tlb.insert(ring, RW, 3);
+    for i in 1..100u64 {
+        let buf = ring + i * 4 * 0x1000;
+        assert_eq!(tlb.get(buf, RW), None);
+        tlb.insert(buf, RW, i as u32);
+        assert_eq!(tlb.get(ring, RW), Some((3, 0)), "frame {i}");
+    }
+}
