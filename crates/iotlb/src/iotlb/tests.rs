@@ -738,7 +738,7 @@ fn translate_page_needs_one_mapping_over_the_whole_aligned_page() {
     assert_eq!(t.translate_page(0x7000), Some((0x40_0000, perm::READ)));
     assert_eq!(t.translate_page(0x8000), None);
     assert_eq!(t.translate_page(0x1001), None); // not a page address
-    // The last page of the address space, mapped to the last physical page.
+                                                // The last page of the address space, mapped to the last physical page.
     map(&mut t, MAX - 0xfff, MAX, MAX - 0xfff, RW);
     assert_eq!(t.translate_page(MAX - 0xfff), Some((MAX - 0xfff, RW)));
 }

@@ -94,6 +94,11 @@ enum CopyError {
     Fault(QueueId, Error),
 }
 
+/// Completions written to a used ring before its index is published; the
+/// rest of a pass is published when it ends. The driver sees progress in
+/// steps this size while the device keeps going, as with vhost-net's batch.
+pub const PUBLISH_BATCH: u16 = 32;
+
 struct Queues<'a, M: GuestMemory + ?Sized> {
     cfg: &'a NetConfig,
     rx: &'a mut SplitQueue,
@@ -101,6 +106,8 @@ struct Queues<'a, M: GuestMemory + ?Sized> {
     mem: &'a M,
     stats: &'a mut NetStats,
     out: Outcome,
+    // Completions written but not yet published, RX and TX.
+    unpublished: [u16; 2],
 }
 
 /// Moves up to `budget` frames from the TX queue to the RX queue.
@@ -136,27 +143,53 @@ pub fn process<M: GuestMemory + ?Sized>(
         mem,
         stats,
         out: Outcome::default(),
+        unpublished: [0, 0],
     };
-    let mut handled: u32 = 0;
-    while handled < budget {
-        let chain = match q.tx.pop(q.mem) {
-            Ok(Some(c)) => c,
-            Ok(None) => return q.out,
-            Err(e) => {
-                q.fault(QueueId::Tx, e);
-                return q.out;
-            }
-        };
-        if let Flow::Stop = q.forward(chain) {
-            return q.out;
-        }
-        handled += 1;
-    }
-    match q.tx.pending(q.mem) {
-        Ok(n) => q.out.more_pending = n > 0,
-        Err(e) => q.fault(QueueId::Tx, e),
-    }
+    q.run(budget);
+    q.publish(QueueId::Rx);
+    q.publish(QueueId::Tx);
     q.out
+}
+
+impl<M: GuestMemory + ?Sized> Queues<'_, M> {
+    fn run(&mut self, budget: u32) {
+        let mut handled: u32 = 0;
+        while handled < budget {
+            let chain = match self.tx.pop(self.mem) {
+                Ok(Some(c)) => c,
+                Ok(None) => return,
+                Err(e) => {
+                    self.fault(QueueId::Tx, e);
+                    return;
+                }
+            };
+            if let Flow::Stop = self.forward(chain) {
+                return;
+            }
+            handled += 1;
+        }
+        match self.tx.pending(self.mem) {
+            Ok(n) => self.out.more_pending = n > 0,
+            Err(e) => self.fault(QueueId::Tx, e),
+        }
+    }
+
+    // Publishes the used entries of `id` written so far. A broken queue
+    // publishes nothing more: the driver must reset it anyway.
+    fn publish(&mut self, id: QueueId) {
+        let slot = id as usize;
+        if self.unpublished[slot] == 0 {
+            return;
+        }
+        self.unpublished[slot] = 0;
+        let mem = self.mem;
+        let q = self.queue(id);
+        if !q.is_broken() {
+            if let Err(e) = q.publish_used(mem) {
+                self.fault(id, e);
+            }
+        }
+    }
 }
 
 impl<M: GuestMemory + ?Sized> Queues<'_, M> {
@@ -181,11 +214,19 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
 
     fn complete(&mut self, id: QueueId, head: u16, len: u32) -> Flow {
         let mem = self.mem;
-        match self.queue(id).add_used(mem, head, len) {
+        match self.queue(id).add_used_deferred(mem, head, len) {
             Ok(()) => {
                 match id {
                     QueueId::Rx => self.out.rx_completed += 1,
                     QueueId::Tx => self.out.tx_completed += 1,
+                }
+                let n = &mut self.unpublished[id as usize];
+                *n += 1;
+                if *n >= PUBLISH_BATCH {
+                    self.publish(id);
+                    if self.out.error.is_some() {
+                        return Flow::Stop;
+                    }
                 }
                 Flow::Next
             }
@@ -196,7 +237,7 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
         }
     }
 
-    fn forward(&mut self, chain: DescChain) -> Flow {
+    fn forward(&mut self, mut chain: DescChain) -> Flow {
         let tx_head = chain.head();
         let readable = match chain.lengths(self.mem) {
             Ok(l) => u64::from(l.readable),
@@ -243,7 +284,7 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
             return self.complete(QueueId::Tx, tx_head, 0);
         }
 
-        let rx_chain = match self.rx.pop(self.mem) {
+        let mut rx_chain = match self.rx.pop(self.mem) {
             Ok(Some(c)) => c,
             Ok(None) => {
                 self.tx.undo_pop();

@@ -18,7 +18,9 @@ mod datapath;
 mod tests;
 
 pub use self::config::{ConfigError, NetConfig};
-pub use self::datapath::{process, NetStats, Outcome, QueueFault, QueueId, QueueStats};
+pub use self::datapath::{
+    process, NetStats, Outcome, QueueFault, QueueId, QueueStats, PUBLISH_BATCH,
+};
 
 /// Index of the receive queue.
 pub const RX_QUEUE: u16 = 0;

@@ -832,3 +832,62 @@ fn config_tail_is_zero_and_only_the_mac_is_writable() {
     assert!(!cfg.write_config(usize::MAX, &[1, 2, 3]));
     assert!(!cfg.write_config(24, &[1]));
 }
+
+/// Memory that records every used-index store (`store_u16_release`) as (address, value).
+struct Recording<'a> {
+    mem: &'a Mem,
+    stores: core::cell::RefCell<Vec<(u64, u16)>>,
+}
+
+impl GuestMemory for Recording<'_> {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemError> {
+        self.mem.read(addr, buf)
+    }
+    fn write(&self, addr: u64, buf: &[u8]) -> Result<(), MemError> {
+        self.mem.write(addr, buf)
+    }
+    fn load_u16_acquire(&self, addr: u64) -> Result<u16, MemError> {
+        self.mem.load_u16_acquire(addr)
+    }
+    fn store_u16_release(&self, addr: u64, val: u16) -> Result<(), MemError> {
+        self.stores.borrow_mut().push((addr, val));
+        self.mem.store_u16_release(addr, val)
+    }
+    fn fence(&self) {
+        self.mem.fence()
+    }
+}
+
+#[test]
+fn used_indices_are_published_in_batches_and_at_the_end_of_a_pass() {
+    let mut b = Bench::new(1500);
+    let mut rng = XorShift(31);
+    let n = PUBLISH_BATCH + PUBLISH_BATCH / 2 + 3;
+    for _ in 0..n {
+        b.send(&frame(MAC, 70, &mut rng));
+        b.post_rx(&[1536]);
+    }
+    let rec = Recording {
+        mem: &b.mem,
+        stores: Default::default(),
+    };
+    let out = process(&b.cfg, &mut b.rx, &mut b.tx, &rec, 1000, &mut b.stats);
+    assert_eq!(
+        (out.tx_completed, out.rx_completed),
+        (u32::from(n), u32::from(n))
+    );
+    // Each ring's index is stored once per full batch and once for the rest, always
+    // growing, ending at n.
+    for (ring, idx_addr) in [("RX", b.rxr.used + 2), ("TX", b.txr.used + 2)] {
+        let stores: Vec<u16> = rec
+            .stores
+            .borrow()
+            .iter()
+            .filter(|&&(a, _)| a == idx_addr)
+            .map(|&(_, v)| v)
+            .collect();
+        assert_eq!(stores, vec![PUBLISH_BATCH, n], "{ring} ring");
+    }
+    assert_eq!(b.rxr.used_idx(&b.mem), n);
+    assert_eq!(b.txr.used_idx(&b.mem), n);
+}

@@ -50,6 +50,9 @@ pub struct DescChain {
     seen_writable: bool,
     total_len: u32,
     error: Option<Error>,
+    // The head descriptor as first read, kept so that measuring a chain and then walking it
+    // read it once, and both walks see the same copy even if the driver rewrites it.
+    head_raw: Option<[u8; 16]>,
 }
 
 impl DescChain {
@@ -65,6 +68,7 @@ impl DescChain {
             seen_writable: false,
             total_len: 0,
             error: None,
+            head_raw: None,
         }
     }
 
@@ -115,10 +119,20 @@ impl DescChain {
             }
             self.ttl -= 1;
 
-            // The table was checked not to wrap, and idx < entries.
-            let at = self.table.wrapping_add(DESC_SIZE * u64::from(idx));
-            let mut raw = [0u8; 16];
-            mem.read(at, &mut raw)?;
+            let is_head = idx == self.head && !self.indirect;
+            let raw = match self.head_raw {
+                Some(raw) if is_head => raw,
+                _ => {
+                    // The table was checked not to wrap, and idx < entries.
+                    let at = self.table.wrapping_add(DESC_SIZE * u64::from(idx));
+                    let mut raw = [0u8; 16];
+                    mem.read(at, &mut raw)?;
+                    if is_head {
+                        self.head_raw = Some(raw);
+                    }
+                    raw
+                }
+            };
             let [a0, a1, a2, a3, a4, a5, a6, a7, l0, l1, l2, l3, f0, f1, n0, n1] = raw;
             let addr = u64::from_le_bytes([a0, a1, a2, a3, a4, a5, a6, a7]);
             let len = u32::from_le_bytes([l0, l1, l2, l3]);
@@ -176,8 +190,20 @@ impl DescChain {
 
     /// Walks a copy of the chain to the end and sums its readable and
     /// writable bytes, validating every descriptor on the way.
-    pub fn lengths<M: GuestMemory + ?Sized>(&self, mem: &M) -> Result<ChainLengths, Error> {
+    ///
+    /// The chain keeps the head descriptor this walk read, so a later walk
+    /// (a [`Reader`] or [`Writer`] made from it) does not read it again and
+    /// sees the same values; the rest of the chain is read again.
+    pub fn lengths<M: GuestMemory + ?Sized>(&mut self, mem: &M) -> Result<ChainLengths, Error> {
         let mut walk = self.clone();
+        let r = Self::sum(&mut walk, mem);
+        if self.head_raw.is_none() {
+            self.head_raw = walk.head_raw;
+        }
+        r
+    }
+
+    fn sum<M: GuestMemory + ?Sized>(walk: &mut DescChain, mem: &M) -> Result<ChainLengths, Error> {
         let mut lens = ChainLengths::default();
         while let Some(d) = walk.next_desc(mem)? {
             // The walk already bounds the total by u32::MAX; checked anyway

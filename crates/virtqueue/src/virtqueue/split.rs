@@ -33,6 +33,8 @@ pub struct SplitQueue {
     used: u64,
     event_idx: bool,
     next_avail: Wrapping<u16>,
+    // The driver's avail index as last loaded; entries up to it need no new load.
+    avail_idx_seen: Wrapping<u16>,
     next_used: Wrapping<u16>,
     // Used index at the previous notification check, for EVENT_IDX.
     signalled_used: Wrapping<u16>,
@@ -86,6 +88,7 @@ impl SplitQueue {
             used,
             event_idx,
             next_avail: Wrapping(0),
+            avail_idx_seen: Wrapping(0),
             next_used: Wrapping(0),
             signalled_used: Wrapping(0),
             signalled_used_valid: false,
@@ -135,6 +138,7 @@ impl SplitQueue {
     /// stopped queue has no buffers in flight, so both sides are in step.
     pub fn set_next_avail(&mut self, idx: u16) {
         self.next_avail = Wrapping(idx);
+        self.avail_idx_seen = Wrapping(idx);
         self.next_used = Wrapping(idx);
         self.signalled_used_valid = false;
         self.can_undo = false;
@@ -221,8 +225,14 @@ impl SplitQueue {
     }
 
     fn pop_inner<M: GuestMemory + ?Sized>(&mut self, mem: &M) -> Result<Option<DescChain>, Error> {
-        if self.pending_inner(mem)? == 0 {
-            return Ok(None);
+        // Entries up to the index seen last are known to be there; load the
+        // index again only when they are used up, as vhost does.
+        if self.avail_idx_seen == self.next_avail {
+            let pending = self.pending_inner(mem)?;
+            if pending == 0 {
+                return Ok(None);
+            }
+            self.avail_idx_seen = self.next_avail + Wrapping(pending);
         }
         // The acquire load of avail.idx orders this read after the driver's
         // ring write.

@@ -138,7 +138,7 @@ fn multi_descriptor_chain_and_lengths() {
     m.set_desc(0, BUF + 0x200, 30, NEXT | WRITE, 1);
     m.set_desc(1, BUF + 0x300, 40, WRITE, 6);
     m.add_avail(2);
-    let c = pop_one(&mut q, &mem);
+    let mut c = pop_one(&mut q, &mem);
     assert_eq!(
         c.lengths(&mem),
         Ok(ChainLengths {
@@ -240,7 +240,7 @@ fn zero_length_self_loop_is_still_a_loop() {
     let mut q = m.queue(false);
     m.set_desc(1, BUF, 0, NEXT, 1);
     m.add_avail(1);
-    let c = pop_one(&mut q, &mem);
+    let mut c = pop_one(&mut q, &mem);
     assert_eq!(Reader::new(c.clone()).skip(&mem, 10), Err(Error::ChainLoop));
     assert_eq!(c.lengths(&mem), Err(Error::ChainLoop));
 }
@@ -290,7 +290,7 @@ fn chain_of_exactly_queue_size_is_accepted() {
     m.set_desc(2, BUF, 1, NEXT, 3);
     m.set_desc(3, BUF, 1, 0, 0);
     m.add_avail(0);
-    let c = pop_one(&mut q, &mem);
+    let mut c = pop_one(&mut q, &mem);
     assert_eq!(c.lengths(&mem).unwrap().readable, 4);
     // Pointing the last one back at the start makes it one too long.
     m.set_desc(3, BUF, 1, NEXT, 0);
@@ -310,7 +310,7 @@ fn indirect_table_bounds() {
     m.set_indirect(table, &entries);
     m.set_desc(0, table, 6 * 16, INDIRECT, 0);
     m.add_avail(0);
-    let c = pop_one(&mut q, &mem);
+    let mut c = pop_one(&mut q, &mem);
     assert_eq!(c.lengths(&mem).unwrap().readable, 12);
     // Loop inside the table.
     m.set_indirect(table + 5 * 16, &[(BUF, 2, NEXT, 0)]);
@@ -463,7 +463,7 @@ fn total_length_over_u32_is_rejected() {
     m.set_desc(0, BUF, u32::MAX - 1, NEXT, 1);
     m.set_desc(1, BUF, 1, WRITE, 0);
     m.add_avail(0);
-    let c = pop_one(&mut q, &mem);
+    let mut c = pop_one(&mut q, &mem);
     assert_eq!(
         c.lengths(&mem),
         Ok(ChainLengths {
@@ -480,11 +480,39 @@ fn buffer_wrapping_address_space_is_rejected() {
     let mut q = m.queue(false);
     m.set_desc(0, u64::MAX - 10, 11, 0, 0);
     m.add_avail(0);
-    let c = pop_one(&mut q, &mem);
+    let mut c = pop_one(&mut q, &mem);
     assert_eq!(c.lengths(&mem), Err(Error::LengthOverflow));
-    // Ending exactly at the last byte is allowed.
+    // Ending exactly at the last byte is allowed. (A fresh chain: a chain
+    // keeps the head descriptor it read.)
     m.set_desc(0, u64::MAX - 10, 10, 0, 0);
+    m.add_avail(0);
+    let mut c = pop_one(&mut q, &mem);
     assert_eq!(c.lengths(&mem).unwrap().readable, 10);
+}
+
+#[test]
+fn a_measured_chain_is_walked_with_the_head_it_measured() {
+    // The driver rewrites the head descriptor between the device measuring
+    // the chain and copying from it: the copy must not see a longer buffer
+    // than the one the frame-size checks saw.
+    let (mem, base) = setup();
+    let m = MockSplitQueue::new(&mem, base, 4);
+    let mut q = m.queue(false);
+    m.set_desc(0, BUF, 100, 0, 0);
+    m.add_avail(0);
+    let mut c = pop_one(&mut q, &mem);
+    assert_eq!(c.lengths(&mem).unwrap().readable, 100);
+    m.set_desc(0, BUF, 4000, 0, 0);
+    assert_eq!(c.lengths(&mem).unwrap().readable, 100);
+    let mut r = Reader::new(c.clone());
+    assert_eq!(r.skip(&mem, 10_000), Ok(100));
+    assert_eq!(walk(&mut c, &mem).unwrap()[0].len, 100);
+    // A chain that was never measured reads the head when walked.
+    m.set_desc(1, BUF, 7, 0, 0);
+    m.add_avail(1);
+    let mut c = pop_one(&mut q, &mem);
+    m.set_desc(1, BUF, 9, 0, 0);
+    assert_eq!(walk(&mut c, &mem).unwrap()[0].len, 9);
 }
 
 #[test]
@@ -529,7 +557,7 @@ fn readable_after_writable_is_rejected() {
     m.set_desc(1, BUF + 0x100, 4, WRITE | NEXT, 2);
     m.set_desc(2, BUF + 0x200, 4, 0, 0);
     m.add_avail(0);
-    let c = pop_one(&mut q, &mem);
+    let mut c = pop_one(&mut q, &mem);
 
     // The reader gets the readable prefix, then reports the bad tail
     // instead of a clean end.
@@ -630,7 +658,7 @@ fn indices_wrap_past_65535() {
     for n in 0u32..70_000 {
         let head = (n % 4) as u16;
         m.add_avail(head);
-        let c = pop_one(&mut q, &mem);
+        let mut c = pop_one(&mut q, &mem);
         assert_eq!(c.head(), head);
         assert_eq!(c.lengths(&mem).unwrap().readable, u32::from(head) + 1);
         q.add_used(&mem, head, n).unwrap();
@@ -883,7 +911,7 @@ fn random_rings_never_panic() {
         );
 
         for _ in 0..=SIZE {
-            let chain = match q.pop(&mem) {
+            let mut chain = match q.pop(&mem) {
                 Ok(Some(c)) => c,
                 Ok(None) | Err(_) => break,
             };
