@@ -83,7 +83,7 @@ impl<P: Copy, const SETS: usize> PageTlb<P, SETS> {
     /// Caches `value` for the page at `page` (page aligned), with permission bits `perm`,
     /// evicting the least recently used page of its set. An unaligned `page` is ignored.
     pub fn insert(&self, page: u64, perm: u8, value: P) {
-        if !page.is_multiple_of(PAGE_SIZE) {
+        if page & (PAGE_SIZE - 1) != 0 {
             return;
         }
         if let Some([mru, lru]) = self.set(page) {
@@ -112,7 +112,7 @@ impl<S: DerefMut<Target = [Mapping<DmaTarget>]>> Table<DmaTarget, S> {
     /// `None` does not mean the page is unusable, only that it cannot be cached as a page;
     /// [`Table::translate`] still decides every access.
     pub fn translate_page(&self, page: u64) -> Option<(u64, u8)> {
-        if !page.is_multiple_of(PAGE_SIZE) {
+        if page & (PAGE_SIZE - 1) != 0 {
             return None;
         }
         let last = page.checked_add(PAGE_SIZE - 1)?;
@@ -123,6 +123,6 @@ impl<S: DerefMut<Target = [Mapping<DmaTarget>]>> Table<DmaTarget, S> {
         }
         let phys = m.value.addr.checked_add(page - m.first)?;
         phys.checked_add(PAGE_SIZE - 1)?;
-        phys.is_multiple_of(PAGE_SIZE).then_some((phys, p))
+        (phys & (PAGE_SIZE - 1) == 0).then_some((phys, p))
     }
 }
