@@ -124,47 +124,61 @@ def table(rows):
 
 
 def svg(rows):
-    """Grouped bars: kernel-path pps per frame size, ours / upstream / ceiling, min-max whiskers."""
-    data = [r for r in rows if r["section"] == "kernel" and r["unit"] == "pps"]
-    top = max([s["max"] for r in data for s in (r["ours"], r["upstream"], r["ceiling"]) if s]
-              + [1])
-    W, H, L, B, T = 760, 420, 80, 60, 40
-    plot_h = H - B - T
-    group_w = (W - L - 20) / max(len(data), 1)
-    bar_w = group_w / 4
+    """Two panels of grouped bars, median with min-max whiskers: kernel-path pps per frame size
+    (ours / upstream / ceiling), then vhost-path frames/s (ours / upstream)."""
+    W, PH, L, B, T = 760, 360, 80, 40, 40
     colors = {"ours": "#2a7ab9", "upstream": "#d9822b", "ceiling": "#9a9a9a"}
-    y = lambda v: T + plot_h - plot_h * v / top
+    panels = [
+        ("Kernel path: frames/s received (pktgen)", "kernel", "pps",
+         {"ours": "ours (virtio_mdev + vmdev_sim)",
+          "upstream": "upstream (virtio_vdpa + vdpa_sim_net)", "ceiling": "dummy netdev"}),
+        ("vhost path: frames/s looped by vhost_client", "vhost", "frames/s",
+         {"ours": "ours (vhost_mdev + vmdev_sim)",
+          "upstream": "upstream (vhost_vdpa + vdpa_sim_net)"}),
+    ]
+    H = PH * len(panels)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
            f'font-family="sans-serif" font-size="12">',
-           f'<rect width="{W}" height="{H}" fill="white"/>',
-           f'<text x="{W / 2}" y="20" text-anchor="middle" font-size="14">'
-           'Kernel path: frames/s received (pktgen), median of rounds, min-max whiskers</text>']
-    for i in range(5):
-        v = top * i / 4
-        out.append(f'<line x1="{L}" x2="{W - 20}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
-                   'stroke="#ddd"/>')
-        out.append(f'<text x="{L - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:,.0f}</text>')
-    for g, r in enumerate(data):
-        x0 = L + g * group_w + bar_w / 2
-        for k, name in enumerate(["ours", "upstream", "ceiling"]):
-            s = r[name]
-            if not s:
-                continue
-            x = x0 + k * bar_w
-            out.append(f'<rect x="{x:.1f}" y="{y(s["median"]):.1f}" width="{bar_w * 0.9:.1f}" '
-                       f'height="{T + plot_h - y(s["median"]):.1f}" fill="{colors[name]}"/>')
-            cx = x + bar_w * 0.45
-            out.append(f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{y(s["min"]):.1f}" '
-                       f'y2="{y(s["max"]):.1f}" stroke="black"/>')
-        out.append(f'<text x="{x0 + bar_w * 1.5:.1f}" y="{H - B + 18}" text-anchor="middle">'
-                   f'{r["row"].replace("pktgen ", "")}</text>')
-    for k, name in enumerate(["ours", "upstream", "ceiling"]):
-        lx = L + k * 150
-        out.append(f'<rect x="{lx}" y="{H - 22}" width="12" height="12" fill="{colors[name]}"/>')
-        label = {"ours": "ours (virtio_mdev + vmdev_sim)",
-                 "upstream": "upstream (virtio_vdpa + vdpa_sim_net)",
-                 "ceiling": "dummy netdev"}[name]
-        out.append(f'<text x="{lx + 16}" y="{H - 12}">{label}</text>')
+           f'<rect width="{W}" height="{H}" fill="white"/>']
+    for p, (title, section, unit, labels) in enumerate(panels):
+        y0 = p * PH
+        data = [r for r in rows if r["section"] == section and r["unit"] == unit]
+        names = list(labels)
+        top = max([r[n]["max"] for r in data for n in names if r.get(n)] + [1])
+        plot_h = PH - B - T - 30
+        group_w = (W - L - 20) / max(len(data), 1)
+        bar_w = group_w / (len(names) + 1)
+        y = lambda v: y0 + T + plot_h - plot_h * v / top
+        out.append(f'<text x="{W / 2}" y="{y0 + 20}" text-anchor="middle" font-size="14">'
+                   f'{title}, median of rounds, min-max whiskers</text>')
+        for i in range(5):
+            v = top * i / 4
+            out.append(f'<line x1="{L}" x2="{W - 20}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
+                       'stroke="#ddd"/>')
+            out.append(f'<text x="{L - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:,.0f}</text>')
+        for g, r in enumerate(data):
+            x0 = L + g * group_w + bar_w / 2
+            for k, name in enumerate(names):
+                st = r.get(name)
+                if not st:
+                    continue
+                x = x0 + k * bar_w
+                out.append(f'<rect x="{x:.1f}" y="{y(st["median"]):.1f}" '
+                           f'width="{bar_w * 0.9:.1f}" '
+                           f'height="{y0 + T + plot_h - y(st["median"]):.1f}" '
+                           f'fill="{colors[name]}"/>')
+                cx = x + bar_w * 0.45
+                out.append(f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{y(st["min"]):.1f}" '
+                           f'y2="{y(st["max"]):.1f}" stroke="black"/>')
+            label = r["row"].split(" ", 1)[1]
+            out.append(f'<text x="{x0 + bar_w * len(names) / 2:.1f}" '
+                       f'y="{y0 + T + plot_h + 16}" text-anchor="middle">{label}</text>')
+        for k, name in enumerate(names):
+            lx = L + k * 230
+            ly = y0 + PH - 30
+            out.append(f'<rect x="{lx}" y="{ly}" width="12" height="12" '
+                       f'fill="{colors[name]}"/>')
+            out.append(f'<text x="{lx + 16}" y="{ly + 10}">{labels[name]}</text>')
     out.append("</svg>")
     return "\n".join(out)
 
