@@ -125,10 +125,16 @@ create_vhost() {
 
 # create_upstream_vhost MAC: a vdpa_sim_net device on vhost_vdpa; prints its device node.
 create_upstream_vhost() {
-	local name=up$RANDOM n
+	local name=up$RANDOM
 	vdpa dev add mgmtdev vdpasim_net name "$name" mac "$1" || fail "vdpa dev add"
-	n=$(cd "/sys/bus/vdpa/devices/$name" && ls -d vhost-vdpa-* 2>/dev/null | head -1)
-	[ -n "$n" ] || fail "upstream $name did not bind to vhost_vdpa"
+	vhost_vdpa_node "$name"
+}
+
+# vhost_vdpa_node NAME: the device node of vdpa device NAME, which must be bound to vhost_vdpa.
+vhost_vdpa_node() {
+	local n
+	n=$(cd "/sys/bus/vdpa/devices/$1" && ls -d vhost-vdpa-* 2>/dev/null | head -1)
+	[ -n "$n" ] || fail "upstream $1 did not bind to vhost_vdpa"
 	wait_for 5 test -c "/dev/$n" || fail "/dev/$n did not appear"
 	echo "/dev/$n"
 }

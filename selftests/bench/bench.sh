@@ -168,12 +168,8 @@ ip link del bench-dummy
 
 # up_vhost_create NAME MAC: an upstream device on vhost_vdpa; prints its device node.
 up_vhost_create() {
-	local n
 	up_add "$1" "$2" vhost_vdpa
-	n=$(cd "/sys/bus/vdpa/devices/$1" && ls -d vhost-vdpa-* 2>/dev/null | head -1)
-	[ -n "$n" ] || fail "$1 did not bind to vhost_vdpa"
-	wait_for 5 test -c "/dev/$n" || fail "/dev/$n did not appear"
-	echo "/dev/$n"
+	vhost_vdpa_node "$1"
 }
 
 ours_vh=$(create_vhost "$(new_uuid)") || exit 1

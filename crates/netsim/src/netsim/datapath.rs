@@ -190,9 +190,7 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
             }
         }
     }
-}
 
-impl<M: GuestMemory + ?Sized> Queues<'_, M> {
     fn queue(&mut self, id: QueueId) -> &mut SplitQueue {
         match id {
             QueueId::Rx => self.rx,

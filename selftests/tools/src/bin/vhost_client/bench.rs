@@ -11,10 +11,7 @@ use vhost_uapi::BACKEND_IOTLB_BATCH;
 
 use crate::setup::{choose_iova, iotlb_ok, open_owned, Session, NET_HDR_LEN, RX_FRAME_ROOM};
 use crate::sys::{batch, errno_name, invalidate, page_size, poll_readable, update, Region};
-use crate::traffic::MIN_FRAME;
-
-/// How long one wait for a call notification may take before the run fails.
-const WAIT_MS: i32 = 5000;
+use crate::traffic::{ETHERTYPE, MIN_FRAME, SRC_MAC, WAIT_MS};
 
 /// Options of the `bench` subcommand.
 #[derive(Clone, Copy)]
@@ -44,8 +41,8 @@ pub(crate) fn run(path: &str, o: &Opts) -> Result<(), String> {
     // Every TX buffer holds the same frame: to the device MAC, so filtering devices accept it.
     let mut frame = vec![0u8; NET_HDR_LEN + o.size];
     frame[NET_HDR_LEN..NET_HDR_LEN + 6].copy_from_slice(&s.mac);
-    frame[NET_HDR_LEN + 6..NET_HDR_LEN + 12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
-    frame[NET_HDR_LEN + 12..NET_HDR_LEN + 14].copy_from_slice(&0x88b5u16.to_be_bytes());
+    frame[NET_HDR_LEN + 6..NET_HDR_LEN + 12].copy_from_slice(&SRC_MAC);
+    frame[NET_HDR_LEN + 12..NET_HDR_LEN + 14].copy_from_slice(&ETHERTYPE.to_be_bytes());
     for id in 0..size {
         let off = Session::tx_buf(id);
         s.mem.write_bytes(off, &frame);

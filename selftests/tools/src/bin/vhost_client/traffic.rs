@@ -5,15 +5,15 @@ use crate::setup::{fmt_mac, Session, NET_HDR_LEN, RX_FRAME_ROOM};
 use crate::sys::{errno_name, poll_readable, Region};
 
 /// Source MAC of every frame.
-const SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+pub(crate) const SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 /// IEEE 802 local experimental ethertype.
-const ETHERTYPE: u16 = 0x88b5;
+pub(crate) const ETHERTYPE: u16 = 0x88b5;
 /// Marks our frames, right after the Ethernet header.
 const MAGIC: &[u8; 4] = b"vhcl";
 /// Ethernet header, magic and sequence number: the shortest frame we can identify.
 pub(crate) const MIN_FRAME: usize = 14 + 4 + 4;
 /// How long one wait for a call notification may take.
-const WAIT_MS: i32 = 5000;
+pub(crate) const WAIT_MS: i32 = 5000;
 
 /// Options of the `traffic` subcommand.
 #[derive(Clone, Copy)]
