@@ -57,6 +57,7 @@ impl<P: Copy, const SETS: usize> PageTlb<P, SETS> {
         }
     }
 
+    #[inline]
     fn set(&self, page: u64) -> Option<&[Cell<Option<Entry<P>>>; 2]> {
         // Consecutive pages land in different sets; `SETS == 0` caches nothing.
         let i = usize::try_from((page / PAGE_SIZE) % SETS.max(1) as u64).ok()?;
@@ -65,6 +66,7 @@ impl<P: Copy, const SETS: usize> PageTlb<P, SETS> {
 
     /// The value cached for the page holding `addr`, and the offset of `addr` in that page,
     /// if the page is cached with every bit of `need`.
+    #[inline]
     pub fn get(&self, addr: u64, need: u8) -> Option<(P, u64)> {
         let page = addr & !(PAGE_SIZE - 1);
         let [mru, lru] = self.set(page)?;
@@ -82,6 +84,7 @@ impl<P: Copy, const SETS: usize> PageTlb<P, SETS> {
 
     /// Caches `value` for the page at `page` (page aligned), with permission bits `perm`,
     /// evicting the least recently used page of its set. An unaligned `page` is ignored.
+    #[inline]
     pub fn insert(&self, page: u64, perm: u8, value: P) {
         if page & (PAGE_SIZE - 1) != 0 {
             return;

@@ -93,6 +93,7 @@ impl DescChain {
     /// Zero-length descriptors are returned like any other (with `len` 0)
     /// and count against the loop bound. Descriptors pointing to an indirect
     /// table are followed, not returned.
+    #[inline]
     pub fn next_desc<M: GuestMemory + ?Sized>(&mut self, mem: &M) -> Result<Option<Desc>, Error> {
         if let Some(e) = self.error {
             return Err(e);
@@ -105,6 +106,7 @@ impl DescChain {
         r
     }
 
+    #[inline]
     fn step<M: GuestMemory + ?Sized>(&mut self, mem: &M) -> Result<Option<Desc>, Error> {
         // At most two iterations: one may switch into the indirect table.
         loop {
@@ -243,6 +245,7 @@ impl Cursor {
     }
 
     // Makes `left` non-zero, or returns false at the end of this side.
+    #[inline]
     fn fill<M: GuestMemory + ?Sized>(&mut self, mem: &M) -> Result<bool, Error> {
         while self.left == 0 {
             if self.done {
@@ -270,6 +273,7 @@ impl Cursor {
         Ok(true)
     }
 
+    #[inline]
     fn next_span<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &M,
