@@ -160,6 +160,28 @@ impl<'a> DeviceMemory<'a> {
     }
 }
 
+/// Copies `n` bytes of driver memory from `src` to `dst`, which may overlap: a confused driver
+/// can make its RX buffer the TX buffer.
+///
+/// Both are direct-map addresses, so two ranges share memory exactly when their addresses
+/// overlap. Disjoint ranges, the normal case, take `memcpy`: the kernel's `memmove` moves
+/// bytes one at a time (`rep movsb`) on CPUs with ERMS but without FSRM, TCG's among them.
+///
+/// # Safety
+///
+/// `src` and `dst` must each be valid for `n` bytes.
+#[inline]
+unsafe fn copy_ram(src: *const u8, dst: *mut u8, n: usize) {
+    let (s, d) = (src as usize, dst as usize);
+    if s.checked_add(n).is_some_and(|e| e <= d) || d.checked_add(n).is_some_and(|e| e <= s) {
+        // SAFETY: valid per the contract, and disjoint.
+        unsafe { core::ptr::copy_nonoverlapping(src, dst, n) };
+    } else {
+        // SAFETY: valid per the contract.
+        unsafe { core::ptr::copy(src, dst, n) };
+    }
+}
+
 impl GuestMemory for DeviceMemory<'_> {
     #[inline]
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemError> {
@@ -247,9 +269,8 @@ impl GuestMemory for DeviceMemory<'_> {
             ) else {
                 break;
             };
-            // SAFETY: both have `n` bytes left in their page of RAM; `ptr::copy` tolerates
-            // the overlap a confused driver could set up.
-            unsafe { core::ptr::copy(sp, dp, n as usize) };
+            // SAFETY: both have `n` bytes left in their page of RAM.
+            unsafe { copy_ram(sp, dp, n as usize) };
             done += n;
         }
         if done == len {
@@ -262,9 +283,8 @@ impl GuestMemory for DeviceMemory<'_> {
             let s_addr = src.checked_add(off).ok_or(MemError::OutOfRange)?;
             self.for_each_piece(s_addr, n, perm::READ, |off2, s, m| {
                 let s_ptr = Self::map(s, m)?;
-                // SAFETY: both ranges are RAM inside one page each; `ptr::copy` tolerates the
-                // overlap a confused driver could set up.
-                unsafe { core::ptr::copy(s_ptr, d_ptr.add(off2 as usize), m as usize) };
+                // SAFETY: both ranges are RAM inside one page each.
+                unsafe { copy_ram(s_ptr, d_ptr.add(off2 as usize), m as usize) };
                 Ok(())
             })
         })

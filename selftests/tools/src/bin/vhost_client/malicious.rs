@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::ring::VRING_DESC_F_NEXT;
-use crate::setup::{Session, NET_HDR_LEN};
+use crate::ring::{VRING_DESC_F_NEXT, VRING_DESC_F_WRITE};
+use crate::setup::{Session, NET_HDR_LEN, RX_FRAME_ROOM};
 use crate::sys::{errno_name, poll_readable, step};
 use vhost_uapi::VHOST_VDPA_GET_STATUS;
 
@@ -20,6 +20,10 @@ pub(crate) enum Case {
     HugeLen,
     /// The available index moved 1000 entries ahead on a smaller ring.
     AvailJump,
+    /// A valid frame to the device's own MAC, with every RX buffer starting 8 bytes into the
+    /// TX buffer: the device copies a frame onto itself. Not invalid, only hostile; the
+    /// device must deliver it without reading or writing outside the two buffers.
+    Aliased,
 }
 
 impl Case {
@@ -30,6 +34,7 @@ impl Case {
             "unmapped" => Case::Unmapped,
             "huge-len" => Case::HugeLen,
             "avail-jump" => Case::AvailJump,
+            "aliased" => Case::Aliased,
             _ => return None,
         })
     }
@@ -40,6 +45,7 @@ impl Case {
             Case::Unmapped => "unmapped",
             Case::HugeLen => "huge-len",
             Case::AvailJump => "avail-jump",
+            Case::Aliased => "aliased",
         }
     }
 }
@@ -51,18 +57,35 @@ const WAIT: Duration = Duration::from_secs(3);
 pub(crate) fn run(path: &str, case: Case) -> Result<(), String> {
     let mut s = Session::start(path)?;
     println!("malicious: case {}", case.name());
+    let off = Session::tx_buf(0);
+    let buf = s.tx.iova(off);
     for id in 0..s.rx.size {
-        s.post_rx(id);
+        match case {
+            Case::Aliased => {
+                s.rx.write_desc(
+                    &s.mem,
+                    id,
+                    buf + 8,
+                    (NET_HDR_LEN + RX_FRAME_ROOM) as u32,
+                    VRING_DESC_F_WRITE,
+                    0,
+                );
+                s.rx.publish(&s.mem, id);
+            }
+            _ => s.post_rx(id),
+        }
     }
     s.kick(0)?;
 
     // A small, otherwise valid frame in TX buffer 0, to a MAC nobody has: if the device
-    // accepted it anyway, it would be dropped, not looped.
-    let off = Session::tx_buf(0);
+    // accepted it anyway, it would be dropped, not looped. The aliased case wants it looped.
     let mut frame = vec![0u8; NET_HDR_LEN + 60];
-    frame[NET_HDR_LEN..NET_HDR_LEN + 6].copy_from_slice(&[0x02, 0xde, 0xad, 0xbe, 0xef, 0x00]);
+    let dst = match case {
+        Case::Aliased => s.mac,
+        _ => [0x02, 0xde, 0xad, 0xbe, 0xef, 0x00],
+    };
+    frame[NET_HDR_LEN..NET_HDR_LEN + 6].copy_from_slice(&dst);
     s.mem.write_bytes(off, &frame);
-    let buf = s.tx.iova(off);
     let len = frame.len() as u32;
     let unmapped = s.iova + s.mem.len() as u64 + 0x1000_0000;
     match case {
@@ -76,6 +99,10 @@ pub(crate) fn run(path: &str, case: Case) -> Result<(), String> {
         }
         Case::HugeLen => {
             s.tx.write_desc(&s.mem, 0, buf, u32::MAX, 0, 0);
+            s.tx.publish(&s.mem, 0);
+        }
+        Case::Aliased => {
+            s.tx.write_desc(&s.mem, 0, buf, len, 0, 0);
             s.tx.publish(&s.mem, 0);
         }
         Case::AvailJump => {
