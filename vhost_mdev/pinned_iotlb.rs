@@ -60,20 +60,24 @@ fn pages_of(m: &Mapping<PinnedRun>) -> u64 {
     (m.last.wrapping_sub(m.first) >> PAGE_SHIFT).wrapping_add(1)
 }
 
+/// Unmaps `size` bytes at `iova` from the device, which then no longer touches them.
+fn device_unmap(win: Window, iova: u64, size: u64) {
+    // A refused unmap means the device never had the entry; either way it does not use the
+    // pages.
+    let _ = win.dma(super::vmdev_regs::dma::CMD_UNMAP, iova, size, 0, 0);
+}
+
 /// Unmaps run `m` from the device (which then no longer touches it) and unpins its pages.
 fn release(mm: *mut sys::mm_struct, win: Option<Window>, m: Mapping<PinnedRun>) {
-    let n = pages_of(&m);
     if let Some(win) = win {
-        // A refused unmap means the device never had the entry; either way it does not use
-        // the pages.
-        let _ = win.dma(
-            super::vmdev_regs::dma::CMD_UNMAP,
-            m.first,
-            n << PAGE_SHIFT,
-            0,
-            0,
-        );
+        device_unmap(win, m.first, pages_of(&m) << PAGE_SHIFT);
     }
+    unpin(mm, m);
+}
+
+/// Unpins the pages of run `m`, which the device no longer uses.
+fn unpin(mm: *mut sys::mm_struct, m: Mapping<PinnedRun>) {
+    let n = pages_of(&m);
     // SAFETY: the run's pages were pinned by `AddressSpace::map` and are unpinned once, here,
     // after the device stopped using them; `mm` is the grabbed owner mm they were charged to.
     unsafe {
@@ -251,8 +255,21 @@ impl AddressSpace {
     /// Removes every entry overlapping `[first, last]`, in full (vhost_iotlb_del_range()).
     pub(crate) fn unmap_range(&mut self, win: Option<Window>, first: u64, last: u64) {
         let mm = self.mm;
-        self.runs
-            .remove_overlapping(first, last, |m| release(mm, win, m));
+        // The device's table holds our runs entry for entry, so one unmap of the span they
+        // cover removes exactly them there, and the device compacts its table once rather
+        // than once per run (a map of fragmented memory has a run per page). Only the span
+        // of the whole address space has no size; it goes run by run.
+        let span = self.runs.overlap_span(first, last);
+        match (win, span) {
+            (Some(win), Some((a, b))) if (b - a).checked_add(1).is_some() => {
+                device_unmap(win, a, b - a + 1);
+                self.runs.remove_overlapping(first, last, |m| unpin(mm, m));
+            }
+            _ => {
+                self.runs
+                    .remove_overlapping(first, last, |m| release(mm, win, m));
+            }
+        }
     }
 
     /// vhost-vdpa's INVALIDATE: `vhost_vdpa_unmap(iova, size)` deletes every entry meeting

@@ -228,6 +228,22 @@ impl<T: Copy, S: DerefMut<Target = [Mapping<T>]>> Table<T, S> {
         count
     }
 
+    /// The start of the first and the end of the last mapping that
+    /// [`Table::remove_overlapping`] would remove for `first..=last`, if any.
+    ///
+    /// Mappings are sorted and disjoint, so `start..=end` holds those
+    /// mappings and no other: a mirror of this table (a device's copy, entry
+    /// for entry) drops the same set with one removal of that span.
+    pub fn overlap_span(&self, first: u64, last: u64) -> Option<(u64, u64)> {
+        let (lo, hi) = self.overlap_run(first, last);
+        if hi <= lo {
+            return None;
+        }
+        let live = self.as_slice();
+        // `hi > lo >= 0`, so `hi - 1` does not wrap.
+        Some((live.get(lo)?.first, live.get(hi - 1)?.last))
+    }
+
     /// Removes every mapping, handing each to `f` in ascending order.
     pub fn clear(&mut self, f: impl FnMut(Mapping<T>)) {
         self.as_slice().iter().copied().for_each(f);

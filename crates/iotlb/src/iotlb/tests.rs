@@ -674,6 +674,13 @@ fn randomized_against_model() {
             600..=997 => {
                 let want: Vec<(u64, u64, u32)> =
                     model.iter().copied().filter(|m| hits(m, f, l)).collect();
+                let span = want.first().zip(want.last()).map(|(a, b)| (a.0, b.1));
+                assert_eq!(t.overlap_span(f, l), span, "step {step}: span [{f}, {l}]");
+                if let Some((a, b)) = span {
+                    // The span removes the same set: nothing outside it overlaps it.
+                    let extra = model.iter().filter(|m| hits(m, a, b) && !hits(m, f, l));
+                    assert_eq!(extra.count(), 0, "step {step}: span [{a}, {b}]");
+                }
                 let mut got = Vec::new();
                 let n = t.remove_overlapping(f, l, |m| got.push((m.first, m.last, m.value)));
                 assert_eq!(got, want, "step {step}: remove [{f}, {l}]");
