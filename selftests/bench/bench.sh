@@ -30,7 +30,7 @@ modprobe dummy numdummies=0 || fail "modprobe dummy"
 # up_netdev NAME: the interface virtio_net made for an upstream vdpa device.
 up_netdev() {
 	local d
-	for d in /sys/bus/vdpa/devices/"$1"/virtio*/net/*; do [ -e "$d" ] && basename "$d" && return 0; done
+	for d in /sys/bus/vdpa/devices/"$1"/virtio*/net/*; do [ -e "$d" ] && echo "${d##*/}" && return 0; done
 	return 1
 }
 link_up() { [ "$(cat /sys/class/net/$1/operstate)" = up ]; }
