@@ -47,7 +47,7 @@ mod device_memory;
 #[path = "../kglue/vendor.rs"]
 pub mod vendor;
 
-use device_memory::{DeviceMemory, DmaTable};
+use device_memory::{DeviceMemory, DmaTable, PassTlb};
 use iotlb::{DmaTarget, Mapping};
 use netsim::{NetConfig, NetStats};
 use vendor::{DeviceHandle, Registration, TypeDesc};
@@ -118,6 +118,8 @@ struct SimState {
     stats: NetStats,
     /// The DMA translation table; `None` while translation is off.
     dma: Option<DmaTable>,
+    /// The worker's page cache, valid only during one pass (see [`DeviceMemory::new`]).
+    tlb: KBox<PassTlb>,
 }
 
 impl SimState {
@@ -265,10 +267,11 @@ unsafe extern "C" fn sim_work(work: *mut sys::work_struct) {
         stats,
         regs,
         dma,
+        tlb,
         ..
     } = &mut *st;
     let [Some(rx), Some(tx)] = queues else { return };
-    let mem = DeviceMemory::new(dma.as_ref());
+    let mem = DeviceMemory::new(dma.as_ref(), tlb);
     let out = netsim::process(cfg, rx, tx, &mem, BUDGET, stats);
     let broken = core::cell::Cell::new(out.error.is_some());
     let check = |r: Result<bool, virtqueue::Error>| {
@@ -415,6 +418,7 @@ impl vendor::Parent for SimParent {
             },
             stats: NetStats::default(),
             dma: None,
+            tlb: KBox::new(PassTlb::new(), GFP_KERNEL)?,
         };
         KBox::pin_init(
             pin_init!(SimDevice {
