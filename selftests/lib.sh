@@ -33,11 +33,14 @@ mdev_create() { echo "$1" >"$SIM_TYPE/create"; }
 mdev_remove() { echo 1 >"/sys/bus/mdev/devices/$1/remove"; }
 
 # vmdev_of UUID: the transport-bus device of an mdev instance (e.g. vmdev0).
-vmdev_of() {
+# find_vmdev UUID: the same, left in VMDEV instead of printed (no fork for the caller).
+find_vmdev() {
 	local d
-	for d in /sys/bus/mdev/devices/"$1"/vmdev*; do [ -e "$d" ] && echo "${d##*/}" && return 0; done
+	VMDEV=""
+	for d in /sys/bus/mdev/devices/"$1"/vmdev*; do [ -e "$d" ] && VMDEV=${d##*/} && return 0; done
 	return 1
 }
+vmdev_of() { find_vmdev "$1" && echo "$VMDEV"; }
 
 # netdev_of UUID: the network interface virtio_net made for an instance, if any.
 # Globs and parameter expansion only: the benchmark times create-to-up through these, and a
@@ -79,13 +82,10 @@ PKTLOOP=${VMDEV_REPO:-$PWD/..}/target/release/pktloop
 # Prints its vmdev device name, and leaves it in VMDEV for callers that run it without a
 # command substitution (one fork less in a timed path).
 create_unbound() {
-	local d
 	echo 0 >/sys/bus/vmdev/drivers_autoprobe
 	mdev_create "$1" || { echo 1 >/sys/bus/vmdev/drivers_autoprobe; fail "create $1"; }
 	echo 1 >/sys/bus/vmdev/drivers_autoprobe
-	VMDEV=""
-	for d in /sys/bus/mdev/devices/"$1"/vmdev*; do [ -e "$d" ] && VMDEV=${d##*/}; done
-	[ -n "$VMDEV" ] || fail "no vmdev device under mdev $1"
+	find_vmdev "$1" || fail "no vmdev device under mdev $1"
 	echo "$VMDEV"
 }
 

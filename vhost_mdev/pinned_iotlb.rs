@@ -259,10 +259,13 @@ impl AddressSpace {
         // cover removes exactly them there, and the device compacts its table once rather
         // than once per run (a map of fragmented memory has a run per page). Only the span
         // of the whole address space has no size; it goes run by run.
-        let span = self.runs.overlap_span(first, last);
+        let span = self
+            .runs
+            .overlap_span(first, last)
+            .and_then(|(a, b)| Some((a, (b - a).checked_add(1)?)));
         match (win, span) {
-            (Some(win), Some((a, b))) if (b - a).checked_add(1).is_some() => {
-                device_unmap(win, a, b - a + 1);
+            (Some(win), Some((iova, size))) => {
+                device_unmap(win, iova, size);
                 self.runs.remove_overlapping(first, last, |m| unpin(mm, m));
             }
             _ => {

@@ -82,19 +82,13 @@ pub(crate) fn run(path: &str, o: &Opts) -> Result<(), String> {
         }
         let mut progress = 0u32;
         while let Some((id, _)) = s.tx.pop_used(&s.mem) {
-            let id = u16::try_from(id)
-                .ok()
-                .filter(|&i| i < size)
-                .ok_or_else(|| format!("TX used entry with id {id}, outside the ring"))?;
+            let id = ring_id(id, size, "TX")?;
             tx_free.push(id);
             progress += 1;
         }
         let mut rx_back = 0u32;
         while let Some((id, len)) = s.rx.pop_used(&s.mem) {
-            let id = u16::try_from(id)
-                .ok()
-                .filter(|&i| i < size)
-                .ok_or_else(|| format!("RX used entry with id {id}, outside the ring"))?;
+            let id = ring_id(id, size, "RX")?;
             if len != used_len {
                 return Err(format!(
                     "RX buffer {id} came back with length {len}, sent {used_len}"
@@ -138,6 +132,14 @@ pub(crate) fn run(path: &str, o: &Opts) -> Result<(), String> {
     );
     println!("bench: tx kicks {kicks}, call waits {waits}, ring {size}");
     s.teardown()
+}
+
+/// A used entry's id as a descriptor index of a ring of `size`, or an error naming `queue`.
+fn ring_id(id: u32, size: u16, queue: &str) -> Result<u16, String> {
+    u16::try_from(id)
+        .ok()
+        .filter(|&i| i < size)
+        .ok_or_else(|| format!("{queue} used entry with id {id}, outside the ring"))
 }
 
 /// Options of the `map-bench` subcommand.
