@@ -11,29 +11,61 @@
 //! The table is borrowed from the device state for one worker pass; the device changes it
 //! only with its state locked, so no mapping goes away under an access.
 //!
-//! Each accessor keeps a [`PageTlb`] of the pages it has resolved, so only the first access
-//! to a page of the pass pays for the translation and the RAM check; a pass touches a few
-//! ring pages and the buffers in flight thousands of times. Pages the cache cannot hold
-//! (shared by several mappings, covered in part) take the page-by-page path, which checks
-//! every piece as before.
+//! Each device keeps a [`PageTlb`] of the pages it has resolved, so only the first access to
+//! a page pays for the translation and the RAM check; the worker touches a few ring pages
+//! and the buffers in flight thousands of times, and the same buffers come back pass after
+//! pass. Pages the cache cannot hold (shared by several mappings, covered in part) take the
+//! page-by-page path, which checks every piece as before. The cache lives as long as the
+//! translations it holds: the device invalidates it whenever a mapping goes away
+//! ([`DeviceTlb::invalidate`]), and the next pass starts empty.
 
-use super::iotlb::{self, perm, DmaTarget, Mapping, PageTlb};
+use super::iotlb::{self, perm, DmaTarget, Mapping, PageTlb, TlbSet};
 use super::sys;
 use super::virtqueue::{GuestMemory, MemError};
 use core::sync::atomic::{fence, Ordering};
-use kernel::alloc::KVVec;
+use kernel::alloc::{flags::GFP_KERNEL, KVVec};
 
 const PAGE_SIZE: u64 = iotlb::PAGE_SIZE;
 
-/// Sets (of two pages) one worker pass remembers: the three parts of two rings stay cached
-/// while the buffers of a ring's worth of frames stream through. At 16 sets, frames of
-/// 1500 bytes (four buffer pages each) evicted ring pages often enough to cost about a sixth
-/// of the vhost path's rate (145k against 176k frames/s).
-const TLB_SETS: usize = 64;
+/// Sets (of two pages) the cache has: 512 pages, enough for the rings and every buffer of
+/// two full rings of 256 frames of up to 1500 bytes (the selftest client's and DPDK's
+/// layout: two buffers a page), so that a steady stream misses only on new buffers. At 64
+/// sets emptied every pass, every buffer page missed once a pass, and the misses (a binary
+/// search of the DMA table, then the RAM check) were about a seventh of the worker's time.
+const TLB_SETS: usize = 256;
 
-/// The page cache of one worker pass: 4 KiB, so it lives in the device state (allocated
-/// with it) rather than on the worker's stack, and each pass starts by emptying it.
-pub(crate) type PassTlb = PageTlb<*mut u8, TLB_SETS>;
+/// Device page to the kernel address of the page.
+type Pages = PageTlb<*mut u8, KVVec<TlbSet<*mut u8>>>;
+
+/// The device's page cache (16 KiB, allocated with the device).
+///
+/// # Invariants
+///
+/// Unless `stale`, every page in `pages` maps a whole page of RAM with the cached
+/// permission, as the device's DMA table (or, with translation off, the physical address)
+/// says now.
+pub(crate) struct DeviceTlb {
+    pages: Pages,
+    stale: bool,
+}
+
+impl DeviceTlb {
+    /// An empty cache.
+    pub(crate) fn new() -> Result<Self, kernel::alloc::AllocError> {
+        let sets = KVVec::from_elem(iotlb::empty_set(), TLB_SETS, GFP_KERNEL)?;
+        Ok(Self {
+            pages: PageTlb::new(sets),
+            stale: false,
+        })
+    }
+
+    /// Forgets every page before the next access: a mapping was removed or replaced, or
+    /// translation was switched on or off. Adding a mapping needs none, since the cache
+    /// holds only pages that were mapped, and mappings never overlap.
+    pub(crate) fn invalidate(&mut self) {
+        self.stale = true;
+    }
+}
 
 /// The device's DMA translation table.
 pub(crate) type DmaTable = iotlb::Table<DmaTarget, KVVec<Mapping<DmaTarget>>>;
@@ -42,33 +74,48 @@ pub(crate) type DmaTable = iotlb::Table<DmaTarget, KVVec<Mapping<DmaTarget>>>;
 ///
 /// # Invariants
 ///
-/// Every page in `tlb` maps a whole page of RAM with the cached permission, as the table
-/// (or, with translation off, the physical address) said when it was cached; neither
-/// changes while the accessor lives.
+/// Every page in `tlb` maps a whole page of RAM with the cached permission, as `dma` (or,
+/// with translation off, the physical address) says; neither changes while the accessor
+/// lives.
 pub(crate) struct DeviceMemory<'a> {
     /// `None` while translation is off.
     dma: Option<&'a DmaTable>,
     /// Device page to the kernel address of the page.
-    tlb: &'a PassTlb,
+    tlb: &'a Pages,
 }
 
 impl<'a> DeviceMemory<'a> {
-    /// An accessor for one pass over `dma`, caching in `tlb`, which it empties first: what
-    /// it held belongs to an earlier pass, and the table may have changed since.
-    pub(crate) fn new(dma: Option<&'a DmaTable>, tlb: &'a mut PassTlb) -> Self {
-        tlb.clear();
-        Self { dma, tlb }
+    /// An accessor for one pass over `dma`, the device's table, caching in `tlb`, the
+    /// device's cache, which it empties first if it is stale.
+    pub(crate) fn new(dma: Option<&'a DmaTable>, tlb: &'a mut DeviceTlb) -> Self {
+        if tlb.stale {
+            tlb.pages.clear();
+            tlb.stale = false;
+        }
+        Self {
+            dma,
+            tlb: &tlb.pages,
+        }
     }
 
     /// The kernel address of device address `addr`, valid up to the end of its page for an
     /// access `need`, if the whole page can be cached; `None` sends the caller to the
     /// page-by-page path, which decides.
-    #[inline]
+    ///
+    /// Inlined into every accessor: a hit is a compare and an add, with no call (under TCG a
+    /// call and its return cost more than the compare).
+    #[inline(always)]
     fn fast(&self, addr: u64, need: u8) -> Option<*mut u8> {
         if let Some((base, off)) = self.tlb.get(addr, need) {
             // SAFETY: `base` maps a whole page (type invariant) and `off < PAGE_SIZE`.
             return Some(unsafe { base.add(off as usize) });
         }
+        self.miss(addr, need)
+    }
+
+    /// [`Self::fast`] for a page the cache does not hold: translates and caches it.
+    #[inline(never)]
+    fn miss(&self, addr: u64, need: u8) -> Option<*mut u8> {
         let page = addr & !(PAGE_SIZE - 1);
         let (phys, p) = match self.dma {
             None => (page, perm::READ_WRITE),
@@ -164,42 +211,11 @@ impl<'a> DeviceMemory<'a> {
         })?;
         out
     }
-}
 
-/// Copies `n` bytes of driver memory from `src` to `dst`, which may overlap: a confused driver
-/// can make its RX buffer the TX buffer.
-///
-/// Both are direct-map addresses, so two ranges share memory exactly when their addresses
-/// overlap. Disjoint ranges, the normal case, take `memcpy`: the kernel's `memmove` moves
-/// bytes one at a time (`rep movsb`) on CPUs with ERMS but without FSRM, TCG's among them.
-///
-/// # Safety
-///
-/// `src` and `dst` must each be valid for `n` bytes.
-#[inline]
-unsafe fn copy_ram(src: *const u8, dst: *mut u8, n: usize) {
-    let (s, d) = (src as usize, dst as usize);
-    if s.checked_add(n).is_some_and(|e| e <= d) || d.checked_add(n).is_some_and(|e| e <= s) {
-        // SAFETY: valid per the contract, and disjoint.
-        unsafe { core::ptr::copy_nonoverlapping(src, dst, n) };
-    } else {
-        // SAFETY: valid per the contract.
-        unsafe { core::ptr::copy(src, dst, n) };
-    }
-}
-
-impl GuestMemory for DeviceMemory<'_> {
-    #[inline]
-    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemError> {
-        // Ring entries and headers: one page, and a length the caller's inlined copy knows,
-        // so the copy is a few moves instead of a call to memcpy.
-        if Self::page_left(addr) >= buf.len() as u64 {
-            if let Some(src) = self.fast(addr, perm::READ) {
-                // SAFETY: `src` has `buf.len()` bytes left in its page of RAM; `buf` is ours.
-                unsafe { core::ptr::copy_nonoverlapping(src, buf.as_mut_ptr(), buf.len()) };
-                return Ok(());
-            }
-        }
+    /// [`GuestMemory::read`] of a range that is not all in one cached page: page by page
+    /// through the cache while it hits, then through the table.
+    #[inline(never)]
+    fn read_pages(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemError> {
         let mut done = 0usize;
         while done < buf.len() {
             let a = addr.wrapping_add(done as u64);
@@ -229,15 +245,9 @@ impl GuestMemory for DeviceMemory<'_> {
         })
     }
 
-    #[inline]
-    fn write(&self, addr: u64, buf: &[u8]) -> Result<(), MemError> {
-        if Self::page_left(addr) >= buf.len() as u64 {
-            if let Some(dst) = self.fast(addr, perm::WRITE) {
-                // SAFETY: as in `read`, with the roles swapped.
-                unsafe { core::ptr::copy_nonoverlapping(buf.as_ptr(), dst, buf.len()) };
-                return Ok(());
-            }
-        }
+    /// [`GuestMemory::write`] of a range that is not all in one cached page.
+    #[inline(never)]
+    fn write_pages(&self, addr: u64, buf: &[u8]) -> Result<(), MemError> {
         let mut done = 0usize;
         while done < buf.len() {
             let a = addr.wrapping_add(done as u64);
@@ -263,8 +273,9 @@ impl GuestMemory for DeviceMemory<'_> {
         })
     }
 
-    #[inline]
-    fn copy(&self, dst: u64, src: u64, len: u64) -> Result<(), MemError> {
+    /// [`GuestMemory::copy`] of ranges that are not each in one cached page.
+    #[inline(never)]
+    fn copy_pages(&self, dst: u64, src: u64, len: u64) -> Result<(), MemError> {
         let mut done = 0u64;
         while done < len {
             let (d, s) = (dst.wrapping_add(done), src.wrapping_add(done));
@@ -294,6 +305,71 @@ impl GuestMemory for DeviceMemory<'_> {
                 Ok(())
             })
         })
+    }
+}
+
+/// Copies `n` bytes of driver memory from `src` to `dst`, which may overlap: a confused driver
+/// can make its RX buffer the TX buffer.
+///
+/// Both are direct-map addresses, so two ranges share memory exactly when their addresses
+/// overlap. Disjoint ranges, the normal case, take `memcpy`: the kernel's `memmove` moves
+/// bytes one at a time (`rep movsb`) on CPUs with ERMS but without FSRM, TCG's among them.
+///
+/// # Safety
+///
+/// `src` and `dst` must each be valid for `n` bytes.
+#[inline]
+unsafe fn copy_ram(src: *const u8, dst: *mut u8, n: usize) {
+    let (s, d) = (src as usize, dst as usize);
+    if s.checked_add(n).is_some_and(|e| e <= d) || d.checked_add(n).is_some_and(|e| e <= s) {
+        // SAFETY: valid per the contract, and disjoint.
+        unsafe { core::ptr::copy_nonoverlapping(src, dst, n) };
+    } else {
+        // SAFETY: valid per the contract.
+        unsafe { core::ptr::copy(src, dst, n) };
+    }
+}
+
+impl GuestMemory for DeviceMemory<'_> {
+    // The accessors are inlined into their callers with only the one-page hit in them:
+    // ring entries, descriptors and headers are a few bytes of one cached page, whose copy,
+    // of a length the caller knows, compiles to a few moves instead of a call to memcpy.
+    // Everything else goes to the out-of-line page walks below.
+    #[inline(always)]
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemError> {
+        if Self::page_left(addr) >= buf.len() as u64 {
+            if let Some(src) = self.fast(addr, perm::READ) {
+                // SAFETY: `src` has `buf.len()` bytes left in its page of RAM; `buf` is ours.
+                unsafe { core::ptr::copy_nonoverlapping(src, buf.as_mut_ptr(), buf.len()) };
+                return Ok(());
+            }
+        }
+        self.read_pages(addr, buf)
+    }
+
+    #[inline(always)]
+    fn write(&self, addr: u64, buf: &[u8]) -> Result<(), MemError> {
+        if Self::page_left(addr) >= buf.len() as u64 {
+            if let Some(dst) = self.fast(addr, perm::WRITE) {
+                // SAFETY: as in `read`, with the roles swapped.
+                unsafe { core::ptr::copy_nonoverlapping(buf.as_ptr(), dst, buf.len()) };
+                return Ok(());
+            }
+        }
+        self.write_pages(addr, buf)
+    }
+
+    #[inline(always)]
+    fn copy(&self, dst: u64, src: u64, len: u64) -> Result<(), MemError> {
+        if Self::page_left(dst) >= len && Self::page_left(src) >= len {
+            if let (Some(dp), Some(sp)) = (self.fast(dst, perm::WRITE), self.fast(src, perm::READ))
+            {
+                // SAFETY: both have `len` bytes left in their page of RAM.
+                unsafe { copy_ram(sp, dp, len as usize) };
+                return Ok(());
+            }
+        }
+        self.copy_pages(dst, src, len)
     }
 
     #[inline]

@@ -47,7 +47,7 @@ mod device_memory;
 #[path = "../kglue/vendor.rs"]
 pub mod vendor;
 
-use device_memory::{DeviceMemory, DmaTable, PassTlb};
+use device_memory::{DeviceMemory, DeviceTlb, DmaTable};
 use iotlb::{DmaTarget, Mapping};
 use netsim::{NetConfig, NetStats};
 use vendor::{DeviceHandle, Registration, TypeDesc};
@@ -118,8 +118,9 @@ struct SimState {
     stats: NetStats,
     /// The DMA translation table; `None` while translation is off.
     dma: Option<DmaTable>,
-    /// The worker's page cache, valid only during one pass (see [`DeviceMemory::new`]).
-    tlb: KBox<PassTlb>,
+    /// The worker's page cache of `dma`; every change that removes a translation
+    /// invalidates it (see [`DeviceTlb::invalidate`]).
+    tlb: DeviceTlb,
 }
 
 impl SimState {
@@ -160,6 +161,9 @@ impl SimState {
 
     /// Runs one `DMA_CMD`. The state is locked, so no worker pass is using the table.
     fn run_dma(&mut self, req: DmaRequest) -> u32 {
+        if req.cmd != dma::CMD_MAP {
+            self.tlb.invalidate();
+        }
         match req.cmd {
             dma::CMD_TRANSLATE_ON => {
                 if let Some(t) = self.dma.as_mut() {
@@ -418,7 +422,7 @@ impl vendor::Parent for SimParent {
             },
             stats: NetStats::default(),
             dma: None,
-            tlb: KBox::new(PassTlb::new(), GFP_KERNEL)?,
+            tlb: DeviceTlb::new()?,
         };
         KBox::pin_init(
             pin_init!(SimDevice {

@@ -774,7 +774,7 @@ fn translate_page_agrees_with_translate() {
 
 #[test]
 fn tlb_hits_only_the_cached_page_with_enough_permission() {
-    let tlb: PageTlb<u32, 4> = PageTlb::new();
+    let tlb = PageTlb::new(vec![empty_set::<u32>(); 4]);
     assert_eq!(tlb.get(0x1234, perm::READ), None);
     tlb.insert(0x1000, perm::READ, 7);
     assert_eq!(tlb.get(0x1234, perm::READ), Some((7, 0x234)));
@@ -794,15 +794,23 @@ fn tlb_hits_only_the_cached_page_with_enough_permission() {
     tlb.insert(MAX - 0xfff, RW, 3);
     assert_eq!(tlb.get(MAX, RW), Some((3, 0xfff)));
     // A cache of no sets caches nothing and does not panic.
-    let none: PageTlb<u32, 0> = PageTlb::new();
+    let none = PageTlb::new(Vec::<TlbSet<u32>>::new());
     none.insert(0x1000, RW, 1);
     assert_eq!(none.get(0x1000, perm::READ), None);
+    // Of 5 sets the first 4 are used: 0x1000 and 0x5000 share one.
+    let five = PageTlb::new(vec![empty_set::<u32>(); 5]);
+    for (page, v) in [(0x1000, 1), (0x5000, 5), (0x9000, 9)] {
+        five.insert(page, RW, v);
+    }
+    assert_eq!(five.get(0x1000, RW), None);
+    assert_eq!(five.get(0x5000, RW), Some((5, 0)));
+    assert_eq!(five.get(0x9000, RW), Some((9, 0)));
 }
 
 #[test]
 fn tlb_set_keeps_the_two_most_recently_used_pages() {
     // With 4 sets, pages 0x1000, 0x5000, 0x9000 and 0xd000 share a set.
-    let tlb: PageTlb<u32, 4> = PageTlb::new();
+    let tlb = PageTlb::new(vec![empty_set::<u32>(); 4]);
     tlb.insert(0x1000, RW, 1);
     tlb.insert(0x5000, RW, 5);
     assert_eq!(tlb.get(0x1000, RW), Some((1, 0)));

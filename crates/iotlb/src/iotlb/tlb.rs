@@ -17,7 +17,7 @@
 //! state (and so the table) is locked.
 
 use core::cell::Cell;
-use core::ops::DerefMut;
+use core::ops::{Deref, DerefMut};
 
 use super::dma::{perm, DmaTarget};
 use super::table::{Mapping, Table};
@@ -27,40 +27,57 @@ pub const PAGE_SIZE: u64 = 4096;
 
 /// One cached page: its device address, the permission bits, and the caller's value for it.
 #[derive(Clone, Copy)]
-struct Entry<P> {
+pub struct Entry<P> {
     page: u64,
     perm: u8,
     value: P,
 }
 
-/// A two-way set-associative cache of `2 * SETS` page translations; the value `P` is what
-/// the owner needs to reach the page (the simulator stores the page's kernel address).
+/// One set of a [`PageTlb`]: two pages, most recently used first.
+pub type TlbSet<P> = [Cell<Option<Entry<P>>>; 2];
+
+/// A two-way set-associative cache of page translations over the caller's storage `S` of
+/// sets (an array, or a heap allocation for a large cache); the value `P` is what the
+/// owner needs to reach the page (the simulator stores the page's kernel address).
 ///
 /// Two ways per set, each set kept in most-recently-used order, so that the ring pages a
-/// pass touches for every frame survive the stream of buffer pages that each frame brings.
-/// Interior mutability lets a cache live inside a `&self` memory accessor.
-pub struct PageTlb<P: Copy, const SETS: usize> {
-    sets: [[Cell<Option<Entry<P>>>; 2]; SETS],
+/// worker touches for every frame survive the stream of buffer pages that the frames
+/// bring. Only the first power of two of the sets is used, so that a page's set is a mask
+/// away. Interior mutability lets a cache live inside a `&self` memory accessor.
+pub struct PageTlb<P: Copy, S: Deref<Target = [TlbSet<P>]>> {
+    sets: S,
+    // Sets used, minus one: a power of two minus one, or all ones for no sets.
+    mask: usize,
 }
 
-impl<P: Copy, const SETS: usize> Default for PageTlb<P, SETS> {
-    fn default() -> Self {
-        Self::new()
-    }
+/// A set with nothing cached, to fill the storage of a [`PageTlb`] with.
+pub const fn empty_set<P: Copy>() -> TlbSet<P> {
+    [Cell::new(None), Cell::new(None)]
 }
 
-impl<P: Copy, const SETS: usize> PageTlb<P, SETS> {
-    /// An empty cache.
-    pub const fn new() -> Self {
-        Self {
-            sets: [const { [const { Cell::new(None) }, const { Cell::new(None) }] }; SETS],
-        }
+impl<P: Copy, S: Deref<Target = [TlbSet<P>]>> PageTlb<P, S> {
+    /// A cache over `sets`, which it empties.
+    pub fn new(sets: S) -> Self {
+        let n = sets.len();
+        // The largest power of two at most `n`; zero sets cache nothing.
+        let used = if n == 0 {
+            0
+        } else {
+            1usize << (usize::BITS - 1 - n.leading_zeros())
+        };
+        let tlb = Self {
+            sets,
+            mask: used.wrapping_sub(1),
+        };
+        tlb.clear();
+        tlb
     }
 
     #[inline]
-    fn set(&self, page: u64) -> Option<&[Cell<Option<Entry<P>>>; 2]> {
-        // Consecutive pages land in different sets; `SETS == 0` caches nothing.
-        let i = usize::try_from((page / PAGE_SIZE) % SETS.max(1) as u64).ok()?;
+    fn set(&self, page: u64) -> Option<&TlbSet<P>> {
+        // Consecutive pages land in different sets. With no sets `mask` is all ones and the
+        // lookup fails.
+        let i = (page / PAGE_SIZE) as usize & self.mask;
         self.sets.get(i)
     }
 

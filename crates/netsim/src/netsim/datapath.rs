@@ -1,7 +1,7 @@
 //! The TX-to-RX loopback.
 
 use super::config::NetConfig;
-use super::virtqueue::{DescChain, Error, GuestMemory, Reader, SplitQueue, Writer};
+use super::virtqueue::{DescChain, Error, GuestMemory, Reader, Spans, SplitQueue, Writer};
 use super::{ETH_ALEN, ETH_HLEN, NET_HDR_LEN, NET_HDR_NUM_BUFFERS_OFFSET};
 
 /// Counters of one direction. All additions wrap.
@@ -236,6 +236,71 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
     }
 
     fn forward(&mut self, mut chain: DescChain) -> Flow {
+        match chain.gather::<M, SHORT_CHAIN>(self.mem, false) {
+            Ok(Some(tx)) => self.forward_short(chain, &tx),
+            Ok(None) => self.forward_streamed(chain),
+            Err(e) => {
+                self.fault(QueueId::Tx, e);
+                Flow::Stop
+            }
+        }
+    }
+
+    // A TX chain of at most SHORT_CHAIN buffers, gathered: the frame is read and copied
+    // through the spans without walking a descriptor again.
+    fn forward_short(&mut self, chain: DescChain, tx: &Spans<SHORT_CHAIN>) -> Flow {
+        let tx_head = chain.head();
+        let Some(frame_len) = self.frame_len(u64::from(tx.bytes())) else {
+            return self.tx_error(tx_head);
+        };
+        let mut dst = [0u8; ETH_ALEN];
+        match tx.read_at(self.mem, NET_HDR_LEN as u64, &mut dst) {
+            Ok(()) => {}
+            // Not reached: the length check above leaves room for an Ethernet header.
+            Err(Error::BufferTooShort) => return self.tx_error(tx_head),
+            Err(e) => {
+                self.fault(QueueId::Tx, e);
+                return Flow::Stop;
+            }
+        }
+        if let Some(flow) = self.filter(tx_head, &dst, frame_len) {
+            return flow;
+        }
+        let mut rx_chain = match self.pop_rx() {
+            Ok(c) => c,
+            Err(flow) => return flow,
+        };
+        let rx = match rx_chain.gather::<M, SHORT_CHAIN>(self.mem, true) {
+            Ok(Some(rx)) => rx,
+            Ok(None) => {
+                // A long RX chain: the streamed path takes both chains from the start.
+                self.rx.undo_pop();
+                return self.forward_streamed(chain);
+            }
+            Err(e) => {
+                self.fault(QueueId::Rx, e);
+                return Flow::Stop;
+            }
+        };
+        let used_len = NET_HDR_LEN as u64 + frame_len;
+        if u64::from(rx.bytes()) < used_len {
+            return self.rx_too_small(tx_head, frame_len);
+        }
+        if let Err(e) = rx.write_at(self.mem, 0, &NET_HDR) {
+            self.fault(QueueId::Rx, e);
+            return Flow::Stop;
+        }
+        let off = NET_HDR_LEN as u64;
+        if let Err((id, e)) = copy_spans(self.mem, &rx, off, tx, off, frame_len) {
+            self.fault(id, e);
+            return Flow::Stop;
+        }
+        self.delivered(tx_head, rx_chain.head(), used_len, frame_len)
+    }
+
+    // Any TX chain, walked as a byte stream: chains longer than SHORT_CHAIN buffers, and TX
+    // frames whose RX chain is.
+    fn forward_streamed(&mut self, mut chain: DescChain) -> Flow {
         let tx_head = chain.head();
         let readable = match chain.lengths(self.mem) {
             Ok(l) => u64::from(l.readable),
@@ -244,13 +309,9 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
                 return Flow::Stop;
             }
         };
-        let min = (NET_HDR_LEN + ETH_HLEN) as u64;
-        let max = (NET_HDR_LEN + ETH_HLEN) as u64 + u64::from(self.cfg.mtu);
-        if readable < min || readable > max {
-            self.stats.tx.error();
-            return self.complete(QueueId::Tx, tx_head, 0);
-        }
-        let frame_len = readable - NET_HDR_LEN as u64;
+        let Some(frame_len) = self.frame_len(readable) else {
+            return self.tx_error(tx_head);
+        };
 
         let mut reader = Reader::new(chain);
         let mut dst = [0u8; ETH_ALEN];
@@ -261,38 +322,19 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
         };
         match peeked {
             Ok(()) => {}
-            Err(Error::BufferTooShort) => {
-                self.stats.tx.error();
-                return self.complete(QueueId::Tx, tx_head, 0);
-            }
+            Err(Error::BufferTooShort) => return self.tx_error(tx_head),
             Err(e) => {
                 self.fault(QueueId::Tx, e);
                 return Flow::Stop;
             }
         }
-
-        if !self.cfg.link_up {
-            self.stats.tx.drop_one();
-            return self.complete(QueueId::Tx, tx_head, 0);
-        }
-        if !self.cfg.accepts(&dst) {
-            // Sent fine; only nobody on this link wants it.
-            self.stats.tx.count(frame_len);
-            self.stats.rx.drop_one();
-            return self.complete(QueueId::Tx, tx_head, 0);
+        if let Some(flow) = self.filter(tx_head, &dst, frame_len) {
+            return flow;
         }
 
-        let mut rx_chain = match self.rx.pop(self.mem) {
-            Ok(Some(c)) => c,
-            Ok(None) => {
-                self.tx.undo_pop();
-                self.out.rx_starved = true;
-                return Flow::Stop;
-            }
-            Err(e) => {
-                self.fault(QueueId::Rx, e);
-                return Flow::Stop;
-            }
+        let mut rx_chain = match self.pop_rx() {
+            Ok(c) => c,
+            Err(flow) => return flow,
         };
         let rx_head = rx_chain.head();
         let room = match rx_chain.lengths(self.mem) {
@@ -302,20 +344,13 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
                 return Flow::Stop;
             }
         };
-        // frame_len <= MTU + ETH_HLEN, so this fits easily in u32.
         let used_len = NET_HDR_LEN as u64 + frame_len;
         if room < used_len {
-            // Keep the buffer for a smaller frame instead of returning it
-            // empty.
-            self.rx.undo_pop();
-            self.stats.tx.count(frame_len);
-            self.stats.rx.drop_one();
-            self.stats.rx.error();
-            return self.complete(QueueId::Tx, tx_head, 0);
+            return self.rx_too_small(tx_head, frame_len);
         }
 
         let mut writer = Writer::new(rx_chain);
-        let copied = match write_header(self.mem, &mut writer) {
+        let copied = match writer.write_all(self.mem, &NET_HDR) {
             Ok(()) => copy_frame(self.mem, &mut reader, &mut writer, frame_len),
             Err(Error::BufferTooShort) => Err(CopyError::Short),
             Err(e) => Err(CopyError::Fault(QueueId::Rx, e)),
@@ -326,15 +361,82 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
                 // Whatever landed in the RX buffer is garbage the driver
                 // never sees: the buffer goes back unused.
                 self.rx.undo_pop();
-                self.stats.tx.error();
-                return self.complete(QueueId::Tx, tx_head, 0);
+                return self.tx_error(tx_head);
             }
             Err(CopyError::Fault(id, e)) => {
                 self.fault(id, e);
                 return Flow::Stop;
             }
         }
+        self.delivered(tx_head, rx_head, used_len, frame_len)
+    }
 
+    // The frame length of a TX chain with `readable` bytes, if it holds a
+    // header, an Ethernet header and at most an MTU of payload.
+    #[inline]
+    fn frame_len(&self, readable: u64) -> Option<u64> {
+        let min = (NET_HDR_LEN + ETH_HLEN) as u64;
+        let max = min + u64::from(self.cfg.mtu);
+        (min..=max)
+            .contains(&readable)
+            .then(|| readable - NET_HDR_LEN as u64)
+    }
+
+    // A malformed TX frame: counted and completed, the queue goes on.
+    fn tx_error(&mut self, tx_head: u16) -> Flow {
+        self.stats.tx.error();
+        self.complete(QueueId::Tx, tx_head, 0)
+    }
+
+    // Completes a frame that a down link or the receive filter drops; None
+    // if the frame goes on to RX.
+    #[inline]
+    fn filter(&mut self, tx_head: u16, dst: &[u8; ETH_ALEN], frame_len: u64) -> Option<Flow> {
+        if !self.cfg.link_up {
+            self.stats.tx.drop_one();
+            return Some(self.complete(QueueId::Tx, tx_head, 0));
+        }
+        if !self.cfg.accepts(dst) {
+            // Sent fine; only nobody on this link wants it.
+            self.stats.tx.count(frame_len);
+            self.stats.rx.drop_one();
+            return Some(self.complete(QueueId::Tx, tx_head, 0));
+        }
+        None
+    }
+
+    // The next RX chain, or how the loop goes on without one: starved (the
+    // TX chain goes back) or broken.
+    #[inline]
+    fn pop_rx(&mut self) -> Result<DescChain, Flow> {
+        match self.rx.pop(self.mem) {
+            Ok(Some(c)) => Ok(c),
+            Ok(None) => {
+                self.tx.undo_pop();
+                self.out.rx_starved = true;
+                Err(Flow::Stop)
+            }
+            Err(e) => {
+                self.fault(QueueId::Rx, e);
+                Err(Flow::Stop)
+            }
+        }
+    }
+
+    // An RX buffer too small for the frame: the buffer stays for a smaller
+    // frame instead of returning empty, and the TX frame is completed.
+    fn rx_too_small(&mut self, tx_head: u16, frame_len: u64) -> Flow {
+        self.rx.undo_pop();
+        self.stats.tx.count(frame_len);
+        self.stats.rx.drop_one();
+        self.stats.rx.error();
+        self.complete(QueueId::Tx, tx_head, 0)
+    }
+
+    // Completes a delivered frame on both queues.
+    #[inline]
+    fn delivered(&mut self, tx_head: u16, rx_head: u16, used_len: u64, frame_len: u64) -> Flow {
+        // used_len <= header + Ethernet header + MTU, far below u32::MAX.
         let used_len = u32::try_from(used_len).unwrap_or(u32::MAX);
         if let Flow::Stop = self.complete(QueueId::Rx, rx_head, used_len) {
             return Flow::Stop;
@@ -345,14 +447,56 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
     }
 }
 
-fn write_header<M: GuestMemory + ?Sized>(mem: &M, w: &mut Writer) -> Result<(), Error> {
-    // No offloads were negotiated, so every field but num_buffers is zero;
-    // num_buffers must be 1 without MRG_RXBUF under VERSION_1.
-    let mut hdr = [0u8; NET_HDR_LEN];
-    if let Some(nb) = hdr.get_mut(NET_HDR_NUM_BUFFERS_OFFSET..) {
-        nb.copy_from_slice(&1u16.to_le_bytes());
+/// Buffers per side of a chain that the datapath gathers into an iovec; a
+/// frame from Linux's virtio_net or DPDK's virtio_user has one or two.
+/// Longer chains are walked as byte streams.
+pub const SHORT_CHAIN: usize = 4;
+
+// The header of every delivered frame. No offloads were negotiated, so
+// every field but num_buffers is zero; num_buffers must be 1 without
+// MRG_RXBUF under VERSION_1.
+const NET_HDR: [u8; NET_HDR_LEN] = {
+    let mut h = [0u8; NET_HDR_LEN];
+    h[NET_HDR_NUM_BUFFERS_OFFSET] = 1;
+    h
+};
+
+// Copies `len` bytes from `src_off` bytes into `src` to `dst_off` bytes into
+// `dst`, one `GuestMemory::copy` per piece where the buffers of the two sides
+// line up.
+fn copy_spans<M: GuestMemory + ?Sized, const N: usize>(
+    mem: &M,
+    dst: &Spans<N>,
+    dst_off: u64,
+    src: &Spans<N>,
+    src_off: u64,
+    len: u64,
+) -> Result<(), (QueueId, Error)> {
+    let holds = |s: &Spans<N>, off: u64| {
+        off.checked_add(len)
+            .is_some_and(|e| e <= u64::from(s.bytes()))
+    };
+    if !holds(src, src_off) {
+        return Err((QueueId::Tx, Error::BufferTooShort));
     }
-    w.write_all(mem, &hdr)
+    if !holds(dst, dst_off) {
+        return Err((QueueId::Rx, Error::BufferTooShort));
+    }
+    let mut blamed = QueueId::Rx;
+    let mut src_at = src_off;
+    dst.for_each_piece(dst_off, len, |_, d, n| {
+        src.for_each_piece(src_at, n, |done, s, m| {
+            // `done + m <= n`, the bytes the destination piece has from `d`.
+            let d = d.wrapping_add(done);
+            mem.copy(d, s, m).map_err(|e| {
+                blamed = blame(mem, s, m);
+                Error::Mem(e)
+            })
+        })?;
+        src_at += n;
+        Ok(())
+    })
+    .map_err(|e| (blamed, e))
 }
 
 fn copy_frame<M: GuestMemory + ?Sized>(

@@ -19,7 +19,7 @@ mod tests;
 
 pub use self::config::{ConfigError, NetConfig};
 pub use self::datapath::{
-    process, NetStats, Outcome, QueueFault, QueueId, QueueStats, PUBLISH_BATCH,
+    process, NetStats, Outcome, QueueFault, QueueId, QueueStats, PUBLISH_BATCH, SHORT_CHAIN,
 };
 
 /// Index of the receive queue.

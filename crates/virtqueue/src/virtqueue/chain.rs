@@ -221,6 +221,177 @@ impl DescChain {
     }
 }
 
+/// One non-empty buffer of a gathered chain: where it is and how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    /// Device address of the buffer.
+    pub addr: u64,
+    /// Length in bytes, never zero.
+    pub len: u32,
+}
+
+/// The buffers of one side (readable or writable) of a short chain, copied
+/// out in one walk: at most `N` of them, zero-length descriptors left out.
+///
+/// This is the device's iovec. A chain of a few buffers, which is what
+/// drivers post for network frames, is then read, written and copied
+/// without walking its descriptors again; longer chains go through
+/// [`Reader`] and [`Writer`].
+#[derive(Debug, Clone, Copy)]
+pub struct Spans<const N: usize> {
+    spans: [Span; N],
+    count: usize,
+    bytes: u32,
+}
+
+impl<const N: usize> Spans<N> {
+    const EMPTY: Self = Spans {
+        spans: [Span { addr: 0, len: 0 }; N],
+        count: 0,
+        bytes: 0,
+    };
+
+    /// The buffers, in chain order.
+    #[inline]
+    pub fn as_slice(&self) -> &[Span] {
+        self.spans.get(..self.count).unwrap_or(&[])
+    }
+
+    /// Total bytes of the buffers.
+    #[inline]
+    pub fn bytes(&self) -> u32 {
+        self.bytes
+    }
+
+    // Appends a buffer; false if all `N` slots are taken.
+    #[inline]
+    fn push(&mut self, addr: u64, len: u32) -> bool {
+        match self.spans.get_mut(self.count) {
+            Some(s) => {
+                *s = Span { addr, len };
+                self.count += 1;
+                // The chain walk bounds the chain's total to u32.
+                self.bytes = self.bytes.wrapping_add(len);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Calls `f(buffer offset, address, length)` for each piece of the
+    /// byte range `[off, off + len)` of the buffers, in order.
+    ///
+    /// Fails with [`Error::BufferTooShort`], before calling `f`, if the
+    /// buffers hold fewer than `off + len` bytes.
+    #[inline]
+    pub fn for_each_piece(
+        &self,
+        off: u64,
+        len: u64,
+        mut f: impl FnMut(u64, u64, u64) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        match off.checked_add(len) {
+            Some(end) if end <= u64::from(self.bytes) => {}
+            _ => return Err(Error::BufferTooShort),
+        }
+        let (mut skip, mut done) = (off, 0u64);
+        for s in self.as_slice() {
+            if done == len {
+                break;
+            }
+            let slen = u64::from(s.len);
+            if skip >= slen {
+                skip -= slen;
+                continue;
+            }
+            let n = (slen - skip).min(len - done);
+            // `skip + n <= len` of a buffer the walk checked not to wrap.
+            f(done, s.addr.wrapping_add(skip), n)?;
+            done += n;
+            skip = 0;
+        }
+        Ok(())
+    }
+
+    /// Copies `buf.len()` bytes starting `off` bytes into the buffers out of
+    /// driver memory.
+    #[inline]
+    pub fn read_at<M: GuestMemory + ?Sized>(
+        &self,
+        mem: &M,
+        off: u64,
+        buf: &mut [u8],
+    ) -> Result<(), Error> {
+        let dst = buf;
+        self.for_each_piece(off, dst.len() as u64, |at, addr, n| {
+            // `for_each_piece` keeps `at + n` within `dst.len()`.
+            let piece = dst
+                .get_mut(at as usize..(at + n) as usize)
+                .ok_or(Error::BufferTooShort)?;
+            mem.read(addr, piece).map_err(Error::from)
+        })
+    }
+
+    /// Copies `buf` into the buffers, starting `off` bytes in.
+    #[inline]
+    pub fn write_at<M: GuestMemory + ?Sized>(
+        &self,
+        mem: &M,
+        off: u64,
+        buf: &[u8],
+    ) -> Result<(), Error> {
+        self.for_each_piece(off, buf.len() as u64, |at, addr, n| {
+            let piece = buf
+                .get(at as usize..(at + n) as usize)
+                .ok_or(Error::BufferTooShort)?;
+            mem.write(addr, piece).map_err(Error::from)
+        })
+    }
+}
+
+impl DescChain {
+    /// Walks a copy of the chain to the end, validating every descriptor as
+    /// [`DescChain::lengths`] does, and returns the buffers of one side
+    /// (`writable` or readable) if it has at most `N` that are not empty.
+    /// Descriptors of the other side are checked and passed over, as a
+    /// [`Reader`] or [`Writer`] does.
+    ///
+    /// `Ok(None)` means that side is longer; the chain is not known to be
+    /// valid then, and a [`Reader`] or [`Writer`] over it walks and checks it.
+    /// The chain keeps the head descriptor this walk read, as with `lengths`.
+    #[inline]
+    pub fn gather<M: GuestMemory + ?Sized, const N: usize>(
+        &mut self,
+        mem: &M,
+        writable: bool,
+    ) -> Result<Option<Spans<N>>, Error> {
+        let mut walk = self.clone();
+        let r = Self::gather_walk(&mut walk, mem, writable);
+        if self.head_raw.is_none() {
+            self.head_raw = walk.head_raw;
+        }
+        r
+    }
+
+    #[inline]
+    fn gather_walk<M: GuestMemory + ?Sized, const N: usize>(
+        walk: &mut DescChain,
+        mem: &M,
+        writable: bool,
+    ) -> Result<Option<Spans<N>>, Error> {
+        let mut side = Spans::EMPTY;
+        while let Some(d) = walk.next_desc(mem)? {
+            if d.len == 0 || d.writable != writable {
+                continue;
+            }
+            if !side.push(d.addr, d.len) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(side))
+    }
+}
+
 // Shared walking logic of Reader and Writer; `writable` selects the side.
 #[derive(Debug, Clone)]
 struct Cursor {

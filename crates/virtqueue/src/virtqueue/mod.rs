@@ -20,7 +20,7 @@ pub mod mock;
 #[cfg(test)]
 mod tests;
 
-pub use self::chain::{ChainLengths, Desc, DescChain, Reader, Writer};
+pub use self::chain::{ChainLengths, Desc, DescChain, Reader, Span, Spans, Writer};
 pub use self::error::Error;
 pub use self::mem::{GuestMemory, MemError};
 pub use self::split::{vring_need_event, SplitQueue};

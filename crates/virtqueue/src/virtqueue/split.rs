@@ -291,10 +291,9 @@ impl SplitQueue {
             // queue usable.
             return Err(Error::DescIndexOutOfRange);
         }
-        let mut elem = [0u8; 8];
-        let (id_bytes, len_bytes) = elem.split_at_mut(4);
-        id_bytes.copy_from_slice(&u32::from(head).to_le_bytes());
-        len_bytes.copy_from_slice(&len.to_le_bytes());
+        let [i0, i1, i2, i3] = u32::from(head).to_le_bytes();
+        let [l0, l1, l2, l3] = len.to_le_bytes();
+        let elem = [i0, i1, i2, i3, l0, l1, l2, l3];
         let r = mem
             .write(self.used_ring_addr(self.next_used), &elem)
             .map_err(Error::from);

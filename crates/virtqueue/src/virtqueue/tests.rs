@@ -948,3 +948,116 @@ fn random_rings_never_panic() {
     // The generator must exercise both outcomes to mean anything.
     assert!(outcomes[0] > 100 && outcomes[1] > 100, "{outcomes:?}");
 }
+
+// ---- gathered chains -----------------------------------------------------
+
+fn span(addr: u64, len: u32) -> Span {
+    Span { addr, len }
+}
+
+#[test]
+fn gather_keeps_non_empty_buffers_per_side() {
+    let (mem, base) = setup();
+    let m = MockSplitQueue::new(&mem, base, 8);
+    let mut q = m.queue(false);
+    m.set_desc(2, BUF, 10, NEXT, 3);
+    m.set_desc(3, BUF + 0x100, 0, NEXT, 7);
+    m.set_desc(7, BUF + 0x200, 20, NEXT, 0);
+    m.set_desc(0, BUF + 0x300, 30, NEXT | WRITE, 1);
+    m.set_desc(1, BUF + 0x400, 40, WRITE, 6);
+    m.add_avail(2);
+    let mut c = pop_one(&mut q, &mem);
+    let r = c
+        .gather::<_, 2>(&mem, false)
+        .unwrap()
+        .expect("two readable fit");
+    let w = c
+        .gather::<_, 2>(&mem, true)
+        .unwrap()
+        .expect("two writable fit");
+    assert_eq!(r.as_slice(), [span(BUF, 10), span(BUF + 0x200, 20)]);
+    assert_eq!(w.as_slice(), [span(BUF + 0x300, 30), span(BUF + 0x400, 40)]);
+    assert_eq!((r.bytes(), w.bytes()), (30, 70));
+    // Gathering walked a copy: the chain itself still walks from its head.
+    assert_eq!(walk(&mut c, &mem).unwrap().len(), 5);
+}
+
+#[test]
+fn gather_gives_up_on_a_side_longer_than_n() {
+    let (mem, base) = setup();
+    let m = MockSplitQueue::new(&mem, base, 8);
+    let mut q = m.queue(false);
+    for i in 0..3u16 {
+        m.set_desc(i, BUF + 0x100 * u64::from(i), 8, NEXT, i + 1);
+    }
+    m.set_desc(3, BUF + 0x300, 8, WRITE, 0);
+    m.add_avail(0);
+    let mut c = pop_one(&mut q, &mem);
+    assert!(c.gather::<_, 2>(&mem, false).unwrap().is_none());
+    // The writable side has one buffer: the three readable ones are only checked.
+    let w = c.gather::<_, 2>(&mem, true).unwrap().expect("one fits");
+    assert_eq!(w.as_slice(), [span(BUF + 0x300, 8)]);
+    let r = c.gather::<_, 3>(&mem, false).unwrap().expect("three fit");
+    assert_eq!(r.bytes(), 24);
+}
+
+#[test]
+fn gather_reports_the_errors_a_walk_does() {
+    let (mem, base) = setup();
+    let m = MockSplitQueue::new(&mem, base, 8);
+    let mut q = m.queue(false);
+    m.set_desc(1, BUF, 1, NEXT, 2);
+    m.set_desc(2, BUF, 1, NEXT, 1);
+    m.add_avail(1);
+    m.set_desc(4, BUF, 4, WRITE | NEXT, 5);
+    m.set_desc(5, BUF, 4, 0, 0);
+    m.add_avail(4);
+    let mut c = pop_one(&mut q, &mem);
+    // A loop of two one-byte buffers: it fits in N = 8 until the walk is cut.
+    assert_eq!(
+        c.gather::<_, 8>(&mem, false).map(|g| g.is_some()),
+        Err(Error::ChainLoop)
+    );
+    let mut c = pop_one(&mut q, &mem);
+    assert_eq!(
+        c.gather::<_, 8>(&mem, true).map(|g| g.is_some()),
+        Err(Error::ReadableAfterWritable)
+    );
+}
+
+#[test]
+fn spans_read_and_write_across_buffers() {
+    let (mem, base) = setup();
+    let m = MockSplitQueue::new(&mem, base, 8);
+    let mut q = m.queue(false);
+    m.set_desc(0, BUF, 3, NEXT | WRITE, 1);
+    m.set_desc(1, BUF + 0x100, 5, NEXT | WRITE, 2);
+    m.set_desc(2, BUF + 0x200, 4, WRITE, 0);
+    m.add_avail(0);
+    let mut c = pop_one(&mut q, &mem);
+    let w = c.gather::<_, 4>(&mem, true).unwrap().unwrap();
+    w.write_at(&mem, 2, &[1, 2, 3, 4, 5, 6, 7]).unwrap();
+    assert_eq!(mem.bytes(BUF + 2, 1), [1]);
+    assert_eq!(mem.bytes(BUF + 0x100, 5), [2, 3, 4, 5, 6]);
+    assert_eq!(mem.bytes(BUF + 0x200, 2), [7, 0]);
+    let mut back = [0u8; 7];
+    w.read_at(&mem, 2, &mut back).unwrap();
+    assert_eq!(back, [1, 2, 3, 4, 5, 6, 7]);
+    // Past the 12 bytes the buffers hold, nothing is touched.
+    assert_eq!(w.write_at(&mem, 10, &[9, 9, 9]), Err(Error::BufferTooShort));
+    assert_eq!(mem.bytes(BUF + 0x202, 2), [0, 0]);
+    assert_eq!(
+        w.read_at(&mem, u64::MAX, &mut back),
+        Err(Error::BufferTooShort)
+    );
+    let mut pieces = Vec::new();
+    w.for_each_piece(1, 9, |at, addr, n| {
+        pieces.push((at, addr, n));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        pieces,
+        [(0, BUF + 1, 2), (2, BUF + 0x100, 5), (7, BUF + 0x200, 2)]
+    );
+}
