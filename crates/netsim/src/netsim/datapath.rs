@@ -108,6 +108,10 @@ struct Queues<'a, M: GuestMemory + ?Sized> {
     out: Outcome,
     // Completions written but not yet published, RX and TX.
     unpublished: [u16; 2],
+    // The buffers of the frame in flight, gathered: filled anew for every
+    // frame, kept for the pass so that no frame builds its own.
+    tx_spans: Spans<SHORT_CHAIN>,
+    rx_spans: Spans<SHORT_CHAIN>,
 }
 
 /// Moves up to `budget` frames from the TX queue to the RX queue.
@@ -144,6 +148,8 @@ pub fn process<M: GuestMemory + ?Sized>(
         stats,
         out: Outcome::default(),
         unpublished: [0, 0],
+        tx_spans: Spans::new(),
+        rx_spans: Spans::new(),
     };
     q.run(budget);
     q.publish(QueueId::Rx);
@@ -236,9 +242,9 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
     }
 
     fn forward(&mut self, mut chain: DescChain) -> Flow {
-        match chain.gather::<M, SHORT_CHAIN>(self.mem, false) {
-            Ok(Some(tx)) => self.forward_short(chain, &tx),
-            Ok(None) => self.forward_streamed(chain),
+        match chain.gather(self.mem, false, &mut self.tx_spans) {
+            Ok(true) => self.forward_short(chain),
+            Ok(false) => self.forward_streamed(chain),
             Err(e) => {
                 self.fault(QueueId::Tx, e);
                 Flow::Stop
@@ -246,15 +252,18 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
         }
     }
 
-    // A TX chain of at most SHORT_CHAIN buffers, gathered: the frame is read and copied
-    // through the spans without walking a descriptor again.
-    fn forward_short(&mut self, chain: DescChain, tx: &Spans<SHORT_CHAIN>) -> Flow {
+    // A TX chain of at most SHORT_CHAIN buffers, gathered into `tx_spans`: the frame is
+    // read and copied through the spans without walking a descriptor again.
+    fn forward_short(&mut self, chain: DescChain) -> Flow {
         let tx_head = chain.head();
-        let Some(frame_len) = self.frame_len(u64::from(tx.bytes())) else {
+        let Some(frame_len) = self.frame_len(u64::from(self.tx_spans.bytes())) else {
             return self.tx_error(tx_head);
         };
         let mut dst = [0u8; ETH_ALEN];
-        match tx.read_at(self.mem, NET_HDR_LEN as u64, &mut dst) {
+        match self
+            .tx_spans
+            .read_at(self.mem, NET_HDR_LEN as u64, &mut dst)
+        {
             Ok(()) => {}
             // Not reached: the length check above leaves room for an Ethernet header.
             Err(Error::BufferTooShort) => return self.tx_error(tx_head),
@@ -270,9 +279,9 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
             Ok(c) => c,
             Err(flow) => return flow,
         };
-        let rx = match rx_chain.gather::<M, SHORT_CHAIN>(self.mem, true) {
-            Ok(Some(rx)) => rx,
-            Ok(None) => {
+        match rx_chain.gather(self.mem, true, &mut self.rx_spans) {
+            Ok(true) => {}
+            Ok(false) => {
                 // A long RX chain: the streamed path takes both chains from the start.
                 self.rx.undo_pop();
                 return self.forward_streamed(chain);
@@ -281,17 +290,17 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
                 self.fault(QueueId::Rx, e);
                 return Flow::Stop;
             }
-        };
+        }
         let used_len = NET_HDR_LEN as u64 + frame_len;
-        if u64::from(rx.bytes()) < used_len {
+        if u64::from(self.rx_spans.bytes()) < used_len {
             return self.rx_too_small(tx_head, frame_len);
         }
-        if let Err(e) = rx.write_at(self.mem, 0, &NET_HDR) {
+        if let Err(e) = self.rx_spans.write_at(self.mem, 0, &NET_HDR) {
             self.fault(QueueId::Rx, e);
             return Flow::Stop;
         }
-        let off = NET_HDR_LEN as u64;
-        if let Err((id, e)) = copy_spans(self.mem, &rx, off, tx, off, frame_len) {
+        let (rx, tx, off) = (&self.rx_spans, &self.tx_spans, NET_HDR_LEN as u64);
+        if let Err((id, e)) = copy_spans(self.mem, rx, off, tx, off, frame_len) {
             self.fault(id, e);
             return Flow::Stop;
         }

@@ -244,12 +244,21 @@ pub struct Spans<const N: usize> {
     bytes: u32,
 }
 
+impl<const N: usize> Default for Spans<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<const N: usize> Spans<N> {
-    const EMPTY: Self = Spans {
-        spans: [Span { addr: 0, len: 0 }; N],
-        count: 0,
-        bytes: 0,
-    };
+    /// No buffers.
+    pub const fn new() -> Self {
+        Spans {
+            spans: [Span { addr: 0, len: 0 }; N],
+            count: 0,
+            bytes: 0,
+        }
+    }
 
     /// The buffers, in chain order.
     #[inline]
@@ -269,7 +278,8 @@ impl<const N: usize> Spans<N> {
         match self.spans.get_mut(self.count) {
             Some(s) => {
                 *s = Span { addr, len };
-                self.count += 1;
+                // `count < N`: the slot exists.
+                self.count = self.count.wrapping_add(1);
                 // The chain walk bounds the chain's total to u32.
                 self.bytes = self.bytes.wrapping_add(len);
                 true
@@ -351,44 +361,44 @@ impl<const N: usize> Spans<N> {
 
 impl DescChain {
     /// Walks a copy of the chain to the end, validating every descriptor as
-    /// [`DescChain::lengths`] does, and returns the buffers of one side
-    /// (`writable` or readable) if it has at most `N` that are not empty.
+    /// [`DescChain::lengths`] does, and collects into `out` the buffers of one
+    /// side (`writable` or readable) if it has at most `N` that are not empty.
     /// Descriptors of the other side are checked and passed over, as a
     /// [`Reader`] or [`Writer`] does.
     ///
-    /// `Ok(None)` means that side is longer; the chain is not known to be
-    /// valid then, and a [`Reader`] or [`Writer`] over it walks and checks it.
-    /// The chain keeps the head descriptor this walk read, as with `lengths`.
+    /// `Ok(false)` means that side is longer (`out` then holds its first
+    /// buffers, and the chain is not known to be valid); a [`Reader`] or
+    /// [`Writer`] over the chain walks and checks it. The chain keeps the head
+    /// descriptor this walk read, as with `lengths`.
+    ///
+    /// `out` is the caller's so that a loop over many chains fills the same
+    /// one instead of building and returning a new one per chain.
     #[inline]
     pub fn gather<M: GuestMemory + ?Sized, const N: usize>(
         &mut self,
         mem: &M,
         writable: bool,
-    ) -> Result<Option<Spans<N>>, Error> {
+        out: &mut Spans<N>,
+    ) -> Result<bool, Error> {
+        out.count = 0;
+        out.bytes = 0;
         let mut walk = self.clone();
-        let r = Self::gather_walk(&mut walk, mem, writable);
+        let r = loop {
+            // The walk is a copy that is dropped: `step` need not make errors sticky.
+            match walk.step(mem) {
+                Ok(Some(d)) => {
+                    if d.len != 0 && d.writable == writable && !out.push(d.addr, d.len) {
+                        break Ok(false);
+                    }
+                }
+                Ok(None) => break Ok(true),
+                Err(e) => break Err(e),
+            }
+        };
         if self.head_raw.is_none() {
             self.head_raw = walk.head_raw;
         }
         r
-    }
-
-    #[inline]
-    fn gather_walk<M: GuestMemory + ?Sized, const N: usize>(
-        walk: &mut DescChain,
-        mem: &M,
-        writable: bool,
-    ) -> Result<Option<Spans<N>>, Error> {
-        let mut side = Spans::EMPTY;
-        while let Some(d) = walk.next_desc(mem)? {
-            if d.len == 0 || d.writable != writable {
-                continue;
-            }
-            if !side.push(d.addr, d.len) {
-                return Ok(None);
-            }
-        }
-        Ok(Some(side))
     }
 }
 

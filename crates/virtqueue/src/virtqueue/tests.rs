@@ -967,14 +967,9 @@ fn gather_keeps_non_empty_buffers_per_side() {
     m.set_desc(1, BUF + 0x400, 40, WRITE, 6);
     m.add_avail(2);
     let mut c = pop_one(&mut q, &mem);
-    let r = c
-        .gather::<_, 2>(&mem, false)
-        .unwrap()
-        .expect("two readable fit");
-    let w = c
-        .gather::<_, 2>(&mem, true)
-        .unwrap()
-        .expect("two writable fit");
+    let (mut r, mut w) = (Spans::<2>::new(), Spans::<2>::new());
+    assert_eq!(c.gather(&mem, false, &mut r), Ok(true));
+    assert_eq!(c.gather(&mem, true, &mut w), Ok(true));
     assert_eq!(r.as_slice(), [span(BUF, 10), span(BUF + 0x200, 20)]);
     assert_eq!(w.as_slice(), [span(BUF + 0x300, 30), span(BUF + 0x400, 40)]);
     assert_eq!((r.bytes(), w.bytes()), (30, 70));
@@ -993,12 +988,14 @@ fn gather_gives_up_on_a_side_longer_than_n() {
     m.set_desc(3, BUF + 0x300, 8, WRITE, 0);
     m.add_avail(0);
     let mut c = pop_one(&mut q, &mem);
-    assert!(c.gather::<_, 2>(&mem, false).unwrap().is_none());
+    let mut two = Spans::<2>::new();
+    assert_eq!(c.gather(&mem, false, &mut two), Ok(false));
     // The writable side has one buffer: the three readable ones are only checked.
-    let w = c.gather::<_, 2>(&mem, true).unwrap().expect("one fits");
-    assert_eq!(w.as_slice(), [span(BUF + 0x300, 8)]);
-    let r = c.gather::<_, 3>(&mem, false).unwrap().expect("three fit");
-    assert_eq!(r.bytes(), 24);
+    assert_eq!(c.gather(&mem, true, &mut two), Ok(true));
+    assert_eq!(two.as_slice(), [span(BUF + 0x300, 8)]);
+    let mut three = Spans::<3>::new();
+    assert_eq!(c.gather(&mem, false, &mut three), Ok(true));
+    assert_eq!(three.bytes(), 24);
 }
 
 #[test]
@@ -1015,12 +1012,12 @@ fn gather_reports_the_errors_a_walk_does() {
     let mut c = pop_one(&mut q, &mem);
     // A loop of two one-byte buffers: it fits in N = 8 until the walk is cut.
     assert_eq!(
-        c.gather::<_, 8>(&mem, false).map(|g| g.is_some()),
+        c.gather(&mem, false, &mut Spans::<8>::new()),
         Err(Error::ChainLoop)
     );
     let mut c = pop_one(&mut q, &mem);
     assert_eq!(
-        c.gather::<_, 8>(&mem, true).map(|g| g.is_some()),
+        c.gather(&mem, true, &mut Spans::<8>::new()),
         Err(Error::ReadableAfterWritable)
     );
 }
@@ -1035,7 +1032,8 @@ fn spans_read_and_write_across_buffers() {
     m.set_desc(2, BUF + 0x200, 4, WRITE, 0);
     m.add_avail(0);
     let mut c = pop_one(&mut q, &mem);
-    let w = c.gather::<_, 4>(&mem, true).unwrap().unwrap();
+    let mut w = Spans::<4>::new();
+    assert_eq!(c.gather(&mem, true, &mut w), Ok(true));
     w.write_at(&mem, 2, &[1, 2, 3, 4, 5, 6, 7]).unwrap();
     assert_eq!(mem.bytes(BUF + 2, 1), [1]);
     assert_eq!(mem.bytes(BUF + 0x100, 5), [2, 3, 4, 5, 6]);
