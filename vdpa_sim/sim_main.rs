@@ -276,33 +276,8 @@ unsafe extern "C" fn sim_work(work: *mut sys::work_struct) {
     } = &mut *st;
     let [Some(rx), Some(tx)] = queues else { return };
     let mem = DeviceMemory::new(dma.as_ref(), tlb);
-    let out = netsim::process(cfg, rx, tx, &mem, BUDGET, stats);
-    let broken = core::cell::Cell::new(out.error.is_some());
-    let check = |r: Result<bool, virtqueue::Error>| {
-        r.unwrap_or_else(|_| {
-            broken.set(true);
-            false
-        })
-    };
-    let notify_tx = out.tx_completed > 0 && check(tx.needs_notification(&mem));
-    let notify_rx = out.rx_completed > 0 && check(rx.needs_notification(&mem));
-    // Ask for kicks again (with EVENT_IDX this publishes avail_event), then look once more:
-    // buffers the driver added while we were not asking came without a kick.
-    let mut again = out.more_pending;
-    if !broken.get() && !out.more_pending {
-        let tx_more = check(
-            tx.set_notification(&mem, true)
-                .and_then(|()| tx.pending(&mem))
-                .map(|n| n > 0),
-        );
-        let rx_more = check(
-            rx.set_notification(&mem, true)
-                .and_then(|()| rx.pending(&mem))
-                .map(|n| n > 0),
-        );
-        again = tx_more && (!out.rx_starved || rx_more);
-    }
-    if broken.get() {
+    let end = netsim::run_pass(cfg, rx, tx, &mem, BUDGET, stats);
+    if end.broken {
         // virtio 1.2, 2.1.2: a device that cannot go on sets DEVICE_NEEDS_RESET and sends a
         // configuration change notification.
         regs.set_needs_reset();
@@ -310,13 +285,13 @@ unsafe extern "C" fn sim_work(work: *mut sys::work_struct) {
         return;
     }
     // Interrupts are raised with the state locked (see the module documentation).
-    if notify_tx {
+    if end.interrupt_tx {
         sim.handle.vq_interrupt(TXQ);
     }
-    if notify_rx {
+    if end.interrupt_rx {
         sim.handle.vq_interrupt(RXQ);
     }
-    if again {
+    if end.run_again {
         kick(sim);
     }
 }

@@ -13,6 +13,7 @@ use super::virtqueue;
 
 mod config;
 mod datapath;
+mod pass;
 
 #[cfg(test)]
 mod tests;
@@ -21,6 +22,7 @@ pub use self::config::{ConfigError, NetConfig};
 pub use self::datapath::{
     process, NetStats, Outcome, QueueFault, QueueId, QueueStats, PUBLISH_BATCH, SHORT_CHAIN,
 };
+pub use self::pass::{run_pass, PassEnd};
 
 /// Index of the receive queue.
 pub const RX_QUEUE: u16 = 0;

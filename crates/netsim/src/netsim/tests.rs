@@ -7,7 +7,8 @@ use std::vec;
 use std::vec::Vec;
 
 use super::virtqueue::{
-    GuestMemory, MemError, SplitQueue, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE,
+    GuestMemory, MemError, SplitQueue, VRING_AVAIL_F_NO_INTERRUPT, VRING_DESC_F_INDIRECT,
+    VRING_DESC_F_NEXT, VRING_DESC_F_WRITE, VRING_USED_F_NO_NOTIFY,
 };
 use super::*;
 use virtqueue::mock::XorShift;
@@ -933,4 +934,118 @@ fn used_indices_are_published_in_batches_and_at_the_end_of_a_pass() {
     }
     assert_eq!(b.rxr.used_idx(&b.mem), n);
     assert_eq!(b.txr.used_idx(&b.mem), n);
+}
+
+// ---- a worker pass: kicks and interrupts ---------------------------------
+
+fn used_flags(b: &Bench, r: &Ring) -> u16 {
+    b.mem.read_u16(r.used).unwrap()
+}
+
+fn pass(b: &mut Bench, budget: u32) -> PassEnd {
+    run_pass(&b.cfg, &mut b.rx, &mut b.tx, &b.mem, budget, &mut b.stats)
+}
+
+#[test]
+fn a_pass_keeps_kicks_off_until_it_has_drained_the_rings() {
+    let mut b = Bench::new(1500);
+    let mut rng = XorShift(3);
+    for _ in 0..3 {
+        b.send(&frame(MAC, 60, &mut rng));
+        b.post_rx(&[2048]);
+    }
+    let end = pass(&mut b, 2);
+    assert!(end.run_again && !end.broken);
+    assert!(end.interrupt_tx && end.interrupt_rx);
+    assert_eq!(used_flags(&b, &b.txr), VRING_USED_F_NO_NOTIFY);
+    assert_eq!(used_flags(&b, &b.rxr), VRING_USED_F_NO_NOTIFY);
+    let end = pass(&mut b, 2);
+    assert_eq!((end.outcome.tx_completed, end.outcome.rx_completed), (1, 1));
+    assert!(!end.run_again && !end.broken);
+    assert_eq!((used_flags(&b, &b.txr), used_flags(&b, &b.rxr)), (0, 0));
+}
+
+#[test]
+fn a_pass_interrupts_only_where_the_driver_asks() {
+    let mut b = Bench::new(1500);
+    let mut rng = XorShift(4);
+    b.mem
+        .write(b.rxr.avail, &VRING_AVAIL_F_NO_INTERRUPT.to_le_bytes())
+        .unwrap();
+    b.send(&frame(MAC, 100, &mut rng));
+    b.post_rx(&[2048]);
+    let end = pass(&mut b, 8);
+    assert_eq!((end.outcome.tx_completed, end.outcome.rx_completed), (1, 1));
+    assert!(end.interrupt_tx && !end.interrupt_rx && !end.run_again);
+    // Nothing completed, nothing to interrupt for.
+    let end = pass(&mut b, 8);
+    assert!(!end.interrupt_tx && !end.interrupt_rx && !end.run_again);
+}
+
+#[test]
+fn frames_waiting_for_rx_buffers_wait_for_the_rx_kick() {
+    let mut b = Bench::new(1500);
+    let mut rng = XorShift(5);
+    b.send(&frame(MAC, 100, &mut rng));
+    let end = pass(&mut b, 8);
+    assert!(end.outcome.rx_starved && !end.run_again && !end.interrupt_tx);
+    assert_eq!(
+        used_flags(&b, &b.rxr),
+        0,
+        "RX kicks are on: the buffers' kick restarts"
+    );
+    b.post_rx(&[2048]);
+    let end = pass(&mut b, 8);
+    assert_eq!((end.outcome.tx_completed, end.outcome.rx_completed), (1, 1));
+    assert!(end.interrupt_tx && end.interrupt_rx && !end.run_again);
+}
+
+#[test]
+fn a_broken_queue_ends_the_pass_with_nothing_but_broken() {
+    let mut b = Bench::new(1500);
+    let mut rng = XorShift(6);
+    b.send(&frame(MAC, 100, &mut rng));
+    b.post_rx(&[2048]);
+    // The TX avail index jumps past the ring size.
+    b.mem
+        .write(b.txr.avail + 2, &1000u16.to_le_bytes())
+        .unwrap();
+    let end = pass(&mut b, 8);
+    assert!(end.broken && b.tx.is_broken());
+    assert!(!end.interrupt_tx && !end.interrupt_rx && !end.run_again);
+    // And stays so: no interrupt, no rerun, until a reset makes new queues.
+    let end = pass(&mut b, 8);
+    assert!(end.broken && !end.interrupt_tx && !end.interrupt_rx && !end.run_again);
+}
+
+#[test]
+fn with_event_idx_a_pass_follows_used_event_and_publishes_avail_event() {
+    let mut b = Bench::new(1500);
+    let n = u64::from(QSIZE);
+    b.tx = SplitQueue::new(QSIZE, b.txr.desc, b.txr.avail, b.txr.used, true).unwrap();
+    b.rx = SplitQueue::new(QSIZE, b.rxr.desc, b.rxr.avail, b.rxr.used, true).unwrap();
+    let avail_event = |b: &Bench, r: &Ring| b.mem.read_u16(r.used + 4 + 8 * n).unwrap();
+    let used_event = |r: &Ring| r.avail + 4 + 2 * n;
+    let mut rng = XorShift(7);
+    for _ in 0..2 {
+        b.send(&frame(MAC, 100, &mut rng));
+        b.post_rx(&[2048]);
+    }
+    let end = pass(&mut b, 8);
+    assert!(end.interrupt_tx && end.interrupt_rx && !end.run_again);
+    // Kicks are asked for from the next entry on; the flags are left alone.
+    assert_eq!((avail_event(&b, &b.txr), avail_event(&b, &b.rxr)), (2, 2));
+    assert_eq!((used_flags(&b, &b.txr), used_flags(&b, &b.rxr)), (0, 0));
+    // The driver wants a TX interrupt only after entry 10 and an RX one after entry 2.
+    b.mem
+        .write(used_event(&b.txr), &10u16.to_le_bytes())
+        .unwrap();
+    b.mem
+        .write(used_event(&b.rxr), &2u16.to_le_bytes())
+        .unwrap();
+    b.send(&frame(MAC, 100, &mut rng));
+    b.post_rx(&[2048]);
+    let end = pass(&mut b, 8);
+    assert_eq!((end.outcome.tx_completed, end.outcome.rx_completed), (1, 1));
+    assert!(!end.interrupt_tx && end.interrupt_rx);
 }
