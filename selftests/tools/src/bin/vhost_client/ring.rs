@@ -20,6 +20,8 @@ pub(crate) const VRING_DESC_F_WRITE: u16 = 2;
 const DESC_SIZE: usize = 16;
 /// Size of one used element (`struct vring_used_elem`).
 const USED_ELEM_SIZE: usize = 8;
+/// `used->flags` bit: the device asks not to be kicked.
+const VRING_USED_F_NO_NOTIFY: u16 = 1;
 
 /// Offsets of the three parts of a split ring inside the region.
 #[derive(Debug, Clone, Copy)]
@@ -168,6 +170,13 @@ impl Vq {
         let v = mem.r16(self.lay.used + 2);
         fence(Ordering::Acquire);
         v
+    }
+
+    /// Whether the device wants a kick for what was just published: not while it sets
+    /// `VRING_USED_F_NO_NOTIFY`, which DPDK's virtio_user checks the same way. Call after
+    /// [`Vq::flush_avail`], whose fence orders the check after the index store.
+    pub(crate) fn kick_wanted(&self, mem: &Region) -> bool {
+        mem.r16(self.lay.used) & VRING_USED_F_NO_NOTIFY == 0
     }
 
     /// Used entries the device published that we have not consumed.
