@@ -260,22 +260,11 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
             return self.tx_error(tx_head);
         };
         let mut dst = [0u8; ETH_ALEN];
-        match self
+        // The length check above leaves room for an Ethernet header: only memory can fail.
+        let peeked = self
             .tx_spans
-            .read_at(self.mem, NET_HDR_LEN as u64, &mut dst)
-        {
-            Ok(()) => {}
-            // Not reached: the length check above leaves room for an Ethernet header.
-            Err(Error::BufferTooShort) => return self.tx_error(tx_head),
-            Err(e) => {
-                self.fault(QueueId::Tx, e);
-                return Flow::Stop;
-            }
-        }
-        if let Some(flow) = self.filter(tx_head, &dst, frame_len) {
-            return flow;
-        }
-        let mut rx_chain = match self.pop_rx() {
+            .read_at(self.mem, NET_HDR_LEN as u64, &mut dst);
+        let mut rx_chain = match self.admit(tx_head, peeked.map(|()| dst), frame_len) {
             Ok(c) => c,
             Err(flow) => return flow,
         };
@@ -329,19 +318,7 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
             Ok(_) => Err(Error::BufferTooShort),
             Err(e) => Err(e),
         };
-        match peeked {
-            Ok(()) => {}
-            Err(Error::BufferTooShort) => return self.tx_error(tx_head),
-            Err(e) => {
-                self.fault(QueueId::Tx, e);
-                return Flow::Stop;
-            }
-        }
-        if let Some(flow) = self.filter(tx_head, &dst, frame_len) {
-            return flow;
-        }
-
-        let mut rx_chain = match self.pop_rx() {
+        let mut rx_chain = match self.admit(tx_head, peeked.map(|()| dst), frame_len) {
             Ok(c) => c,
             Err(flow) => return flow,
         };
@@ -397,27 +374,35 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
         self.complete(QueueId::Tx, tx_head, 0)
     }
 
-    // Completes a frame that a down link or the receive filter drops; None
-    // if the frame goes on to RX.
+    // Takes a frame whose destination MAC was read (`dst`) to an RX chain, or
+    // says how the loop goes on without one: the frame is malformed, the link
+    // is down or the filter drops it (completed here), no RX buffer is there
+    // (starved: the TX chain goes back), or a queue broke.
     #[inline]
-    fn filter(&mut self, tx_head: u16, dst: &[u8; ETH_ALEN], frame_len: u64) -> Option<Flow> {
+    fn admit(
+        &mut self,
+        tx_head: u16,
+        dst: Result<[u8; ETH_ALEN], Error>,
+        frame_len: u64,
+    ) -> Result<DescChain, Flow> {
+        let dst = match dst {
+            Ok(d) => d,
+            Err(Error::BufferTooShort) => return Err(self.tx_error(tx_head)),
+            Err(e) => {
+                self.fault(QueueId::Tx, e);
+                return Err(Flow::Stop);
+            }
+        };
         if !self.cfg.link_up {
             self.stats.tx.drop_one();
-            return Some(self.complete(QueueId::Tx, tx_head, 0));
+            return Err(self.complete(QueueId::Tx, tx_head, 0));
         }
-        if !self.cfg.accepts(dst) {
+        if !self.cfg.accepts(&dst) {
             // Sent fine; only nobody on this link wants it.
             self.stats.tx.count(frame_len);
             self.stats.rx.drop_one();
-            return Some(self.complete(QueueId::Tx, tx_head, 0));
+            return Err(self.complete(QueueId::Tx, tx_head, 0));
         }
-        None
-    }
-
-    // The next RX chain, or how the loop goes on without one: starved (the
-    // TX chain goes back) or broken.
-    #[inline]
-    fn pop_rx(&mut self) -> Result<DescChain, Flow> {
         match self.rx.pop(self.mem) {
             Ok(Some(c)) => Ok(c),
             Ok(None) => {
