@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Bodies of kglue/helpers.h. Included once into each module (see helpers.h). */
+/*
+ * Bodies of kglue/helpers.h: the static inline functions and macros of the kernel that Rust
+ * cannot call. Built once, into vmdev.ko, and exported to the project's other modules.
+ */
 #include <linux/device.h>
 #include <linux/dma-mapping.h>
 #include <linux/etherdevice.h>
@@ -12,32 +15,36 @@
 #include <linux/poll.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/export.h>
 #include "helpers.h"
 
 struct device *vmdev_helper_mdev_dev(struct mdev_device *mdev) { return mdev_dev(mdev); }
+EXPORT_SYMBOL_GPL(vmdev_helper_mdev_dev);
 struct mdev_device *vmdev_helper_to_mdev(struct device *dev) { return to_mdev_device(dev); }
+EXPORT_SYMBOL_GPL(vmdev_helper_to_mdev);
 struct mdev_type *vmdev_helper_mdev_type(struct mdev_device *mdev) { return mdev->type; }
+EXPORT_SYMBOL_GPL(vmdev_helper_mdev_type);
 void *vmdev_helper_dev_get_drvdata(const struct device *dev) { return dev_get_drvdata(dev); }
+EXPORT_SYMBOL_GPL(vmdev_helper_dev_get_drvdata);
 void vmdev_helper_dev_set_drvdata(struct device *dev, void *data) { dev_set_drvdata(dev, data); }
+EXPORT_SYMBOL_GPL(vmdev_helper_dev_set_drvdata);
 
-void vmdev_helper_spin_lock_init(struct spinlock *lock) { spin_lock_init(lock); }
 void vmdev_helper_spin_lock_bh(struct spinlock *lock) { spin_lock_bh(lock); }
+EXPORT_SYMBOL_GPL(vmdev_helper_spin_lock_bh);
 void vmdev_helper_spin_unlock_bh(struct spinlock *lock) { spin_unlock_bh(lock); }
-
-void vmdev_helper_init_work(struct work_struct *work, void (*fn)(struct work_struct *))
-{
-	INIT_WORK(work, fn);
-}
+EXPORT_SYMBOL_GPL(vmdev_helper_spin_unlock_bh);
 
 bool vmdev_helper_queue_work(struct workqueue_struct *wq, struct work_struct *work)
 {
 	return queue_work(wq, work);
 }
+EXPORT_SYMBOL_GPL(vmdev_helper_queue_work);
 
 struct workqueue_struct *vmdev_helper_alloc_workqueue(const char *name)
 {
 	return alloc_workqueue("%s", WQ_UNBOUND | WQ_MEM_RECLAIM, 0, name);
 }
+EXPORT_SYMBOL_GPL(vmdev_helper_alloc_workqueue);
 
 /*
  * The kernel personality's device addresses are DMA addresses of a device with no IOMMU, i.e.
@@ -51,23 +58,39 @@ void *vmdev_helper_phys_to_virt(u64 phys)
 		return NULL;
 	return page_address(pfn_to_page(pfn)) + offset_in_page(phys);
 }
+EXPORT_SYMBOL_GPL(vmdev_helper_phys_to_virt);
 
 bool vmdev_helper_in_task(void) { return in_task(); }
+EXPORT_SYMBOL_GPL(vmdev_helper_in_task);
 bool vmdev_helper_is_multicast_ether_addr(const u8 *addr) { return is_multicast_ether_addr(addr); }
+EXPORT_SYMBOL_GPL(vmdev_helper_is_multicast_ether_addr);
 void vmdev_helper_smp_mb(void) { smp_mb(); }
+EXPORT_SYMBOL_GPL(vmdev_helper_smp_mb);
 void vmdev_helper_smp_rmb(void) { smp_rmb(); }
+EXPORT_SYMBOL_GPL(vmdev_helper_smp_rmb);
 void vmdev_helper_smp_wmb(void) { smp_wmb(); }
+EXPORT_SYMBOL_GPL(vmdev_helper_smp_wmb);
 void vmdev_helper_might_sleep(void) { might_sleep(); }
+EXPORT_SYMBOL_GPL(vmdev_helper_might_sleep);
 void vmdev_helper_device_lock(struct device *dev) { device_lock(dev); }
+EXPORT_SYMBOL_GPL(vmdev_helper_device_lock);
 void vmdev_helper_device_unlock(struct device *dev) { device_unlock(dev); }
+EXPORT_SYMBOL_GPL(vmdev_helper_device_unlock);
 void vmdev_helper_ida_init(struct ida *ida) { ida_init(ida); }
+EXPORT_SYMBOL_GPL(vmdev_helper_ida_init);
 void *vmdev_helper_kzalloc(size_t size) { return kzalloc(size, GFP_KERNEL); }
+EXPORT_SYMBOL_GPL(vmdev_helper_kzalloc);
 int vmdev_helper_dma_set_mask_and_coherent(struct device *dev, u64 mask) { return dma_set_mask_and_coherent(dev, mask); }
+EXPORT_SYMBOL_GPL(vmdev_helper_dma_set_mask_and_coherent);
 const char *vmdev_helper_dev_name(const struct device *dev) { return dev_name(dev); }
+EXPORT_SYMBOL_GPL(vmdev_helper_dev_name);
 
 struct mm_struct *vmdev_helper_current_mm(void) { return current->mm; }
+EXPORT_SYMBOL_GPL(vmdev_helper_current_mm);
 void vmdev_helper_mmgrab(struct mm_struct *mm) { mmgrab(mm); }
+EXPORT_SYMBOL_GPL(vmdev_helper_mmgrab);
 void vmdev_helper_mmdrop(struct mm_struct *mm) { mmdrop(mm); }
+EXPORT_SYMBOL_GPL(vmdev_helper_mmdrop);
 
 u64 vmdev_helper_memlock_limit_pages(void)
 {
@@ -75,9 +98,12 @@ u64 vmdev_helper_memlock_limit_pages(void)
 
 	return lim == RLIM_INFINITY ? U64_MAX : PFN_DOWN(lim);
 }
+EXPORT_SYMBOL_GPL(vmdev_helper_memlock_limit_pages);
 
 s64 vmdev_helper_pinned_vm(struct mm_struct *mm) { return atomic64_read(&mm->pinned_vm); }
+EXPORT_SYMBOL_GPL(vmdev_helper_pinned_vm);
 void vmdev_helper_pinned_vm_add(struct mm_struct *mm, s64 pages) { atomic64_add(pages, &mm->pinned_vm); }
+EXPORT_SYMBOL_GPL(vmdev_helper_pinned_vm_add);
 
 /*
  * Pins @npages user pages from @start for long-term device access, as vhost-vdpa does, and
@@ -102,6 +128,7 @@ long vmdev_helper_pin_user_pfns(unsigned long start, unsigned long npages, bool 
 		pfns[i] = page_to_pfn(pages[i]);
 	return pinned;
 }
+EXPORT_SYMBOL_GPL(vmdev_helper_pin_user_pfns);
 
 /* Releases pins taken by vmdev_helper_pin_user_pfns(), marking pages the device wrote dirty. */
 void vmdev_helper_unpin_pfns(u64 pfn, u64 npages, bool dirty)
@@ -116,6 +143,7 @@ void vmdev_helper_unpin_pfns(u64 pfn, u64 npages, bool dirty)
 		unpin_user_page(page);
 	}
 }
+EXPORT_SYMBOL_GPL(vmdev_helper_unpin_pfns);
 
 void vmdev_helper_init_poll_funcptr(struct poll_table_struct *pt,
 				    void (*qproc)(struct file *, struct wait_queue_head *,
@@ -123,11 +151,13 @@ void vmdev_helper_init_poll_funcptr(struct poll_table_struct *pt,
 {
 	init_poll_funcptr(pt, qproc);
 }
+EXPORT_SYMBOL_GPL(vmdev_helper_init_poll_funcptr);
 
 unsigned int vmdev_helper_vfs_poll(struct file *file, struct poll_table_struct *pt)
 {
 	return (__force unsigned int)vfs_poll(file, pt);
 }
+EXPORT_SYMBOL_GPL(vmdev_helper_vfs_poll);
 
 void vmdev_helper_init_waitqueue_func_entry(struct wait_queue_entry *wq,
 					    int (*func)(struct wait_queue_entry *, unsigned int,
@@ -135,3 +165,4 @@ void vmdev_helper_init_waitqueue_func_entry(struct wait_queue_entry *wq,
 {
 	init_waitqueue_func_entry(wq, func);
 }
+EXPORT_SYMBOL_GPL(vmdev_helper_init_waitqueue_func_entry);

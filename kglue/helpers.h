@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * C helpers for `static inline` functions and macros that Rust cannot call directly.
- * Each module links its own copy (kglue/helpers.c through the module's helpers.c).
+ * C helpers for `static inline` functions and macros that Rust cannot call directly. Built
+ * once, into vmdev.ko (kglue/helpers.c), and exported to the other modules.
  */
 #ifndef _VMDEV_KGLUE_HELPERS_H
 #define _VMDEV_KGLUE_HELPERS_H
@@ -21,10 +21,8 @@ struct mdev_device *vmdev_helper_to_mdev(struct device *dev);
 struct mdev_type *vmdev_helper_mdev_type(struct mdev_device *mdev);
 void *vmdev_helper_dev_get_drvdata(const struct device *dev);
 void vmdev_helper_dev_set_drvdata(struct device *dev, void *data);
-void vmdev_helper_spin_lock_init(struct spinlock *lock);
 void vmdev_helper_spin_lock_bh(struct spinlock *lock);
 void vmdev_helper_spin_unlock_bh(struct spinlock *lock);
-void vmdev_helper_init_work(struct work_struct *work, void (*fn)(struct work_struct *));
 bool vmdev_helper_queue_work(struct workqueue_struct *wq, struct work_struct *work);
 struct workqueue_struct *vmdev_helper_alloc_workqueue(const char *name);
 void *vmdev_helper_phys_to_virt(u64 phys);
@@ -63,4 +61,6 @@ unsigned int vmdev_helper_vfs_poll(struct file *file, struct poll_table_struct *
 void vmdev_helper_init_waitqueue_func_entry(struct wait_queue_entry *wq,
 					    int (*func)(struct wait_queue_entry *, unsigned int,
 							int, void *));
+/* vmdev.ko only: its test-only module parameter (Documentation/testing.rst). */
+int vmdev_test_fail_init(void);
 #endif

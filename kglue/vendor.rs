@@ -9,13 +9,20 @@
 //!
 //! Register accesses reach [`Device`] already checked against the register map: a
 //! [`Register`] for the window, and an in-bounds offset and buffer for config space.
+//!
+//! Per-instance sysfs attributes (a vendor's settings and counters) are attributes whose
+//! target is [`Instance<P>`]: the registration installs them on its own instances only, so
+//! their callbacks receive the vendor's device.
 
 use super::sys;
-use super::vmdev_regs::map::Register;
+use super::sysfs::{AttrTarget, GroupList};
+use crate::vmdev_regs::map::Register;
 use core::marker::PhantomData;
 use core::pin::Pin;
+use kernel::error::from_err_ptr;
 use kernel::ffi::{c_int, c_uint, c_void};
 use kernel::prelude::*;
+use kernel::types::ARef;
 
 /// An mdev type a parent offers.
 pub struct TypeDesc {
@@ -113,7 +120,7 @@ impl<P: Parent> Adapter<P> {
         match Register::at(offset) {
             // SAFETY: the transport calls ops on live instances only.
             Some(reg) => unsafe { Self::device(vdev) }.reg_read(reg),
-            None => super::vmdev_regs::map::REFUSED_READ,
+            None => crate::vmdev_regs::map::REFUSED_READ,
         }
     }
 
@@ -200,21 +207,32 @@ impl<P: Parent> Adapter<P> {
     }
 }
 
-/// Finds the instance behind a vmdev bus device, for a vendor's sysfs attribute callbacks.
-///
-/// # Safety
-///
-/// `dev` must be a live device whose attribute callback is running, and its instance must
-/// have been created by `Registration<P>` (the attribute groups passed to it).
-pub unsafe fn device_of_sysfs<'a, P: Parent>(dev: *mut sys::device) -> Option<&'a P::Device> {
-    // SAFETY: per the contract. The vendor data is set before the device is added and
-    // cleared only after it is deleted, which drains attribute callbacks.
-    unsafe {
-        let vdev = sys::vmdev_from_dev(dev);
-        if vdev.is_null() || sys::vmdev_get_drvdata(vdev).is_null() {
+/// The vendor's device behind a vmdev bus device, as sysfs attributes of a vendor see it.
+#[repr(transparent)]
+pub struct Instance<P: Parent>(P::Device);
+
+impl<P: Parent> core::ops::Deref for Instance<P> {
+    type Target = P::Device;
+
+    fn deref(&self) -> &P::Device {
+        &self.0
+    }
+}
+
+// SAFETY: groups of `Instance<P>` are installed only by `Registration<P>`, on instances of
+// `P`, whose vendor data is the `P::Device` that `create` stored: set before the device is
+// added to the bus and cleared after it is deleted, which drains attribute callbacks.
+unsafe impl<P: Parent> AttrTarget for Instance<P> {
+    unsafe fn from_device<'a>(dev: *mut sys::device) -> Option<&'a Self> {
+        // SAFETY: `dev` carries one of our groups (the contract), so it is a vmdev device.
+        let vdev = unsafe { sys::vmdev_from_dev(dev) };
+        if vdev.is_null() {
             return None;
         }
-        Some(Adapter::<P>::device(vdev))
+        // SAFETY: as above; `Instance<P>` is a transparent `P::Device`.
+        let data = unsafe { sys::vmdev_get_drvdata(vdev) };
+        // SAFETY: non-null vendor data of an instance of `P` is its `P::Device`.
+        (!data.is_null()).then(|| unsafe { &*data.cast::<Self>() })
     }
 }
 
@@ -222,10 +240,14 @@ pub unsafe fn device_of_sysfs<'a, P: Parent>(dev: *mut sys::device) -> Option<&'
 ///
 /// # Invariants
 ///
-/// `raw` is a parent registered with the transport whose drvdata is a `&'static P`.
+/// `raw` is a parent registered with the transport whose drvdata is a `&'static P`, with the
+/// types in `_types` and the ops in `_ops` (neither moves: both are heap allocations), on the
+/// device `_dev` references.
 pub struct Registration<P: Parent> {
     raw: *mut sys::vmdev_parent,
     _types: KVec<sys::vmdev_type>,
+    _ops: KBox<sys::vmdev_parent_ops>,
+    _dev: ARef<kernel::device::Device>,
     _parent: PhantomData<&'static P>,
 }
 
@@ -235,25 +257,13 @@ unsafe impl<P: Parent> Send for Registration<P> {}
 unsafe impl<P: Parent> Sync for Registration<P> {}
 
 impl<P: Parent> Registration<P> {
-    const PARENT_OPS_NO_GROUPS: sys::vmdev_parent_ops = sys::vmdev_parent_ops {
-        create: Some(Adapter::<P>::create),
-        destroy: Some(Adapter::<P>::destroy),
-        dev_groups: core::ptr::null_mut(),
-    };
-
-    /// Registers `parent` for the device `dev`, with optional sysfs attribute groups for
-    /// every instance (a NULL-terminated array).
-    ///
-    /// # Safety
-    ///
-    /// `dev` must be a live device with a driver bound that outlives the registration;
-    /// `ops_storage` must stay valid and unmoved until the registration is dropped, and
-    /// `dev_groups`, if not null, must be a NULL-terminated static array.
-    pub unsafe fn new(
-        dev: *mut sys::device,
+    /// Registers `parent` on `dev`, which must have a driver bound (mdev names the types
+    /// `<driver>-<type>`) for as long as the registration lives, with sysfs attribute
+    /// `groups` on every instance.
+    pub fn new(
+        dev: &kernel::device::Device,
         parent: &'static P,
-        ops_storage: &'static mut sys::vmdev_parent_ops,
-        dev_groups: *mut *const sys::attribute_group,
+        groups: Option<GroupList<Instance<P>>>,
     ) -> Result<Self> {
         let mut types = KVec::with_capacity(P::TYPES.len(), GFP_KERNEL)?;
         for t in P::TYPES {
@@ -267,27 +277,33 @@ impl<P: Parent> Registration<P> {
                 GFP_KERNEL,
             )?;
         }
-        *ops_storage = Self::PARENT_OPS_NO_GROUPS;
-        ops_storage.dev_groups = dev_groups;
-        // SAFETY: per the contract; `types` lives in `self` (its buffer never moves) and the
-        // ops in `ops_storage`, both until `drop` unregisters.
-        let raw = unsafe {
+        let ops = KBox::new(
+            sys::vmdev_parent_ops {
+                create: Some(Adapter::<P>::create),
+                destroy: Some(Adapter::<P>::destroy),
+                dev_groups: groups.map_or(core::ptr::null_mut(), |g| g.as_ptr()),
+            },
+            GFP_KERNEL,
+        )?;
+        let dev_ref: ARef<kernel::device::Device> = dev.into();
+        let raw_dev = core::ptr::from_ref(dev).cast_mut().cast::<sys::device>();
+        // SAFETY: `dev` is live (we hold a reference); `types` and `ops` are heap allocations
+        // kept in `self` until `drop` unregisters; the drvdata is the `&'static P`.
+        let raw = from_err_ptr(unsafe {
             sys::vmdev_register_parent(
-                dev,
+                raw_dev,
                 types.as_ptr(),
                 types.len() as c_uint,
-                ops_storage,
-                (parent as *const P).cast_mut().cast(),
+                &*ops,
+                core::ptr::from_ref(parent).cast_mut().cast(),
             )
-        };
-        let addr = raw as isize;
-        if (-4095..0).contains(&addr) {
-            return Err(Error::from_errno(addr as c_int));
-        }
+        })?;
         // INVARIANT: registered just now with `parent` as drvdata.
         Ok(Self {
             raw,
             _types: types,
+            _ops: ops,
+            _dev: dev_ref,
             _parent: PhantomData,
         })
     }

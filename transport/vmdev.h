@@ -83,11 +83,9 @@ struct vmdev_parent;
  *            width and direction; the device never sees a refused access.
  * @reg_write: write a 32-bit register. Except for VMDEV_QUEUE_NOTIFY, called in process
  *             context. A write of 0 to VMDEV_STATUS resets the device: when it returns, the
- *             device has stopped using every queue, no vmdev_vq_interrupt() or
- *             vmdev_config_changed() call is still running, and none is made until a driver
- *             sets the queues up again (drivers free their interrupt state right after). VMDEV_QUEUE_NOTIFY may be
- *             written from any context, including with bottom halves disabled, and must not
- *             sleep.
+ *             device has stopped using every queue and reads and writes no driver memory.
+ *             VMDEV_QUEUE_NOTIFY may be written from any context, including with bottom
+ *             halves disabled, and must not sleep.
  * @config_read: read @len (1, 2, 4 or 8) bytes of config space at @offset (relative to
  *               VMDEV_CONFIG), already checked against VMDEV_CONFIG_SIZE. Process context.
  * @config_write: write config space, same rules as @config_read.
@@ -153,7 +151,10 @@ struct vmdev_device *vmdev_from_dev(struct device *dev);
 
 /*
  * Interrupts. Process or softirq context, not hardirq: the driver's handler runs with bottom
- * halves disabled. Must not be called after the reset that stops the queue (see @reg_write).
+ * halves disabled. A device should raise none for a queue after the reset that stops it (see
+ * @reg_write); one that does anyway (an asynchronous reset) is safe: from a write of 0 to
+ * VMDEV_STATUS until the next non-zero status, the transport drops the device's interrupts,
+ * and after a driver is unbound it delivers none to it.
  */
 void vmdev_vq_interrupt(struct vmdev_device *vdev, u32 queue);
 void vmdev_config_changed(struct vmdev_device *vdev);
@@ -170,9 +171,17 @@ struct vmdev_device_id {
  * struct vmdev_driver - a personality driver on the vmdev bus
  * @name: driver name (also the name driver_override matches)
  * @id_table: device classes the driver handles, ended by an entry with device_id 0
- * @probe: bind to a device
- * @remove: unbind; the driver must reset the device before returning
- * @vq_interrupt: a used-buffer notification for queue @queue (bottom halves disabled)
+ * @probe: bind to a device. The transport delivers the device's interrupts to the driver from
+ *         the moment it publishes its state with vmdev_set_driver_data(), so a driver sets its
+ *         state first and starts the device after; a failing probe leaves its state to
+ *         @release.
+ * @remove: unbind: stop the device and leave it reset. Interrupts still reach the driver
+ *          until this returns.
+ * @release: optional: free the state published with vmdev_set_driver_data(), called once
+ *           the transport delivers no interrupt to it any more (after @remove, or after a
+ *           failed @probe).
+ * @vq_interrupt: a used-buffer notification for queue @queue, with the published state
+ *                (bottom halves disabled)
  * @config_changed: the device changed its config space (bottom halves disabled)
  */
 struct vmdev_driver {
@@ -180,21 +189,27 @@ struct vmdev_driver {
 	const struct vmdev_device_id *id_table;
 	int (*probe)(struct vmdev_device *vdev);
 	void (*remove)(struct vmdev_device *vdev);
-	void (*vq_interrupt)(struct vmdev_device *vdev, u32 queue);
-	void (*config_changed)(struct vmdev_device *vdev);
+	void (*release)(struct vmdev_device *vdev, void *driver_data);
+	void (*vq_interrupt)(struct vmdev_device *vdev, void *driver_data, u32 queue);
+	void (*config_changed)(struct vmdev_device *vdev, void *driver_data);
 	struct device_driver driver; /* the transport's */
 };
 
 int vmdev_register_driver(struct vmdev_driver *drv, struct module *owner);
 void vmdev_unregister_driver(struct vmdev_driver *drv);
 
-/* Register window accesses, checked against the register map: 0 or -EINVAL/-ERANGE. */
+/*
+ * Register window accesses, checked against the register map: 0 or -EINVAL/-ERANGE, or
+ * -ENODEV once the instance is destroyed.
+ */
 int vmdev_read(struct vmdev_device *vdev, u32 offset, u32 *value);
 int vmdev_write(struct vmdev_device *vdev, u32 offset, u32 value);
 int vmdev_config_read(struct vmdev_device *vdev, u32 offset, void *buf, u32 len);
 int vmdev_config_write(struct vmdev_device *vdev, u32 offset, const void *buf, u32 len);
-/* Driver-private data for the bound driver. */
+/* The bound driver's state, passed to its interrupt callbacks. */
 void vmdev_set_driver_data(struct vmdev_device *vdev, void *data);
 void *vmdev_get_driver_data(struct vmdev_device *vdev);
+/* Waits until no interrupt callback of @vdev is running (for a driver about to free a queue). */
+void vmdev_synchronize_callbacks(struct vmdev_device *vdev);
 
 #endif /* _VMDEV_H */

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Personality drivers on the vmdev bus: the driver side of the transport as a safe trait.
+//!
+//! A driver implements [`Driver`]; [`Registration`] registers it with the transport and
+//! unregisters it (unbinding every device) when dropped. The transport's C callbacks reach
+//! the trait through the adapter below, which owns the driver's per-device state and keeps
+//! the order that makes interrupt delivery safe:
+//!
+//! 1. the transport publishes the driver to the interrupt path before probing;
+//! 2. [`Driver::probe`] builds the state, with the device not yet started;
+//! 3. the adapter publishes the state, after which interrupts reach it;
+//! 4. [`Driver::start`] starts the device (virtio_mdev registers the virtio device there,
+//!    whose driver sets `DRIVER_OK`): nothing the device raises from then on is lost;
+//! 5. on unbind, [`Driver::remove`] stops and resets the device while interrupts still reach
+//!    the state (a virtio driver may wait for its last requests in its remove);
+//! 6. the transport unpublishes the state, waiting for interrupts being delivered;
+//! 7. only then is the state dropped.
+//!
+//! A device whose reset completes late (an asynchronous vendor) can therefore not reach freed
+//! state: from the reset on, the transport drops its interrupts until the next non-zero
+//! status, and after step 6 it delivers nothing at all.
+
+use super::sys;
+use super::window::Window;
+use core::marker::PhantomData;
+use core::pin::Pin;
+use kernel::error::to_result;
+use kernel::ffi::{c_int, c_void};
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+/// A personality driver on the vmdev bus.
+pub trait Driver: 'static {
+    /// The driver's name, which `driver_override` matches.
+    const NAME: &'static core::ffi::CStr;
+    /// The virtio device ids the driver binds to by itself; empty for every class.
+    const DEVICE_IDS: &'static [u32];
+    /// The state of one bound device.
+    type Data: Send + Sync;
+
+    /// Binds to the device behind `window`: checks it and builds the state. The device must
+    /// not be started here: interrupts reach the state only once this has returned.
+    fn probe(window: &Window) -> Result<Self::Data>;
+
+    /// Starts the device, once interrupts reach `data`. On error the binding fails and
+    /// `data` is dropped without [`Driver::remove`]: undo what this started.
+    fn start(_data: &Self::Data) -> Result {
+        Ok(())
+    }
+
+    /// Unbinds: stops the device and leaves it reset. Interrupts still reach `data` until this
+    /// returns; the state is dropped after the transport stopped delivering them.
+    fn remove(data: &Self::Data);
+
+    /// A used-buffer notification for queue `queue`; bottom halves are disabled.
+    fn vq_interrupt(data: &Self::Data, queue: u32);
+
+    /// The device changed its config space; bottom halves are disabled.
+    fn config_changed(data: &Self::Data);
+}
+
+struct Adapter<T: Driver>(PhantomData<T>);
+
+impl<T: Driver> Adapter<T> {
+    /// # Safety
+    ///
+    /// Called by the transport to bind `vdev` to the driver registered by `Registration<T>`.
+    unsafe extern "C" fn probe(vdev: *mut sys::vmdev_device) -> c_int {
+        // SAFETY: the transport probes a live device.
+        let window = unsafe { Window::new(vdev) };
+        let data = match T::probe(&window).and_then(|d| Ok(KBox::new(d, GFP_KERNEL)?)) {
+            Ok(d) => KBox::into_raw(d),
+            Err(e) => return e.to_errno(),
+        };
+        // SAFETY: publishes the state; from now on the transport owns it until `release`.
+        unsafe { sys::vmdev_set_driver_data(vdev, data.cast()) };
+        // SAFETY: the state lives until `release`, which the transport calls after the
+        // binding ends (also when this fails).
+        match T::start(unsafe { &*data }) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the transport to unbind `vdev`, which `probe` bound.
+    unsafe extern "C" fn remove(vdev: *mut sys::vmdev_device) {
+        // SAFETY: `probe` published a `T::Data`, which lives until `release`.
+        let data = unsafe { &*sys::vmdev_get_driver_data(vdev).cast::<T::Data>() };
+        T::remove(data);
+    }
+
+    /// # Safety
+    ///
+    /// Called by the transport once per state `probe` published, after it stopped delivering
+    /// interrupts to it.
+    unsafe extern "C" fn release(_vdev: *mut sys::vmdev_device, data: *mut c_void) {
+        // SAFETY: `data` came from `KBox::into_raw` in `probe`; nothing uses it any more.
+        drop(unsafe { KBox::from_raw(data.cast::<T::Data>()) });
+    }
+
+    /// # Safety
+    ///
+    /// Called by the transport with a state `probe` published and not yet released.
+    unsafe extern "C" fn vq_interrupt(_vdev: *mut sys::vmdev_device, data: *mut c_void, queue: u32) {
+        // SAFETY: the transport passes a published state, which lives until `release`.
+        T::vq_interrupt(unsafe { &*data.cast::<T::Data>() }, queue);
+    }
+
+    /// # Safety
+    ///
+    /// As for `vq_interrupt`.
+    unsafe extern "C" fn config_changed(_vdev: *mut sys::vmdev_device, data: *mut c_void) {
+        // SAFETY: as in `vq_interrupt`.
+        T::config_changed(unsafe { &*data.cast::<T::Data>() });
+    }
+}
+
+/// A registered driver; dropping it unregisters the driver, unbinding every device.
+///
+/// # Invariants
+///
+/// `raw` is registered with the transport until drop, and `ids` (its id table) lives as long.
+pub struct Registration<T: Driver> {
+    raw: Pin<KBox<Opaque<sys::vmdev_driver>>>,
+    _ids: KVec<sys::vmdev_device_id>,
+    _driver: PhantomData<T>,
+}
+
+// SAFETY: the registration is only unregistered, from whichever task drops it.
+unsafe impl<T: Driver> Send for Registration<T> {}
+// SAFETY: a shared registration allows nothing.
+unsafe impl<T: Driver> Sync for Registration<T> {}
+
+impl<T: Driver> Registration<T> {
+    /// Registers `T` for `module`.
+    pub fn new(module: &'static ThisModule) -> Result<Self> {
+        let mut ids = KVec::with_capacity(T::DEVICE_IDS.len().max(1) + 1, GFP_KERNEL)?;
+        if T::DEVICE_IDS.is_empty() {
+            ids.push(sys::vmdev_device_id { device_id: sys::VMDEV_ANY_ID }, GFP_KERNEL)?;
+        }
+        for &device_id in T::DEVICE_IDS {
+            ids.push(sys::vmdev_device_id { device_id }, GFP_KERNEL)?;
+        }
+        ids.push(sys::vmdev_device_id { device_id: 0 }, GFP_KERNEL)?;
+        let ids_ptr = ids.as_ptr();
+        let raw = KBox::pin_init(
+            // SAFETY: fills in the driver before anything else sees it; the transport fills
+            // in the embedded `struct device_driver` at registration.
+            Opaque::ffi_init(|d: *mut sys::vmdev_driver| unsafe {
+                d.write(sys::vmdev_driver {
+                    name: T::NAME.as_ptr().cast(),
+                    id_table: ids_ptr,
+                    probe: Some(Adapter::<T>::probe),
+                    remove: Some(Adapter::<T>::remove),
+                    release: Some(Adapter::<T>::release),
+                    vq_interrupt: Some(Adapter::<T>::vq_interrupt),
+                    config_changed: Some(Adapter::<T>::config_changed),
+                    driver: super::cstatic::zeroed(),
+                })
+            }),
+            GFP_KERNEL,
+        )?;
+        // SAFETY: the driver and its id table stay at their addresses until `drop`
+        // unregisters it.
+        to_result(unsafe { sys::vmdev_register_driver(raw.get(), module.as_ptr().cast()) })?;
+        // INVARIANT: registered just now.
+        Ok(Self {
+            raw,
+            _ids: ids,
+            _driver: PhantomData,
+        })
+    }
+}
+
+impl<T: Driver> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: registered in `new` (invariant); this unbinds every device first.
+        unsafe { sys::vmdev_unregister_driver(self.raw.get()) };
+    }
+}

@@ -1,0 +1,517 @@
+// SPDX-License-Identifier: GPL-2.0
+//! virtio devices registered with the kernel's virtio core, by a transport written in Rust.
+//!
+//! A transport implements [`Transport`] (config space, status, features, and how to enable a
+//! queue whose rings the virtio core allocated); [`VirtioDevice`] is the `struct
+//! virtio_device` the virtio core and its drivers (virtio_net) see, with the
+//! `virtio_config_ops` adapter below turning each op into a call of the trait. The adapter
+//! owns what every transport would otherwise repeat: creating and deleting vrings in the
+//! order the virtio core expects, the device's lifetime (a `struct device` refcount), and the
+//! rule that a queue's interrupt never reaches a virtqueue being deleted.
+
+use super::sys;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+use kernel::error::code::{EINVAL, ENOENT, ENOMEM};
+use kernel::error::to_result;
+use kernel::ffi::{c_char, c_int, c_uint, c_void};
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+/// The most queues one device may have.
+pub const MAX_VQS: usize = 64;
+
+/// What a queue allows, read before its rings are allocated.
+pub struct QueueLimits {
+    /// Largest ring size.
+    pub num_max: u32,
+    /// Alignment of the used ring.
+    pub align: u32,
+}
+
+/// Where the virtio core put a queue's rings (DMA addresses).
+pub struct RingLayout {
+    /// Ring size.
+    pub num: u32,
+    /// Descriptor table.
+    pub desc: u64,
+    /// Driver (available) ring.
+    pub avail: u64,
+    /// Device (used) ring.
+    pub used: u64,
+}
+
+/// The device side of a virtio transport.
+pub trait Transport: Send + Sync + 'static {
+    /// Reads config space; the virtio core sees an error as all ones.
+    fn read_config(&self, offset: u32, buf: &mut [u8]) -> Result;
+    /// Writes config space.
+    fn write_config(&self, offset: u32, buf: &[u8]) -> Result;
+    /// The config generation counter.
+    fn generation(&self) -> u32;
+    /// The device status.
+    fn status(&self) -> u8;
+    /// Sets the device status (never 0: that is [`Transport::reset`]).
+    fn set_status(&self, status: u8);
+    /// Resets the device. When this returns the device uses no queue, and no interrupt of the
+    /// old queues reaches [`VirtioDevice::vq_interrupt`] any more.
+    fn reset(&self);
+    /// The features the device offers.
+    fn device_features(&self) -> u64;
+    /// Writes the features the driver accepted (transport features already filtered).
+    fn set_driver_features(&self, features: u64) -> Result;
+    /// How many queues the device has.
+    fn num_queues(&self) -> u32;
+    /// Limits of queue `index`, which must exist and not be in use.
+    fn queue_limits(&self, index: u32) -> Result<QueueLimits>;
+    /// Hands queue `index` its rings and enables it.
+    fn enable_queue(&self, index: u32, ring: &RingLayout) -> Result;
+    /// Disables queue `index`.
+    fn disable_queue(&self, index: u32);
+    /// Rings queue `index`'s doorbell; any context. False if the device is gone.
+    fn notify(&self, index: u32) -> bool;
+    /// Waits until no interrupt of the device is being delivered.
+    fn synchronize_interrupts(&self);
+    /// The name of the device on its own bus.
+    fn bus_name(&self) -> &core::ffi::CStr;
+}
+
+/// Lifetime states of a [`VirtioDevice`] (see [`VirtioHandle`]).
+const NEW: u8 = 0;
+const REGISTERED: u8 = 1;
+const UNREGISTERED: u8 = 2;
+const FAILED: u8 = 3;
+
+/// A `struct virtio_device` whose ops are `T`'s.
+///
+/// # Invariants
+///
+/// `vdev` is first (the C side finds the object from it); its `config` is
+/// `Adapter::<T>::OPS` and its release function frees this allocation. `vqs[i]` is the
+/// virtqueue of queue `i` while it exists, published before the queue is enabled and cleared
+/// (then interrupts synchronised) before it is deleted.
+#[repr(C)]
+pub struct VirtioDevice<T: Transport> {
+    vdev: Opaque<sys::virtio_device>,
+    transport: T,
+    vqs: [AtomicPtr<sys::virtqueue>; MAX_VQS],
+}
+
+/// The driver's handle on a [`VirtioDevice`], from creation to after its unregistration.
+///
+/// # Invariants
+///
+/// `dev` is a live allocation: owned by the handle while `state` is `NEW`, kept by a
+/// reference the handle holds while `REGISTERED` or `UNREGISTERED`, gone once `FAILED`.
+pub struct VirtioHandle<T: Transport> {
+    dev: NonNull<VirtioDevice<T>>,
+    state: AtomicU8,
+}
+
+// SAFETY: the device is thread-safe C state plus a `T: Send + Sync`.
+unsafe impl<T: Transport> Send for VirtioHandle<T> {}
+// SAFETY: as above.
+unsafe impl<T: Transport> Sync for VirtioHandle<T> {}
+
+impl<T: Transport> VirtioHandle<T> {
+    /// A device with virtio ids `device_id` and `vendor_id` under `parent`, not registered
+    /// yet.
+    pub fn new(
+        parent: &kernel::device::Device,
+        device_id: u32,
+        vendor_id: u32,
+        transport: T,
+    ) -> Result<Self> {
+        let dev = KBox::new(
+            VirtioDevice {
+                // SAFETY: a zeroed `virtio_device` is what `register_virtio_device` expects
+                // before the fields below.
+                vdev: Opaque::new(unsafe { super::cstatic::zeroed() }),
+                transport,
+                vqs: [const { AtomicPtr::new(ptr::null_mut()) }; MAX_VQS],
+            },
+            GFP_KERNEL,
+        )?;
+        let dev = NonNull::from(KBox::leak(dev));
+        // SAFETY: ours until registered; the parent outlives the virtio device, which is
+        // unregistered before the binding that owns `parent` ends.
+        unsafe {
+            let v = (*dev.as_ptr()).vdev.get();
+            (*v).dev.parent = ptr::from_ref(parent).cast_mut().cast();
+            (*v).dev.release = Some(Adapter::<T>::release);
+            (*v).config = &Adapter::<T>::OPS;
+            (*v).id.device = device_id;
+            (*v).id.vendor = vendor_id;
+        }
+        // INVARIANT: owned by the handle until `register`.
+        Ok(Self {
+            dev,
+            state: AtomicU8::new(NEW),
+        })
+    }
+
+    fn live(&self) -> Option<&VirtioDevice<T>> {
+        match self.state.load(Ordering::Acquire) {
+            // SAFETY: live in these states (invariant).
+            NEW | REGISTERED | UNREGISTERED => Some(unsafe { self.dev.as_ref() }),
+            _ => None,
+        }
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> Option<&T> {
+        self.live().map(|d| &d.transport)
+    }
+
+    /// Registers the device with the virtio core, which probes its driver. Interrupts
+    /// (`vq_interrupt`) must reach this handle before this is called.
+    pub fn register(&self) -> Result {
+        if self.state.load(Ordering::Acquire) != NEW {
+            return Err(EINVAL);
+        }
+        let vdev = self.dev.as_ptr().cast::<sys::virtio_device>();
+        // SAFETY: a complete, unregistered device (invariant).
+        let ret = unsafe { sys::register_virtio_device(vdev) };
+        if ret != 0 {
+            // The failed device must be put, which frees it: first make sure no interrupt is
+            // looking at it.
+            self.state.store(FAILED, Ordering::Release);
+            // SAFETY: still allocated: the initial reference is not put yet.
+            unsafe { (*self.dev.as_ptr()).transport.synchronize_interrupts() };
+            // SAFETY: drops the initial reference, as `register_virtio_device` asks on error.
+            unsafe { sys::put_device(ptr::addr_of_mut!((*vdev).dev)) };
+            return to_result(ret);
+        }
+        // INVARIANT: keep the allocation until the handle goes, whatever the virtio core does.
+        // SAFETY: registered, so its refcount is live.
+        unsafe { sys::get_device(ptr::addr_of_mut!((*vdev).dev)) };
+        self.state.store(REGISTERED, Ordering::Release);
+        Ok(())
+    }
+
+    /// Unregisters the device (its driver is removed, which resets it). The allocation stays
+    /// until the handle is dropped.
+    pub fn unregister(&self) {
+        if self
+            .state
+            .compare_exchange(REGISTERED, UNREGISTERED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            // SAFETY: registered until now; the handle's reference keeps the memory.
+            unsafe { sys::unregister_virtio_device(self.dev.as_ptr().cast()) };
+        }
+    }
+
+    /// Hands a used-buffer notification for queue `index` to its virtqueue.
+    pub fn vq_interrupt(&self, index: u32) {
+        let Some(dev) = self.live() else { return };
+        let Some(slot) = dev.vqs.get(index as usize) else {
+            return;
+        };
+        let vq = slot.load(Ordering::Acquire);
+        if !vq.is_null() {
+            // SAFETY: a published virtqueue is deleted only after it is cleared and interrupts
+            // are synchronised, so it is live while this runs.
+            unsafe { sys::vring_interrupt(0, vq.cast()) };
+        }
+    }
+
+    /// Tells the virtio core that the config space changed.
+    pub fn config_changed(&self) {
+        if matches!(self.state.load(Ordering::Acquire), REGISTERED | UNREGISTERED) {
+            // SAFETY: a registered device (the virtio core ignores it once removal started).
+            unsafe { sys::virtio_config_changed(self.dev.as_ptr().cast()) };
+        }
+    }
+}
+
+impl<T: Transport> Drop for VirtioHandle<T> {
+    fn drop(&mut self) {
+        self.unregister();
+        match self.state.load(Ordering::Acquire) {
+            // SAFETY: never registered: the handle owns the allocation.
+            NEW => drop(unsafe { KBox::from_raw(self.dev.as_ptr()) }),
+            // SAFETY: the reference `register` took; the release function frees the device.
+            UNREGISTERED => unsafe {
+                sys::put_device(ptr::addr_of_mut!((*self.dev.as_ptr().cast::<sys::virtio_device>()).dev))
+            },
+            _ => {}
+        }
+    }
+}
+
+struct Adapter<T: Transport>(core::marker::PhantomData<T>);
+
+impl<T: Transport> Adapter<T> {
+    const OPS: sys::virtio_config_ops = sys::virtio_config_ops {
+        get: Some(Self::get),
+        set: Some(Self::set),
+        generation: Some(Self::generation),
+        get_status: Some(Self::get_status),
+        set_status: Some(Self::set_status),
+        reset: Some(Self::reset),
+        find_vqs: Some(Self::find_vqs),
+        del_vqs: Some(Self::del_vqs),
+        synchronize_cbs: Some(Self::synchronize_cbs),
+        get_features: Some(Self::get_features),
+        finalize_features: Some(Self::finalize_features),
+        bus_name: Some(Self::bus_name),
+        set_vq_affinity: None,
+        get_vq_affinity: None,
+        get_shm_region: None,
+        disable_vq_and_reset: None,
+        enable_vq_after_reset: None,
+    };
+
+    /// # Safety
+    ///
+    /// `vdev` must be the `vdev` of a live `VirtioDevice<T>` (the virtio core calls its ops
+    /// only on devices whose `config` is `OPS`).
+    unsafe fn dev<'a>(vdev: *mut sys::virtio_device) -> &'a VirtioDevice<T> {
+        // SAFETY: `vdev` is the first field of the `#[repr(C)]` device.
+        unsafe { &*vdev.cast::<VirtioDevice<T>>() }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the driver core once the last reference to the device is gone.
+    unsafe extern "C" fn release(dev: *mut sys::device) {
+        // SAFETY: `dev` is `vdev.dev`, at the start of the device (`vdev` is first).
+        let vdev = unsafe { kernel::container_of!(dev, sys::virtio_device, dev) };
+        // SAFETY: allocated by `KBox` in `VirtioHandle::new`; nothing references it now.
+        drop(unsafe { KBox::from_raw(vdev.cast_mut().cast::<VirtioDevice<T>>()) });
+    }
+
+    /// # Safety
+    ///
+    /// Called by the virtio core for one of our devices, with `len` bytes at `buf`.
+    unsafe extern "C" fn get(vdev: *mut sys::virtio_device, offset: c_uint, buf: *mut c_void, len: c_uint) {
+        // SAFETY: the virtio core passes `len` writable bytes.
+        let buf = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len as usize) };
+        // SAFETY: one of our devices.
+        if unsafe { Self::dev(vdev) }.transport.read_config(offset, buf).is_err() {
+            buf.fill(0xff);
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the virtio core for one of our devices, with `len` bytes at `buf`.
+    unsafe extern "C" fn set(vdev: *mut sys::virtio_device, offset: c_uint, buf: *const c_void, len: c_uint) {
+        // SAFETY: the virtio core passes `len` readable bytes.
+        let buf = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), len as usize) };
+        // A refused write leaves config space as it was, which is all a driver can see of it.
+        // SAFETY: one of our devices.
+        let _ = unsafe { Self::dev(vdev) }.transport.write_config(offset, buf);
+    }
+
+    /// # Safety
+    ///
+    /// Called by the virtio core for one of our devices.
+    unsafe extern "C" fn generation(vdev: *mut sys::virtio_device) -> u32 {
+        // SAFETY: one of our devices.
+        unsafe { Self::dev(vdev) }.transport.generation()
+    }
+
+    /// # Safety
+    ///
+    /// Called by the virtio core for one of our devices.
+    unsafe extern "C" fn get_status(vdev: *mut sys::virtio_device) -> u8 {
+        // SAFETY: one of our devices.
+        unsafe { Self::dev(vdev) }.transport.status()
+    }
+
+    /// # Safety
+    ///
+    /// Called by the virtio core for one of our devices.
+    unsafe extern "C" fn set_status(vdev: *mut sys::virtio_device, status: u8) {
+        // SAFETY: one of our devices.
+        unsafe { Self::dev(vdev) }.transport.set_status(status);
+    }
+
+    /// # Safety
+    ///
+    /// Called by the virtio core for one of our devices.
+    unsafe extern "C" fn reset(vdev: *mut sys::virtio_device) {
+        // SAFETY: one of our devices.
+        unsafe { Self::dev(vdev) }.transport.reset();
+    }
+
+    /// # Safety
+    ///
+    /// Called by the virtio core for one of our devices.
+    unsafe extern "C" fn synchronize_cbs(vdev: *mut sys::virtio_device) {
+        // SAFETY: one of our devices.
+        unsafe { Self::dev(vdev) }.transport.synchronize_interrupts();
+    }
+
+    /// # Safety
+    ///
+    /// Called by the virtio core for one of our devices.
+    unsafe extern "C" fn get_features(vdev: *mut sys::virtio_device) -> u64 {
+        // SAFETY: one of our devices.
+        unsafe { Self::dev(vdev) }.transport.device_features()
+    }
+
+    /// # Safety
+    ///
+    /// Called by the virtio core for one of our devices, during feature negotiation.
+    unsafe extern "C" fn finalize_features(vdev: *mut sys::virtio_device) -> c_int {
+        // SAFETY: the virtio core filters the transport's feature bits in `features`, which
+        // nothing else writes during negotiation.
+        let features = unsafe {
+            sys::vring_transport_features(vdev);
+            (*vdev).features
+        };
+        // SAFETY: one of our devices.
+        match unsafe { Self::dev(vdev) }.transport.set_driver_features(features) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the virtio core for one of our devices.
+    unsafe extern "C" fn bus_name(vdev: *mut sys::virtio_device) -> *const c_char {
+        // SAFETY: one of our devices; the name lives as long as the transport's device.
+        unsafe { Self::dev(vdev) }.transport.bus_name().as_ptr().cast()
+    }
+
+    /// # Safety
+    ///
+    /// Called by the virtio core for a virtqueue of one of our devices.
+    unsafe extern "C" fn notify(vq: *mut sys::virtqueue) -> bool {
+        // SAFETY: a live virtqueue of one of our devices.
+        let (vdev, index) = unsafe { ((*vq).vdev, (*vq).index) };
+        // SAFETY: as above.
+        unsafe { Self::dev(vdev) }.transport.notify(index)
+    }
+
+    /// Creates queue `index`'s virtqueue and enables the queue.
+    ///
+    /// # Safety
+    ///
+    /// `vdev` is one of our devices; `name` is a C string that outlives the virtqueue.
+    unsafe fn setup_vq(
+        vdev: *mut sys::virtio_device,
+        index: u32,
+        info: &sys::virtqueue_info,
+    ) -> Result<*mut sys::virtqueue> {
+        // SAFETY: one of our devices.
+        let dev = unsafe { Self::dev(vdev) };
+        let slot = dev.vqs.get(index as usize).ok_or(ENOENT)?;
+        let limits = dev.transport.queue_limits(index)?;
+        // SAFETY: creates a split ring the virtio core owns, for our device.
+        let vq = unsafe {
+            sys::vring_create_virtqueue(
+                index,
+                limits.num_max,
+                limits.align,
+                vdev,
+                true,
+                true,
+                info.ctx,
+                Some(Self::notify),
+                info.callback,
+                info.name,
+            )
+        };
+        if vq.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: `vq` is the virtqueue just created.
+        let ring = unsafe {
+            RingLayout {
+                num: sys::virtqueue_get_vring_size(vq),
+                desc: sys::virtqueue_get_desc_addr(vq),
+                avail: sys::virtqueue_get_avail_addr(vq),
+                used: sys::virtqueue_get_used_addr(vq),
+            }
+        };
+        // Published before the device may interrupt for it.
+        slot.store(vq, Ordering::Release);
+        if let Err(e) = dev.transport.enable_queue(index, &ring) {
+            // SAFETY: `slot` held it; after the clear and the synchronisation no interrupt
+            // uses it.
+            unsafe { Self::delete_vq(dev, index as usize) };
+            return Err(e);
+        }
+        Ok(vq)
+    }
+
+    /// Disables queue `index` and deletes its virtqueue, if it has one.
+    ///
+    /// # Safety
+    ///
+    /// Only the virtio core's find/del path calls this (it serialises them).
+    unsafe fn delete_vq(dev: &VirtioDevice<T>, index: usize) {
+        let Some(slot) = dev.vqs.get(index) else { return };
+        let vq = slot.swap(ptr::null_mut(), Ordering::AcqRel);
+        if vq.is_null() {
+            return;
+        }
+        dev.transport.disable_queue(index as u32);
+        dev.transport.synchronize_interrupts();
+        // SAFETY: created by `setup_vq`, unpublished, and no interrupt is using it.
+        unsafe { sys::vring_del_virtqueue(vq) };
+    }
+
+    /// # Safety
+    ///
+    /// Called by the virtio core for one of our devices.
+    unsafe extern "C" fn del_vqs(vdev: *mut sys::virtio_device) {
+        // SAFETY: one of our devices.
+        let dev = unsafe { Self::dev(vdev) };
+        for i in 0..MAX_VQS {
+            // SAFETY: the virtio core's del path.
+            unsafe { Self::delete_vq(dev, i) };
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the virtio core for one of our devices, with `nvqs` entries in `vqs` and
+    /// `vqs_info`.
+    unsafe extern "C" fn find_vqs(
+        vdev: *mut sys::virtio_device,
+        nvqs: c_uint,
+        vqs: *mut *mut sys::virtqueue,
+        vqs_info: *mut sys::virtqueue_info,
+        _desc: *mut sys::irq_affinity,
+    ) -> c_int {
+        // SAFETY: the virtio core passes `nvqs` entries in each array.
+        let (vqs, infos) = unsafe {
+            (
+                core::slice::from_raw_parts_mut(vqs, nvqs as usize),
+                core::slice::from_raw_parts(vqs_info, nvqs as usize),
+            )
+        };
+        // SAFETY: one of our devices.
+        let nqueues = unsafe { Self::dev(vdev) }.transport.num_queues();
+        let mut queue = 0u32;
+        for (out, info) in vqs.iter_mut().zip(infos) {
+            // A queue the driver does not want (no name) takes no queue of the device.
+            if info.name.is_null() {
+                *out = ptr::null_mut();
+                continue;
+            }
+            let res = if queue < nqueues {
+                // SAFETY: one of our devices; the name is the driver's, as in every transport.
+                unsafe { Self::setup_vq(vdev, queue, info) }
+            } else {
+                Err(ENOENT)
+            };
+            match res {
+                Ok(vq) => *out = vq,
+                Err(e) => {
+                    // SAFETY: one of our devices.
+                    unsafe { Self::del_vqs(vdev) };
+                    return e.to_errno();
+                }
+            }
+            queue += 1;
+        }
+        0
+    }
+}

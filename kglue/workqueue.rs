@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Workqueues and work items whose lifetimes Rust owns.
+//!
+//! A [`Queue`] is a workqueue of the module's own, destroyed (after draining) when dropped. A
+//! [`Work`] is a work item embedded in a pinned object; queueing it runs
+//! [`WorkHandler::run`] on that object in process context. Dropping the [`Work`] cancels it
+//! and waits for a run in progress (`cancel_work_sync()`), so the handler never runs on a
+//! freed object: the object can be dropped at any time without asking whether its work is
+//! queued. Objects that queue themselves from their handler are fine too, since
+//! `cancel_work_sync()` also stops a work item that requeues itself.
+//!
+//! Unlike the `kernel` crate's `workqueue`, queueing does not move a reference into the queue:
+//! the object's owner decides when it goes away, and the drop waits for the work. That is the
+//! shape a device needs, whose lifetime its parent's `destroy` decides.
+
+use super::sys;
+use core::marker::PhantomData;
+use core::pin::Pin;
+use core::ptr::NonNull;
+use kernel::error::code::ENOMEM;
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+/// A workqueue (`alloc_workqueue(WQ_UNBOUND | WQ_MEM_RECLAIM)`), destroyed on drop.
+///
+/// # Invariants
+///
+/// `raw` is a workqueue this object allocated and destroys once.
+pub struct Queue {
+    raw: NonNull<sys::workqueue_struct>,
+}
+
+// SAFETY: workqueues may be used and destroyed from any task.
+unsafe impl Send for Queue {}
+// SAFETY: `queue_work()` is thread-safe.
+unsafe impl Sync for Queue {}
+
+impl Queue {
+    /// An unbound workqueue named `name`: its work runs on whichever CPU is free, in
+    /// parallel with other work items.
+    pub fn new_unbound(name: &'static core::ffi::CStr) -> Result<Self> {
+        // SAFETY: `name` is a NUL-terminated string that outlives the queue.
+        let raw = unsafe { sys::vmdev_helper_alloc_workqueue(name.as_ptr().cast()) };
+        // INVARIANT: a fresh workqueue, or an error.
+        Ok(Self {
+            raw: NonNull::new(raw).ok_or(ENOMEM)?,
+        })
+    }
+
+    /// Queues `work` unless it is queued already; returns whether this call queued it.
+    pub fn enqueue<T: WorkHandler>(&self, work: &Work<T>) -> bool {
+        // SAFETY: `raw` is live (invariant); `work` was initialised by `Work::new` and is
+        // pinned, and its drop cancels it before the memory goes.
+        unsafe { sys::vmdev_helper_queue_work(self.raw.as_ptr(), work.raw.get().cast()) }
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` (invariant); `destroy_workqueue()` drains it first.
+        unsafe { sys::destroy_workqueue(self.raw.as_ptr()) };
+    }
+}
+
+/// What runs when a [`Work`] of `Self` is queued.
+///
+/// # Safety
+///
+/// `WORK_OFFSET` must be the offset of a `Work<Self>` field inside `Self`; use
+/// [`impl_has_work!`](crate::impl_has_work) to implement it.
+pub unsafe trait HasWork: Sized {
+    /// Offset of the [`Work`] field in `Self`.
+    const WORK_OFFSET: usize;
+}
+
+/// The handler of a [`Work`] embedded in `Self`.
+pub trait WorkHandler: HasWork + Send + Sync {
+    /// Runs in process context, once per queueing (several queueings before a run make one).
+    fn run(&self);
+}
+
+/// Implements [`HasWork`] for a type with a [`Work`] field.
+#[macro_export]
+macro_rules! impl_has_work {
+    ($ty:ty, $field:ident) => {
+        // SAFETY: `offset_of!` gives the offset of the named `Work<Self>` field (the assignment
+        // below checks its type).
+        unsafe impl $crate::kglue::workqueue::HasWork for $ty {
+            const WORK_OFFSET: usize = {
+                let _check = |s: &$ty| -> &$crate::kglue::workqueue::Work<$ty> { &s.$field };
+                ::core::mem::offset_of!($ty, $field)
+            };
+        }
+    };
+}
+
+/// A work item embedded in a pinned `T`.
+///
+/// # Invariants
+///
+/// `raw` was initialised by [`Work::new`] with [`Work::run_raw`] as its function, inside a
+/// `T` at `T::WORK_OFFSET`; it is never moved (the containing object is pinned), and it is
+/// neither queued nor running once `drop` returns.
+#[pin_data(PinnedDrop)]
+#[repr(transparent)]
+pub struct Work<T: WorkHandler> {
+    #[pin]
+    raw: Opaque<kernel::bindings::work_struct>,
+    _owner: PhantomData<T>,
+}
+
+// SAFETY: a work item may be queued and cancelled from any task.
+unsafe impl<T: WorkHandler> Send for Work<T> {}
+// SAFETY: as above.
+unsafe impl<T: WorkHandler> Sync for Work<T> {}
+
+impl<T: WorkHandler> Work<T> {
+    /// A work item initialiser; `name` and `key` name its lockdep class (see [`new_work!`]).
+    pub fn new(
+        name: &'static CStr,
+        key: &'static kernel::sync::LockClassKey,
+    ) -> impl PinInit<Self> {
+        // A `LockClassKey` is a transparent `lock_class_key`; the kernel crate keeps its
+        // pointer accessor private.
+        let key = core::ptr::from_ref(key).cast_mut().cast();
+        pin_init!(Self {
+            // SAFETY: initialises the work item in place, with a name and key that live
+            // forever; `run_raw` is only ever called for this work item.
+            raw <- Opaque::ffi_init(|slot| unsafe {
+                kernel::bindings::init_work_with_key(
+                    slot,
+                    Some(Self::run_raw),
+                    false,
+                    name.as_char_ptr(),
+                    key,
+                )
+            }),
+            _owner: PhantomData,
+        })
+    }
+
+    /// The workqueue's entry point.
+    ///
+    /// # Safety
+    ///
+    /// Called by the workqueue for a work item initialised by [`Work::new`].
+    unsafe extern "C" fn run_raw(work: *mut kernel::bindings::work_struct) {
+        // SAFETY: `work` is the `raw` field (at offset 0 of the transparent `Opaque`) of a
+        // `Work<T>` at `T::WORK_OFFSET` in a live `T`: dropping the `T` drops the `Work`,
+        // which waits for this call to return.
+        let owner = unsafe { &*work.cast::<u8>().sub(T::WORK_OFFSET).cast::<T>() };
+        owner.run();
+    }
+}
+
+#[pinned_drop]
+impl<T: WorkHandler> PinnedDrop for Work<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: initialised in `new`; after this the work is neither queued nor running.
+        unsafe { sys::cancel_work_sync(self.raw.get().cast()) };
+    }
+}
+
+/// Creates a [`Work`] initialiser with a lockdep class of its own.
+#[macro_export]
+macro_rules! new_work {
+    ($($name:literal)?) => {
+        $crate::kglue::workqueue::Work::new(
+            ::kernel::optional_name!($($name)?),
+            ::kernel::static_lock_class!(),
+        )
+    };
+}

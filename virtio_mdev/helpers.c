@@ -1,1 +1,0 @@
-#include "../kglue/helpers.c"
