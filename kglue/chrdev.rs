@@ -19,16 +19,38 @@ use kernel::str::CString;
 /// Minors of a region are the low 20 bits of a device number.
 const MINOR_BITS: u32 = 20;
 
+/// What a region's nodes point to: their file operations, and the context `open` gets.
+#[repr(C)]
+struct Shared<F: FileOps> {
+    fops: sys::file_operations,
+    ctx: F::Context,
+}
+
+/// The context of the region whose table is `fops`.
+///
+/// # Safety
+///
+/// `fops` must be the table of a live `Region<F>`.
+pub(crate) unsafe fn context_of<'a, F: FileOps>(fops: *const sys::file_operations) -> &'a F::Context {
+    // SAFETY: `fops` is the first field of the `#[repr(C)]` `Shared<F>` of a live region.
+    unsafe { &(*fops.cast::<Shared<F>>()).ctx }
+}
+
+/// The minor of device number `devt`.
+pub fn minor_of(devt: u32) -> u32 {
+    devt & ((1 << MINOR_BITS) - 1)
+}
+
 /// A region of `count` minors whose nodes have `F`'s file operations.
 ///
 /// # Invariants
 ///
-/// `[first, first + count)` is allocated to this object until drop; `fops` is a complete
-/// table with the module as owner.
+/// `[first, first + count)` is allocated to this object until drop; `shared.fops` is a
+/// complete table with the module as owner.
 pub struct Region<F: FileOps> {
     first: u32,
     count: u32,
-    fops: KBox<sys::file_operations>,
+    shared: KBox<Shared<F>>,
     _ops: PhantomData<F>,
 }
 
@@ -38,9 +60,20 @@ unsafe impl<F: FileOps> Send for Region<F> {}
 unsafe impl<F: FileOps> Sync for Region<F> {}
 
 impl<F: FileOps> Region<F> {
-    /// Allocates `count` minors under `name` for `module`.
-    pub fn new(name: &'static core::ffi::CStr, count: u32, module: &'static ThisModule) -> Result<Self> {
-        let fops = KBox::new(file::table::<F>(module), GFP_KERNEL)?;
+    /// Allocates `count` minors under `name` for `module`; the files' `open` gets `ctx`.
+    pub fn new(
+        name: &'static core::ffi::CStr,
+        count: u32,
+        module: &'static ThisModule,
+        ctx: F::Context,
+    ) -> Result<Self> {
+        let shared = KBox::new(
+            Shared {
+                fops: file::table::<F>(module),
+                ctx,
+            },
+            GFP_KERNEL,
+        )?;
         let mut first = 0u32;
         // SAFETY: `name` outlives the region; `first` is writable.
         to_result(unsafe { sys::alloc_chrdev_region(&mut first, 0, count, name.as_ptr().cast()) })?;
@@ -48,7 +81,7 @@ impl<F: FileOps> Region<F> {
         Ok(Self {
             first,
             count,
-            fops,
+            shared,
             _ops: PhantomData,
         })
     }
@@ -58,9 +91,9 @@ impl<F: FileOps> Region<F> {
         (minor < self.count).then(|| self.first + minor)
     }
 
-    /// The minor of device number `devt`, as `open` sees it.
-    pub fn minor_of(devt: u32) -> u32 {
-        devt & ((1 << MINOR_BITS) - 1)
+    /// The context the files' `open` gets.
+    pub fn context(&self) -> &F::Context {
+        &self.shared.ctx
     }
 }
 
@@ -139,8 +172,8 @@ impl Node {
         // makes open files pin the module.
         let added = unsafe {
             let c = cdev.as_ptr();
-            (*c).ops = &*region.fops;
-            (*c).owner = region.fops.owner;
+            (*c).ops = &region.shared.fops;
+            (*c).owner = region.shared.fops.owner;
             to_result(sys::cdev_add(c, devt, 1))
         };
         if let Err(e) = added {

@@ -35,12 +35,14 @@ pub trait Driver: 'static {
     const NAME: &'static core::ffi::CStr;
     /// The virtio device ids the driver binds to by itself; empty for every class.
     const DEVICE_IDS: &'static [u32];
+    /// What the driver shares between its devices (given to [`Registration::new`]).
+    type Context: Send + Sync;
     /// The state of one bound device.
     type Data: Send + Sync;
 
     /// Binds to the device behind `window`: checks it and builds the state. The device must
     /// not be started here: interrupts reach the state only once this has returned.
-    fn probe(window: &Window) -> Result<Self::Data>;
+    fn probe(ctx: &Self::Context, window: &Window) -> Result<Self::Data>;
 
     /// Starts the device, once interrupts reach `data`. On error the binding fails and
     /// `data` is dropped without [`Driver::remove`]: undo what this started.
@@ -50,7 +52,7 @@ pub trait Driver: 'static {
 
     /// Unbinds: stops the device and leaves it reset. Interrupts still reach `data` until this
     /// returns; the state is dropped after the transport stopped delivering them.
-    fn remove(data: &Self::Data);
+    fn remove(ctx: &Self::Context, data: &Self::Data);
 
     /// A used-buffer notification for queue `queue`; bottom halves are disabled.
     fn vq_interrupt(data: &Self::Data, queue: u32);
@@ -62,13 +64,31 @@ pub trait Driver: 'static {
 struct Adapter<T: Driver>(PhantomData<T>);
 
 impl<T: Driver> Adapter<T> {
+    /// The context of the registration `vdev` is being bound to or is bound to.
+    ///
+    /// # Safety
+    ///
+    /// `vdev` must be live, and bound or being bound to the driver of a `Registration<T>`.
+    unsafe fn context<'a>(vdev: *mut sys::vmdev_device) -> &'a T::Context {
+        // SAFETY: the driver core sets the device's driver before probe and clears it after
+        // remove; it is the `driver` field of the `raw` driver of our registration, which
+        // outlives every binding.
+        unsafe {
+            let drv = (*sys::vmdev_to_dev(vdev)).driver;
+            let vdrv = kernel::container_of!(drv, sys::vmdev_driver, driver);
+            &(*kernel::container_of!(vdrv.cast::<Opaque<sys::vmdev_driver>>(), Inner<T>, raw)).ctx
+        }
+    }
+
     /// # Safety
     ///
     /// Called by the transport to bind `vdev` to the driver registered by `Registration<T>`.
     unsafe extern "C" fn probe(vdev: *mut sys::vmdev_device) -> c_int {
         // SAFETY: the transport probes a live device.
         let window = unsafe { Window::new(vdev) };
-        let data = match T::probe(&window).and_then(|d| Ok(KBox::new(d, GFP_KERNEL)?)) {
+        // SAFETY: being bound to our driver.
+        let ctx = unsafe { Self::context(vdev) };
+        let data = match T::probe(ctx, &window).and_then(|d| Ok(KBox::new(d, GFP_KERNEL)?)) {
             Ok(d) => KBox::into_raw(d),
             Err(e) => return e.to_errno(),
         };
@@ -86,9 +106,15 @@ impl<T: Driver> Adapter<T> {
     ///
     /// Called by the transport to unbind `vdev`, which `probe` bound.
     unsafe extern "C" fn remove(vdev: *mut sys::vmdev_device) {
-        // SAFETY: `probe` published a `T::Data`, which lives until `release`.
-        let data = unsafe { &*sys::vmdev_get_driver_data(vdev).cast::<T::Data>() };
-        T::remove(data);
+        // SAFETY: `probe` published a `T::Data`, which lives until `release`; the device is
+        // bound to our driver.
+        let (ctx, data) = unsafe {
+            (
+                Self::context(vdev),
+                &*sys::vmdev_get_driver_data(vdev).cast::<T::Data>(),
+            )
+        };
+        T::remove(ctx, data);
     }
 
     /// # Safety
@@ -117,15 +143,23 @@ impl<T: Driver> Adapter<T> {
     }
 }
 
+/// What the transport points into: the driver, and the context its probe finds from it.
+#[pin_data]
+struct Inner<T: Driver> {
+    #[pin]
+    raw: Opaque<sys::vmdev_driver>,
+    ctx: T::Context,
+}
+
 /// A registered driver; dropping it unregisters the driver, unbinding every device.
 ///
 /// # Invariants
 ///
-/// `raw` is registered with the transport until drop, and `ids` (its id table) lives as long.
+/// `inner.raw` is registered with the transport until drop, and `ids` (its id table) lives as
+/// long.
 pub struct Registration<T: Driver> {
-    raw: Pin<KBox<Opaque<sys::vmdev_driver>>>,
+    inner: Pin<KBox<Inner<T>>>,
     _ids: KVec<sys::vmdev_device_id>,
-    _driver: PhantomData<T>,
 }
 
 // SAFETY: the registration is only unregistered, from whichever task drops it.
@@ -134,8 +168,8 @@ unsafe impl<T: Driver> Send for Registration<T> {}
 unsafe impl<T: Driver> Sync for Registration<T> {}
 
 impl<T: Driver> Registration<T> {
-    /// Registers `T` for `module`.
-    pub fn new(module: &'static ThisModule) -> Result<Self> {
+    /// Registers `T` for `module`, with the context its probes get.
+    pub fn new(module: &'static ThisModule, ctx: T::Context) -> Result<Self> {
         let mut ids = KVec::with_capacity(T::DEVICE_IDS.len().max(1) + 1, GFP_KERNEL)?;
         if T::DEVICE_IDS.is_empty() {
             ids.push(sys::vmdev_device_id { device_id: sys::VMDEV_ANY_ID }, GFP_KERNEL)?;
@@ -145,10 +179,11 @@ impl<T: Driver> Registration<T> {
         }
         ids.push(sys::vmdev_device_id { device_id: 0 }, GFP_KERNEL)?;
         let ids_ptr = ids.as_ptr();
-        let raw = KBox::pin_init(
+        let inner = KBox::pin_init(
+            pin_init!(Inner::<T> {
             // SAFETY: fills in the driver before anything else sees it; the transport fills
             // in the embedded `struct device_driver` at registration.
-            Opaque::ffi_init(|d: *mut sys::vmdev_driver| unsafe {
+            raw <- Opaque::ffi_init(|d: *mut sys::vmdev_driver| unsafe {
                 d.write(sys::vmdev_driver {
                     name: T::NAME.as_ptr().cast(),
                     id_table: ids_ptr,
@@ -160,23 +195,21 @@ impl<T: Driver> Registration<T> {
                     driver: super::cstatic::zeroed(),
                 })
             }),
+            ctx,
+            }),
             GFP_KERNEL,
         )?;
         // SAFETY: the driver and its id table stay at their addresses until `drop`
         // unregisters it.
-        to_result(unsafe { sys::vmdev_register_driver(raw.get(), module.as_ptr().cast()) })?;
+        to_result(unsafe { sys::vmdev_register_driver(inner.raw.get(), module.as_ptr().cast()) })?;
         // INVARIANT: registered just now.
-        Ok(Self {
-            raw,
-            _ids: ids,
-            _driver: PhantomData,
-        })
+        Ok(Self { inner, _ids: ids })
     }
 }
 
 impl<T: Driver> Drop for Registration<T> {
     fn drop(&mut self) {
         // SAFETY: registered in `new` (invariant); this unbinds every device first.
-        unsafe { sys::vmdev_unregister_driver(self.raw.get()) };
+        unsafe { sys::vmdev_unregister_driver(self.inner.raw.get()) };
     }
 }

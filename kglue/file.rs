@@ -25,11 +25,13 @@ pub struct VmaRequest {
 
 /// What an open character device does.
 pub trait FileOps: Sized + 'static {
+    /// What every file of the region shares (given to the region).
+    type Context: Send + Sync;
     /// The state of one open file.
     type Open: Send + Sync;
 
     /// Opens the node with minor `minor`.
-    fn open(minor: u32) -> Result<Self::Open>;
+    fn open(ctx: &Self::Context, minor: u32) -> Result<Self::Open>;
 
     /// The last close of the file; the state is dropped after this.
     fn release(_open: &Self::Open) {}
@@ -67,8 +69,11 @@ impl<F: FileOps> Adapter<F> {
     /// Called by the VFS to open one of our nodes.
     unsafe extern "C" fn open(inode: *mut sys::inode, file: *mut sys::file) -> c_int {
         // SAFETY: a live inode of one of our nodes.
-        let minor = super::chrdev::Region::<F>::minor_of(unsafe { (*inode).i_rdev });
-        let state = match F::open(minor).and_then(|s| Ok(KBox::new(s, GFP_KERNEL)?)) {
+        let minor = super::chrdev::minor_of(unsafe { (*inode).i_rdev });
+        // SAFETY: the VFS opens through the table of the node's region, which lives until
+        // module exit (open files pin the module).
+        let ctx = unsafe { super::chrdev::context_of::<F>((*file).f_op) };
+        let state = match F::open(ctx, minor).and_then(|s| Ok(KBox::new(s, GFP_KERNEL)?)) {
             Ok(s) => s,
             Err(e) => return e.to_errno(),
         };
@@ -94,7 +99,7 @@ impl<F: FileOps> Adapter<F> {
     /// Called by the VFS for an open file of ours.
     unsafe extern "C" fn ioctl(file: *mut sys::file, cmd: c_uint, arg: c_ulong) -> c_long {
         // SAFETY: an open file of ours.
-        match F::ioctl(unsafe { Self::state(file) }, cmd, arg as usize) {
+        match F::ioctl(unsafe { Self::state(file) }, cmd, arg) {
             Ok(v) => v as c_long,
             Err(e) => e.to_errno() as c_long,
         }

@@ -59,6 +59,15 @@ impl OwnerMm {
     }
 }
 
+impl Clone for OwnerMm {
+    fn clone(&self) -> Self {
+        // SAFETY: `self` keeps the mm grabbed; the new reference is dropped in `drop`.
+        unsafe { sys::vmdev_helper_mmgrab(self.0.as_ptr()) };
+        // INVARIANT: grabbed just now.
+        Self(self.0)
+    }
+}
+
 impl Drop for OwnerMm {
     fn drop(&mut self) {
         // SAFETY: the reference taken in `of_current` (invariant).

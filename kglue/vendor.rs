@@ -84,7 +84,7 @@ pub trait Device: Send + Sync {
 }
 
 /// A vendor's parent: creates instances of its types.
-pub trait Parent: Sync + 'static {
+pub trait Parent: Send + Sync + 'static {
     /// The instance type.
     type Device: Device;
     /// The types offered, in the order `create` receives their index.
@@ -173,7 +173,8 @@ impl<P: Parent> Adapter<P> {
         vdev: *mut sys::vmdev_device,
         ops: *mut *const sys::vmdev_device_ops,
     ) -> c_int {
-        // SAFETY: the drvdata is the `&'static P` given to `Registration::new`.
+        // SAFETY: the drvdata is the `P` the registration owns, which outlives the parent's
+        // registration and so every `create`.
         let p = unsafe { &*sys::vmdev_parent_drvdata(parent).cast::<P>() };
         // INVARIANT: the handle goes to the device, which `destroy` drops before the transport
         // frees `vdev`.
@@ -240,15 +241,16 @@ unsafe impl<P: Parent> AttrTarget for Instance<P> {
 ///
 /// # Invariants
 ///
-/// `raw` is a parent registered with the transport whose drvdata is a `&'static P`, with the
-/// types in `_types` and the ops in `_ops` (neither moves: both are heap allocations), on the
-/// device `_dev` references.
+/// `raw` is a parent registered with the transport whose drvdata is `parent`, with the types
+/// in `_types` and the ops in `_ops` (none of them moves: all are heap allocations), on the
+/// device `_dev` references. Fields drop in order: `raw` is unregistered (in `drop`) before
+/// any of them goes.
 pub struct Registration<P: Parent> {
     raw: *mut sys::vmdev_parent,
     _types: KVec<sys::vmdev_type>,
     _ops: KBox<sys::vmdev_parent_ops>,
     _dev: ARef<kernel::device::Device>,
-    _parent: PhantomData<&'static P>,
+    parent: KBox<P>,
 }
 
 // SAFETY: the registration is only unregistered, from whichever task drops it.
@@ -262,9 +264,10 @@ impl<P: Parent> Registration<P> {
     /// `groups` on every instance.
     pub fn new(
         dev: &kernel::device::Device,
-        parent: &'static P,
+        parent: P,
         groups: Option<GroupList<Instance<P>>>,
     ) -> Result<Self> {
+        let parent = KBox::new(parent, GFP_KERNEL)?;
         let mut types = KVec::with_capacity(P::TYPES.len(), GFP_KERNEL)?;
         for t in P::TYPES {
             types.push(
@@ -287,15 +290,15 @@ impl<P: Parent> Registration<P> {
         )?;
         let dev_ref: ARef<kernel::device::Device> = dev.into();
         let raw_dev = core::ptr::from_ref(dev).cast_mut().cast::<sys::device>();
-        // SAFETY: `dev` is live (we hold a reference); `types` and `ops` are heap allocations
-        // kept in `self` until `drop` unregisters; the drvdata is the `&'static P`.
+        // SAFETY: `dev` is live (we hold a reference); `types`, `ops` and `parent` are heap
+        // allocations kept in `self` until `drop` unregisters; the drvdata is `parent`.
         let raw = from_err_ptr(unsafe {
             sys::vmdev_register_parent(
                 raw_dev,
                 types.as_ptr(),
                 types.len() as c_uint,
                 &*ops,
-                core::ptr::from_ref(parent).cast_mut().cast(),
+                core::ptr::from_ref::<P>(&parent).cast_mut().cast(),
             )
         })?;
         // INVARIANT: registered just now with `parent` as drvdata.
@@ -304,8 +307,15 @@ impl<P: Parent> Registration<P> {
             _types: types,
             _ops: ops,
             _dev: dev_ref,
-            _parent: PhantomData,
+            parent,
         })
+    }
+}
+
+impl<P: Parent> Registration<P> {
+    /// The parent.
+    pub fn parent(&self) -> &P {
+        &self.parent
     }
 }
 

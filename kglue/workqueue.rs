@@ -79,15 +79,17 @@ pub trait WorkHandler: HasWork + Send + Sync {
     fn run(&self);
 }
 
-/// Implements [`HasWork`] for a type with a [`Work`] field.
+/// Implements [`HasWork`] for a type with a [`Work`] field:
+/// `impl_has_work!([generics] Type, field)`.
 #[macro_export]
 macro_rules! impl_has_work {
-    ($ty:ty, $field:ident) => {
-        // SAFETY: `offset_of!` gives the offset of the named `Work<Self>` field (the assignment
+    ([$($gen:tt)*] $ty:ty, $field:ident) => {
+        // SAFETY: `offset_of!` gives the offset of the named `Work<Self>` field (the closure
         // below checks its type).
-        unsafe impl $crate::kglue::workqueue::HasWork for $ty {
+        unsafe impl<$($gen)*> $crate::kglue::workqueue::HasWork for $ty {
             const WORK_OFFSET: usize = {
-                let _check = |s: &$ty| -> &$crate::kglue::workqueue::Work<$ty> { &s.$field };
+                let _check: for<'a> fn(&'a $ty) -> &'a $crate::kglue::workqueue::Work<$ty> =
+                    |s| &s.$field;
                 ::core::mem::offset_of!($ty, $field)
             };
         }
@@ -103,16 +105,16 @@ macro_rules! impl_has_work {
 /// neither queued nor running once `drop` returns.
 #[pin_data(PinnedDrop)]
 #[repr(transparent)]
-pub struct Work<T: WorkHandler> {
+pub struct Work<T> {
     #[pin]
     raw: Opaque<kernel::bindings::work_struct>,
     _owner: PhantomData<T>,
 }
 
 // SAFETY: a work item may be queued and cancelled from any task.
-unsafe impl<T: WorkHandler> Send for Work<T> {}
+unsafe impl<T> Send for Work<T> {}
 // SAFETY: as above.
-unsafe impl<T: WorkHandler> Sync for Work<T> {}
+unsafe impl<T> Sync for Work<T> {}
 
 impl<T: WorkHandler> Work<T> {
     /// A work item initialiser; `name` and `key` name its lockdep class (see [`new_work!`]).
@@ -154,7 +156,7 @@ impl<T: WorkHandler> Work<T> {
 }
 
 #[pinned_drop]
-impl<T: WorkHandler> PinnedDrop for Work<T> {
+impl<T> PinnedDrop for Work<T> {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: initialised in `new`; after this the work is neither queued nor running.
         unsafe { sys::cancel_work_sync(self.raw.get().cast()) };

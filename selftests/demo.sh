@@ -8,9 +8,9 @@ step "1. Load the transport, the simulator and the virtio personality"
 echo "vmdev.ko is the transport (its own bus + an mdev driver), vmdev_sim.ko a software"
 echo "virtio-net device, virtio_mdev.ko the virtio transport driver virtio_net binds through."
 show modprobe mdev
-show insmod "$M/transport/vmdev.ko"
-show insmod "$M/vdpa_sim/vmdev_sim.ko"
-show insmod "$M/virtio_mdev/virtio_mdev.ko"
+show insmod "$M/vmdev.ko"
+show insmod "$M/vmdev_sim.ko"
+show insmod "$M/virtio_mdev.ko"
 
 step "2. The simulator is an mdev parent offering one type"
 show ls /sys/class/mdev_bus/vmdev_sim/mdev_supported_types/

@@ -13,9 +13,9 @@ expect() { # expect DESCRIPTION COMMAND...: the command must succeed
 
 load_modules() {
 	modprobe mdev || fail "modprobe mdev"
-	grep -q '^vmdev ' /proc/modules || insmod "$M/transport/vmdev.ko" || fail "insmod vmdev"
-	grep -q '^vmdev_sim ' /proc/modules || insmod "$M/vdpa_sim/vmdev_sim.ko" || fail "insmod vmdev_sim"
-	grep -q '^virtio_mdev ' /proc/modules || insmod "$M/virtio_mdev/virtio_mdev.ko" || fail "insmod virtio_mdev"
+	grep -q '^vmdev ' /proc/modules || insmod "$M/vmdev.ko" || fail "insmod vmdev"
+	grep -q '^vmdev_sim ' /proc/modules || insmod "$M/vmdev_sim.ko" || fail "insmod vmdev_sim"
+	grep -q '^virtio_mdev ' /proc/modules || insmod "$M/virtio_mdev.ko" || fail "insmod virtio_mdev"
 }
 
 unload_modules() {
@@ -112,7 +112,7 @@ VHOST_CLIENT=${VMDEV_REPO:-$PWD/..}/target/release/vhost_client
 # upstream simulator pins memory (use_va=0), as vhost_mdev does. virtio_vdpa stays unloaded so
 # that upstream devices bind to vhost_vdpa.
 load_vhost() {
-	grep -q '^vhost_mdev ' /proc/modules || insmod "$M/vhost_mdev/vhost_mdev.ko" || fail "insmod vhost_mdev"
+	grep -q '^vhost_mdev ' /proc/modules || insmod "$M/vhost_mdev.ko" || fail "insmod vhost_mdev"
 	grep -q '^vdpa_sim ' /proc/modules || modprobe vdpa_sim use_va=0 || fail "modprobe vdpa_sim"
 	modprobe vdpa_sim_net || fail "modprobe vdpa_sim_net"
 	modprobe vhost_vdpa || fail "modprobe vhost_vdpa"

@@ -12,10 +12,12 @@
 //! host-tested `iotlb` crate; this file only adds pinning and the device.
 
 use super::iotlb::{self, InsertError, Mapping};
-use super::sys;
-use super::vhost_uapi::errno;
-use super::Window;
+use super::kglue::mm::{self, OwnerMm};
+use super::kglue::window::Window;
+use super::vhost_uapi::VHOST_ACCESS_WO;
+use super::vmdev_regs::dma;
 use kernel::alloc::KVVec;
+use kernel::error::code::{EEXIST, EFAULT, EINVAL, ENOMEM, ENOSPC};
 use kernel::prelude::*;
 
 const PAGE_SHIFT: u32 = 12;
@@ -43,32 +45,28 @@ const NO_RUN: Mapping<PinnedRun> = Mapping {
 ///
 /// # Invariants
 ///
-/// Every entry's pages are pinned, counted in `mm`'s `pinned_vm`, and mapped in the device's
-/// DMA table at the entry's IOVA. `mm` is the owner's, grabbed by the owner of this object
-/// for at least its lifetime.
+/// Every entry's pages are pinned once (by [`mm::pin_user_pages`]), counted in `mm`'s
+/// `pinned_vm`, and mapped in the device's DMA table at the entry's IOVA.
 pub(crate) struct AddressSpace {
     runs: RunTable,
     /// The device's `DMA_MAX_ENTRIES`: holding more runs than the device can map is useless.
     max_runs: usize,
-    mm: *mut sys::mm_struct,
+    mm: OwnerMm,
 }
-
-// SAFETY: only used with the device's `Inner` mutex held.
-unsafe impl Send for AddressSpace {}
 
 fn pages_of(m: &Mapping<PinnedRun>) -> u64 {
     (m.last.wrapping_sub(m.first) >> PAGE_SHIFT).wrapping_add(1)
 }
 
 /// Unmaps `size` bytes at `iova` from the device, which then no longer touches them.
-fn device_unmap(win: Window, iova: u64, size: u64) {
+fn device_unmap(win: &Window, iova: u64, size: u64) {
     // A refused unmap means the device never had the entry; either way it does not use the
     // pages.
-    let _ = win.dma(super::vmdev_regs::dma::CMD_UNMAP, iova, size, 0, 0);
+    let _ = win.dma(dma::CMD_UNMAP, iova, size, 0, 0);
 }
 
 /// Unmaps run `m` from the device (which then no longer touches it) and unpins its pages.
-fn release(mm: *mut sys::mm_struct, win: Option<Window>, m: Mapping<PinnedRun>) {
+fn release(mm: &OwnerMm, win: Option<&Window>, m: Mapping<PinnedRun>) {
     if let Some(win) = win {
         device_unmap(win, m.first, pages_of(&m) << PAGE_SHIFT);
     }
@@ -76,24 +74,18 @@ fn release(mm: *mut sys::mm_struct, win: Option<Window>, m: Mapping<PinnedRun>) 
 }
 
 /// Unpins the pages of run `m`, which the device no longer uses.
-fn unpin(mm: *mut sys::mm_struct, m: Mapping<PinnedRun>) {
+fn unpin(mm: &OwnerMm, m: Mapping<PinnedRun>) {
     let n = pages_of(&m);
     // SAFETY: the run's pages were pinned by `AddressSpace::map` and are unpinned once, here,
-    // after the device stopped using them; `mm` is the grabbed owner mm they were charged to.
-    unsafe {
-        sys::vmdev_helper_unpin_pfns(
-            m.value.pfn,
-            n,
-            m.value.perm & super::vhost_uapi::VHOST_ACCESS_WO != 0,
-        );
-        sys::vmdev_helper_pinned_vm_add(mm, (n as i64).wrapping_neg());
-    }
+    // when the run leaves the table, after the device stopped using them.
+    unsafe { mm::unpin_pages(m.value.pfn, n, m.value.perm & VHOST_ACCESS_WO != 0) };
+    mm.sub_pinned(n);
 }
 
 impl AddressSpace {
     /// An empty address space charging pins to `mm`, for a device whose DMA table holds up to
     /// `max_runs` entries.
-    pub(crate) fn new(mm: *mut sys::mm_struct, max_runs: usize) -> Result<Self> {
+    pub(crate) fn new(mm: OwnerMm, max_runs: usize) -> Result<Self> {
         let v = KVVec::from_elem(NO_RUN, iotlb::DEFAULT_CAPACITY.min(max_runs), GFP_KERNEL)?;
         Ok(Self {
             runs: RunTable::new(v),
@@ -109,7 +101,7 @@ impl AddressSpace {
 
     /// Records one run and programs it into the device. On error nothing of the run is
     /// recorded and the caller still owns its pins.
-    fn add_run(&mut self, win: Window, iova: u64, pfn: u64, npages: u64, perm: u8) -> Result<()> {
+    fn add_run(&mut self, win: &Window, iova: u64, pfn: u64, npages: u64, perm: u8) -> Result<()> {
         let size = npages << PAGE_SHIFT;
         let last = iova.checked_add(size.wrapping_sub(1)).ok_or(EINVAL)?;
         // Scattered 4 KiB pages make one run each, so the table grows (in process context,
@@ -124,18 +116,11 @@ impl AddressSpace {
                 InsertError::Invalid => EINVAL,
             })?;
         let dma_perm = u32::from(perm) & 3;
-        if let Err(e) = win.dma(
-            super::vmdev_regs::dma::CMD_MAP,
-            iova,
-            size,
-            pfn << PAGE_SHIFT,
-            dma_perm,
-        ) {
+        if let Err(e) = win.dma(dma::CMD_MAP, iova, size, pfn << PAGE_SHIFT, dma_perm) {
             self.runs.remove_overlapping(iova, last, |_| {});
             return Err(e);
         }
-        // SAFETY: `mm` is grabbed (invariant).
-        unsafe { sys::vmdev_helper_pinned_vm_add(self.mm, npages as i64) };
+        self.mm.add_pinned(npages);
         Ok(())
     }
 
@@ -144,7 +129,7 @@ impl AddressSpace {
     /// checked the range and that it overlaps nothing. All or nothing.
     pub(crate) fn map(
         &mut self,
-        win: Window,
+        win: &Window,
         iova: u64,
         size: u64,
         uaddr: u64,
@@ -152,21 +137,15 @@ impl AddressSpace {
     ) -> Result<()> {
         let last = iova.checked_add(size.wrapping_sub(1)).ok_or(EINVAL)?;
         let npages = (last >> PAGE_SHIFT) - (iova >> PAGE_SHIFT) + 1;
-        // SAFETY: `mm` is grabbed (invariant); reading the limit of the caller, who is the
-        // owner (only the owner writes IOTLB messages).
-        let (limit, pinned) = unsafe {
-            (
-                sys::vmdev_helper_memlock_limit_pages(),
-                sys::vmdev_helper_pinned_vm(self.mm),
-            )
-        };
-        if npages.saturating_add(pinned.max(0) as u64) > limit {
+        // The caller is the owner (only the owner writes IOTLB messages): its limit applies.
+        let (limit, pinned) = (mm::memlock_limit_pages(), self.mm.pinned_pages());
+        if npages.saturating_add(pinned) > limit {
             return Err(ENOMEM);
         }
         let base = iova & !(PAGE_SIZE - 1);
         let ubase = uaddr & !(PAGE_SIZE - 1);
         let mut pfns = KVVec::from_elem(0u64, PIN_CHUNK, GFP_KERNEL)?;
-        let write = perm & super::vhost_uapi::VHOST_ACCESS_WO != 0;
+        let write = perm & VHOST_ACCESS_WO != 0;
         let res = self.map_pinned(win, base, ubase, npages, write, perm, &mut pfns);
         if res.is_err() {
             // Undo what this update recorded: its range overlapped nothing before.
@@ -178,7 +157,7 @@ impl AddressSpace {
     #[allow(clippy::too_many_arguments)]
     fn map_pinned(
         &mut self,
-        win: Window,
+        win: &Window,
         base: u64,
         ubase: u64,
         npages: u64,
@@ -191,27 +170,19 @@ impl AddressSpace {
         let mut run: Option<(u64, u64, u64)> = None;
         while done < npages {
             let n = (npages - done).min(PIN_CHUNK as u64);
-            let got = match ubase.checked_add(done << PAGE_SHIFT) {
-                // SAFETY: `pfns` holds `PIN_CHUNK` >= `n` entries; pinning acts on the
-                // caller's (the owner's) address space and is all-or-nothing.
-                Some(uaddr) => unsafe {
-                    sys::vmdev_helper_pin_user_pfns(
-                        uaddr as usize,
-                        n as usize,
-                        write,
-                        pfns.as_mut_ptr(),
-                    )
-                },
-                None => -(errno::EFAULT as kernel::ffi::c_long),
-            };
-            if got < 0 {
+            let chunk = pfns.get_mut(..n as usize).ok_or(EINVAL)?;
+            let pinned = ubase
+                .checked_add(done << PAGE_SHIFT)
+                .ok_or(EFAULT)
+                .and_then(|uaddr| mm::pin_user_pages(uaddr, write, chunk));
+            if let Err(e) = pinned {
                 // The open run's pages (from earlier chunks) are recorded nowhere yet.
                 if let Some((_, rp, rn)) = run {
                     self.unpin_unrecorded(rp, rn, &[], 0);
                 }
-                return Err(Error::from_errno(got as i32));
+                return Err(e);
             }
-            let chunk = pfns.get(..n as usize).ok_or(EINVAL)?;
+            let chunk = &*chunk;
             for (i, &pfn) in (0u64..).zip(chunk.iter()) {
                 let iova = base.wrapping_add(done.wrapping_add(i) << PAGE_SHIFT);
                 run = match run {
@@ -244,17 +215,17 @@ impl AddressSpace {
     /// minus those inside the run (a run's pages are contiguous, and the chunk's tail starts
     /// after the run ended).
     fn unpin_unrecorded(&self, rp: u64, rn: u64, chunk: &[u64], from: u64) {
-        // SAFETY: these pages were pinned by this update and are recorded nowhere.
-        unsafe { sys::vmdev_helper_unpin_pfns(rp, rn, false) };
-        for &pfn in chunk.iter().skip(from as usize) {
-            // SAFETY: as above, one page each.
-            unsafe { sys::vmdev_helper_unpin_pfns(pfn, 1, false) };
+        let tail = chunk.iter().skip(from as usize).map(|&pfn| (pfn, 1));
+        for (pfn, n) in Iterator::chain(core::iter::once((rp, rn)), tail) {
+            // SAFETY: these pages were pinned by this update, once each, and are recorded
+            // nowhere, so nothing else releases them; the device never had them mapped.
+            unsafe { mm::unpin_pages(pfn, n, false) };
         }
     }
 
     /// Removes every entry overlapping `[first, last]`, in full (vhost_iotlb_del_range()).
-    pub(crate) fn unmap_range(&mut self, win: Option<Window>, first: u64, last: u64) {
-        let mm = self.mm;
+    pub(crate) fn unmap_range(&mut self, win: Option<&Window>, first: u64, last: u64) {
+        let mm = &self.mm;
         // The device's table holds our runs entry for entry, so one unmap of the span they
         // cover removes exactly them there, and the device compacts its table once rather
         // than once per run (a map of fragmented memory has a run per page). Only the span
@@ -278,7 +249,7 @@ impl AddressSpace {
     /// vhost-vdpa's INVALIDATE: `vhost_vdpa_unmap(iova, size)` deletes every entry meeting
     /// `[iova, iova + size - 1]` (wrapping), with the interval tree's rule for an empty range
     /// (`size == 0`, `iova > 0`): entries holding both `iova - 1` and `iova`.
-    pub(crate) fn invalidate(&mut self, win: Option<Window>, iova: u64, size: u64) {
+    pub(crate) fn invalidate(&mut self, win: Option<&Window>, iova: u64, size: u64) {
         let (first, last) = iotlb::invalidate_range(iova, size);
         if first <= last {
             self.unmap_range(win, first, last);
@@ -290,7 +261,7 @@ impl AddressSpace {
     }
 
     /// Releases everything (close, device removal).
-    pub(crate) fn clear(&mut self, win: Option<Window>) {
+    pub(crate) fn clear(&mut self, win: Option<&Window>) {
         self.unmap_range(win, 0, u64::MAX);
     }
 }

@@ -96,7 +96,7 @@ done
 
 # Module text: what each stack's kernel path loads.
 ours_text=0
-for f in transport/vmdev.ko vdpa_sim/vmdev_sim.ko virtio_mdev/virtio_mdev.ko; do
+for f in vmdev.ko vmdev_sim.ko virtio_mdev.ko; do
 	ours_text=$(( ours_text + $(size -A "$M/$f" | awk '$1 == ".text" { print $2 }') ))
 done
 up_text=0

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The driver on the vmdev bus: binding a device creates its `/dev/vhost-mdev-N`.
+//!
+//! vhost_mdev binds to any device class; an administrator picks it over virtio_mdev with
+//! `driver_override`. At probe it switches the device's DMA translation on, so the device can
+//! only ever reach pages userspace mapped through the IOTLB, and it refuses devices without
+//! a translation table (they would take userspace addresses as physical ones).
+
+use super::chardev::{Devices, VhostFile};
+use super::device::{Inner, VhostDev, VringShadow, MAX_VQS};
+use super::kglue::chrdev::{Class, Node, Region};
+use super::kglue::driver::Driver;
+use super::kglue::window::Window;
+use super::vmdev_regs::dma;
+use super::vmdev_regs::map::Register;
+use kernel::error::code::ENODEV;
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+/// What every binding shares: the minors and the class of the character devices.
+pub(crate) struct Shared {
+    pub(crate) devices: Arc<Devices>,
+    pub(crate) region: Region<VhostFile>,
+    pub(crate) class: Class,
+}
+
+/// The driver.
+pub(crate) struct VhostMdevDriver;
+
+impl Driver for VhostMdevDriver {
+    const NAME: &'static core::ffi::CStr = c"vhost_mdev";
+    const DEVICE_IDS: &'static [u32] = &[];
+    type Context = Shared;
+    type Data = Arc<VhostDev>;
+
+    fn probe(shared: &Shared, window: &Window) -> Result<Arc<VhostDev>> {
+        let dma_entries = window.read(Register::DMA_MAX_ENTRIES);
+        if dma_entries == 0 || dma_entries == u32::MAX {
+            return Err(ENODEV);
+        }
+        let nvqs = window.read(Register::NUM_QUEUES);
+        if nvqs == 0 || nvqs as usize > MAX_VQS {
+            return Err(ENODEV);
+        }
+        window.reset();
+        window.dma(dma::CMD_TRANSLATE_ON, 0, 0, 0, 0)?;
+        let device_features = window.device_features();
+        let _ = window.select_queue(0);
+        let vq_num_max = window.read(Register::QUEUE_NUM_MAX).min(0xffff) as u16;
+        let inner = Inner {
+            win: Some(window.clone()),
+            owner: None,
+            fork_from_owner: true,
+            backend_features: 0,
+            driver_features: 0,
+            device_features,
+            device_id: window.read(Register::DEVICE_ID),
+            nvqs,
+            vq_num_max,
+            config_size: window.read(Register::CONFIG_SIZE),
+            dma_entries: dma_entries as usize,
+            vrings: [VringShadow::default(); MAX_VQS],
+            kicks: [const { None }; MAX_VQS],
+            errs: [const { None }; MAX_VQS],
+            iotlb: None,
+            node: None,
+        };
+        let made = shared.devices.insert(|minor| {
+            let dev = Arc::pin_init(VhostDev::new(minor, inner), GFP_KERNEL)?;
+            let node = Node::new(
+                &shared.region,
+                &shared.class,
+                minor,
+                window.device(),
+                kernel::fmt!("vhost-mdev-{minor}"),
+            )?;
+            dev.inner.lock().node = Some(node);
+            Ok(dev)
+        });
+        if made.is_err() {
+            let _ = window.dma(dma::CMD_TRANSLATE_OFF, 0, 0, 0, 0);
+        }
+        made
+    }
+
+    fn remove(shared: &Shared, dev: &Arc<VhostDev>) {
+        shared.devices.remove(dev.minor);
+        let mut inner = dev.inner.lock();
+        // New opens fail from here on; an open file keeps `dev`, and from now on its calls
+        // fail with ENODEV and its close only frees.
+        inner.node = None;
+        inner.cleanup(dev);
+        if let Some(win) = inner.win.take() {
+            win.reset();
+            let _ = win.dma(dma::CMD_TRANSLATE_OFF, 0, 0, 0, 0);
+        }
+    }
+
+    fn vq_interrupt(dev: &Arc<VhostDev>, queue: u32) {
+        dev.signal_call(queue);
+    }
+
+    fn config_changed(dev: &Arc<VhostDev>) {
+        dev.signal_config();
+    }
+}

@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The state of one bound device, and what vhost operations do to it.
+//!
+//! Everything the ioctls change is in [`Inner`], under one mutex (vhost-vdpa's `d->mutex`);
+//! the call eventfds the interrupt path signals are in [`IrqState`], under a spinlock taken
+//! with bottom halves off, which is how the transport delivers interrupts. Vring settings are
+//! kept here and written to the `QUEUE_*` registers when userspace enables the ring, as vdpa
+//! parents record them until `set_vq_ready`.
+
+use super::kglue::chrdev::Node;
+use super::kglue::eventfd::{EventCtx, Kick, KickWatch};
+use super::kglue::mm::OwnerMm;
+use super::kglue::sync::BhSpinLock;
+use super::kglue::window::Window;
+use super::pinned_iotlb::AddressSpace;
+use super::vhost_uapi::{self, errno, Owner, StatusChange};
+use super::vmdev_regs::map::Register;
+use super::vmdev_regs::{features, status};
+use core::sync::atomic::AtomicBool;
+use kernel::error::code::{EBUSY, EINVAL, ENODEV};
+use kernel::prelude::*;
+use kernel::sync::Mutex;
+use kernel::new_mutex;
+
+/// The most queues a device may have under this driver.
+pub(crate) const MAX_VQS: usize = 32;
+
+/// A vhost errno (positive) as an error.
+pub(crate) fn errno_of(e: i32) -> Error {
+    Error::from_errno(-e)
+}
+
+/// What userspace set for one vring, written to the device when it enables the ring.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct VringShadow {
+    pub(crate) num: u16,
+    pub(crate) desc: u64,
+    pub(crate) avail: u64,
+    pub(crate) used: u64,
+    pub(crate) busyloop_timeout: u32,
+}
+
+/// Rings a queue's doorbell when its kick eventfd is signalled (the one register the transport
+/// lets anyone write from atomic context).
+pub(crate) struct Doorbell {
+    pub(crate) window: Window,
+    pub(crate) index: u32,
+}
+
+impl Kick for Doorbell {
+    fn kick(&self) {
+        // Refused only for an out-of-range queue, which the ioctl already checked.
+        let _ = self.window.notify(self.index);
+    }
+}
+
+/// Everything the ioctls change.
+pub(crate) struct Inner {
+    /// `None` once the device was removed: every call then fails with ENODEV.
+    pub(crate) win: Option<Window>,
+    /// The owner's address space (`SET_OWNER`).
+    pub(crate) owner: Option<OwnerMm>,
+    pub(crate) fork_from_owner: bool,
+    pub(crate) backend_features: u64,
+    pub(crate) driver_features: u64,
+    pub(crate) device_features: u64,
+    pub(crate) device_id: u32,
+    pub(crate) nvqs: u32,
+    pub(crate) vq_num_max: u16,
+    pub(crate) config_size: u32,
+    /// The device's `DMA_MAX_ENTRIES`, which bounds the IOTLB's entries.
+    pub(crate) dma_entries: usize,
+    pub(crate) vrings: [VringShadow; MAX_VQS],
+    pub(crate) kicks: [Option<KickWatch<Doorbell>>; MAX_VQS],
+    pub(crate) errs: [Option<EventCtx>; MAX_VQS],
+    /// The IOTLB (asid 0); `None` until the first UPDATE or BATCH_BEGIN creates it.
+    pub(crate) iotlb: Option<AddressSpace>,
+    /// The character device, until the device is removed.
+    pub(crate) node: Option<Node>,
+}
+
+/// The eventfds the interrupt path signals.
+pub(crate) struct IrqState {
+    calls: [Option<EventCtx>; MAX_VQS],
+    config: Option<EventCtx>,
+}
+
+/// One bound device and its character device.
+#[pin_data]
+pub(crate) struct VhostDev {
+    pub(crate) minor: u32,
+    /// Held by the one open file (vhost-vdpa devices are exclusive).
+    pub(crate) opened: AtomicBool,
+    #[pin]
+    pub(crate) inner: Mutex<Inner>,
+    #[pin]
+    irq: BhSpinLock<IrqState>,
+}
+
+impl VhostDev {
+    /// A device with minor `minor` and state `inner`.
+    pub(crate) fn new(minor: u32, inner: Inner) -> impl PinInit<Self> {
+        pin_init!(VhostDev {
+            minor,
+            opened: AtomicBool::new(false),
+            inner <- new_mutex!(inner, "vhost_mdev::inner"),
+            irq <- crate::new_bh_spinlock!(
+                IrqState {
+                    calls: [const { None }; MAX_VQS],
+                    config: None,
+                },
+                "vhost_mdev::irq"
+            ),
+        })
+    }
+
+    /// Sets (or clears) queue `idx`'s call eventfd.
+    pub(crate) fn set_call(&self, idx: usize, ctx: Option<EventCtx>) {
+        // The old context is put after the lock is dropped.
+        let _old = match self.irq.lock().calls.get_mut(idx) {
+            Some(slot) => core::mem::replace(slot, ctx),
+            None => ctx,
+        };
+    }
+
+    /// Sets (or clears) the config call eventfd.
+    pub(crate) fn set_config_call(&self, ctx: Option<EventCtx>) {
+        let _old = core::mem::replace(&mut self.irq.lock().config, ctx);
+    }
+
+    /// Drops every call eventfd.
+    pub(crate) fn drop_eventfds(&self) {
+        for i in 0..MAX_VQS {
+            self.set_call(i, None);
+        }
+        self.set_config_call(None);
+    }
+
+    /// The device's interrupt for queue `queue`: signals its call eventfd.
+    pub(crate) fn signal_call(&self, queue: u32) {
+        if let Some(Some(ctx)) = self.irq.lock().calls.get(queue as usize) {
+            ctx.signal();
+        }
+    }
+
+    /// The device's config interrupt: signals the config eventfd.
+    pub(crate) fn signal_config(&self) {
+        if let Some(ctx) = &self.irq.lock().config {
+            ctx.signal();
+        }
+    }
+}
+
+impl Inner {
+    /// The register window; `ENODEV` once the device was removed.
+    pub(crate) fn win(&self) -> Result<&Window> {
+        self.win.as_ref().ok_or(ENODEV)
+    }
+
+    /// The caller's relation to the owner.
+    pub(crate) fn owner_of_caller(&self) -> Owner {
+        match &self.owner {
+            None => Owner::None,
+            Some(mm) if mm.is_current() => Owner::Caller,
+            Some(_) => Owner::Other,
+        }
+    }
+
+    /// vhost-vdpa's reset: the device forgets its queues and features; what vhost keeps
+    /// (owner, IOTLB, eventfds, backend features) stays.
+    pub(crate) fn reset_device(&mut self) -> Result {
+        self.win()?.reset();
+        self.driver_features = 0;
+        for v in self.vrings.iter_mut() {
+            *v = VringShadow {
+                busyloop_timeout: v.busyloop_timeout,
+                ..VringShadow::default()
+            };
+        }
+        Ok(())
+    }
+
+    pub(crate) fn set_status(&mut self, new: u8) -> Result {
+        let win = self.win()?;
+        let old = win.status();
+        match vhost_uapi::check_status(old, new).map_err(errno_of)? {
+            StatusChange::Reset => self.reset_device(),
+            StatusChange::Set(new) => {
+                if new & !old & status::FEATURES_OK != 0 {
+                    // A refused word reads back as missing FEATURES_OK, which userspace sees.
+                    let _ = win.set_driver_features(self.driver_features);
+                }
+                // As vdpa_set_status(): the device decides what sticks; userspace reads it
+                // back.
+                let _ = win.write(Register::STATUS, u32::from(new));
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) fn set_features(&mut self, f: u64) -> Result {
+        if self.win()?.status() & status::FEATURES_OK != 0 {
+            return Err(EBUSY);
+        }
+        // The device reaches memory only through IOVA translation under vhost, which is what
+        // ACCESS_PLATFORM means; vdpa_sim refuses a driver without it the same way.
+        let ap = features::ACCESS_PLATFORM;
+        if self.device_features & ap != 0 && f & ap == 0 {
+            return Err(EINVAL);
+        }
+        // Like vdpa_sim, keep what the device offers (clients force bits they need).
+        self.driver_features = f & self.device_features;
+        Ok(())
+    }
+
+    pub(crate) fn enable_vring(&mut self, idx: u32, enable: bool) -> Result {
+        let v = self.vrings.get(idx as usize).copied().ok_or(errno_of(errno::ENOBUFS))?;
+        let win = self.win()?;
+        win.select_queue(idx)?;
+        if !enable {
+            return win.write(Register::QUEUE_READY, 0);
+        }
+        // A device that cannot use the ring leaves it disabled; vhost-vdpa does not report
+        // set_vq_ready() failures either, so neither are these writes'.
+        let _ = win.write(Register::QUEUE_NUM, u32::from(v.num));
+        let _ = win.write64(Register::QUEUE_DESC_LOW, Register::QUEUE_DESC_HIGH, v.desc);
+        let _ = win.write64(Register::QUEUE_AVAIL_LOW, Register::QUEUE_AVAIL_HIGH, v.avail);
+        let _ = win.write64(Register::QUEUE_USED_LOW, Register::QUEUE_USED_HIGH, v.used);
+        let _ = win.write(Register::QUEUE_READY, 1);
+        Ok(())
+    }
+
+    pub(crate) fn set_vring_base(&mut self, idx: u32, base: u16) -> Result {
+        let win = self.win()?;
+        win.select_queue(idx)?;
+        let ready = win.read(Register::QUEUE_READY) == 1;
+        if ready {
+            // The register is writable only while the queue is stopped; vdpa parents set the
+            // state of an enabled ring (before DRIVER_OK) directly.
+            win.write(Register::QUEUE_READY, 0)?;
+        }
+        let _ = win.write(Register::QUEUE_AVAIL_STATE, u32::from(base));
+        if ready {
+            self.enable_vring(idx, true)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn driver_ok(&self) -> bool {
+        self.win().is_ok_and(|w| w.status() & status::DRIVER_OK != 0)
+    }
+
+    /// Drops the IOTLB and every pin (close and removal).
+    pub(crate) fn drop_iotlb(&mut self) {
+        if let Some(mut asp) = self.iotlb.take() {
+            asp.clear(self.win.as_ref());
+        }
+    }
+
+    /// Close or removal: what `vhost_vdpa_release()` undoes, except the device binding.
+    pub(crate) fn cleanup(&mut self, dev: &VhostDev) {
+        if self.win.is_some() {
+            let _ = self.reset_device();
+        }
+        for k in self.kicks.iter_mut() {
+            *k = None;
+        }
+        for e in self.errs.iter_mut() {
+            *e = None;
+        }
+        dev.drop_eventfds();
+        self.drop_iotlb();
+        self.owner = None;
+        self.backend_features = 0;
+        self.fork_from_owner = true;
+    }
+}
