@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0
 # virtio-mdev: top-level commands. Kbuild (not this file) drives the kernel module build.
 #
 #   make check   host unit tests + VM selftests on the debug kernel (what CI runs)

@@ -20,9 +20,8 @@ unsafe impl Send for Entry {}
 unsafe impl Sync for Entry {}
 
 fn entry(raw: *mut sys::dentry) -> Entry {
-    let addr = raw as isize;
     // Errors come back as ERR_PTR values; debugfs users just go without.
-    Entry(if (-4095..0).contains(&addr) { None } else { NonNull::new(raw) })
+    Entry(kernel::error::from_err_ptr(raw).ok().and_then(NonNull::new))
 }
 
 impl Entry {

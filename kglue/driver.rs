@@ -46,7 +46,7 @@ pub trait Driver: 'static {
 
     /// Starts the device, once interrupts reach `data`. On error the binding fails and
     /// `data` is dropped without [`Driver::remove`]: undo what this started.
-    fn start(_data: &Self::Data) -> Result {
+    fn start(_ctx: &Self::Context, _data: &Self::Data) -> Result {
         Ok(())
     }
 
@@ -88,15 +88,20 @@ impl<T: Driver> Adapter<T> {
         let window = unsafe { Window::new(vdev) };
         // SAFETY: being bound to our driver.
         let ctx = unsafe { Self::context(vdev) };
-        let data = match T::probe(ctx, &window).and_then(|d| Ok(KBox::new(d, GFP_KERNEL)?)) {
-            Ok(d) => KBox::into_raw(d),
+        // The box first: once `probe` succeeded, only the transport's `release` may drop it.
+        let slot = match KBox::<T::Data>::new_uninit(GFP_KERNEL) {
+            Ok(b) => b,
+            Err(e) => return Error::from(e).to_errno(),
+        };
+        let data = match T::probe(ctx, &window) {
+            Ok(d) => KBox::into_raw(slot.write(d)),
             Err(e) => return e.to_errno(),
         };
         // SAFETY: publishes the state; from now on the transport owns it until `release`.
         unsafe { sys::vmdev_set_driver_data(vdev, data.cast()) };
         // SAFETY: the state lives until `release`, which the transport calls after the
         // binding ends (also when this fails).
-        match T::start(unsafe { &*data }) {
+        match T::start(ctx, unsafe { &*data }) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
         }

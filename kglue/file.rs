@@ -73,8 +73,13 @@ impl<F: FileOps> Adapter<F> {
         // SAFETY: the VFS opens through the table of the node's region, which lives until
         // module exit (open files pin the module).
         let ctx = unsafe { super::chrdev::context_of::<F>((*file).f_op) };
-        let state = match F::open(ctx, minor).and_then(|s| Ok(KBox::new(s, GFP_KERNEL)?)) {
-            Ok(s) => s,
+        // The box first: once `open` succeeded, only `release` may undo it.
+        let slot = match KBox::<F::Open>::new_uninit(GFP_KERNEL) {
+            Ok(b) => b,
+            Err(e) => return Error::from(e).to_errno(),
+        };
+        let state = match F::open(ctx, minor) {
+            Ok(s) => slot.write(s),
             Err(e) => return e.to_errno(),
         };
         // SAFETY: the file is being opened; nothing else uses `private_data` yet.

@@ -20,8 +20,6 @@
 
 struct device *vmdev_helper_mdev_dev(struct mdev_device *mdev) { return mdev_dev(mdev); }
 EXPORT_SYMBOL_GPL(vmdev_helper_mdev_dev);
-struct mdev_device *vmdev_helper_to_mdev(struct device *dev) { return to_mdev_device(dev); }
-EXPORT_SYMBOL_GPL(vmdev_helper_to_mdev);
 struct mdev_type *vmdev_helper_mdev_type(struct mdev_device *mdev) { return mdev->type; }
 EXPORT_SYMBOL_GPL(vmdev_helper_mdev_type);
 void *vmdev_helper_dev_get_drvdata(const struct device *dev) { return dev_get_drvdata(dev); }
@@ -60,16 +58,6 @@ void *vmdev_helper_phys_to_virt(u64 phys)
 }
 EXPORT_SYMBOL_GPL(vmdev_helper_phys_to_virt);
 
-bool vmdev_helper_in_task(void) { return in_task(); }
-EXPORT_SYMBOL_GPL(vmdev_helper_in_task);
-bool vmdev_helper_is_multicast_ether_addr(const u8 *addr) { return is_multicast_ether_addr(addr); }
-EXPORT_SYMBOL_GPL(vmdev_helper_is_multicast_ether_addr);
-void vmdev_helper_smp_mb(void) { smp_mb(); }
-EXPORT_SYMBOL_GPL(vmdev_helper_smp_mb);
-void vmdev_helper_smp_rmb(void) { smp_rmb(); }
-EXPORT_SYMBOL_GPL(vmdev_helper_smp_rmb);
-void vmdev_helper_smp_wmb(void) { smp_wmb(); }
-EXPORT_SYMBOL_GPL(vmdev_helper_smp_wmb);
 void vmdev_helper_might_sleep(void) { might_sleep(); }
 EXPORT_SYMBOL_GPL(vmdev_helper_might_sleep);
 void vmdev_helper_device_lock(struct device *dev) { device_lock(dev); }
@@ -78,8 +66,6 @@ void vmdev_helper_device_unlock(struct device *dev) { device_unlock(dev); }
 EXPORT_SYMBOL_GPL(vmdev_helper_device_unlock);
 void vmdev_helper_ida_init(struct ida *ida) { ida_init(ida); }
 EXPORT_SYMBOL_GPL(vmdev_helper_ida_init);
-void *vmdev_helper_kzalloc(size_t size) { return kzalloc(size, GFP_KERNEL); }
-EXPORT_SYMBOL_GPL(vmdev_helper_kzalloc);
 int vmdev_helper_dma_set_mask_and_coherent(struct device *dev, u64 mask) { return dma_set_mask_and_coherent(dev, mask); }
 EXPORT_SYMBOL_GPL(vmdev_helper_dma_set_mask_and_coherent);
 const char *vmdev_helper_dev_name(const struct device *dev) { return dev_name(dev); }

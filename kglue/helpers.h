@@ -17,7 +17,6 @@ struct virtqueue;
 struct virtio_device;
 
 struct device *vmdev_helper_mdev_dev(struct mdev_device *mdev);
-struct mdev_device *vmdev_helper_to_mdev(struct device *dev);
 struct mdev_type *vmdev_helper_mdev_type(struct mdev_device *mdev);
 void *vmdev_helper_dev_get_drvdata(const struct device *dev);
 void vmdev_helper_dev_set_drvdata(struct device *dev, void *data);
@@ -26,17 +25,11 @@ void vmdev_helper_spin_unlock_bh(struct spinlock *lock);
 bool vmdev_helper_queue_work(struct workqueue_struct *wq, struct work_struct *work);
 struct workqueue_struct *vmdev_helper_alloc_workqueue(const char *name);
 void *vmdev_helper_phys_to_virt(u64 phys);
-bool vmdev_helper_in_task(void);
-bool vmdev_helper_is_multicast_ether_addr(const u8 *addr);
-void vmdev_helper_smp_mb(void);
-void vmdev_helper_smp_rmb(void);
-void vmdev_helper_smp_wmb(void);
 void vmdev_helper_might_sleep(void);
 struct ida;
 const char *vmdev_helper_dev_name(const struct device *dev);
 int vmdev_helper_dma_set_mask_and_coherent(struct device *dev, u64 mask);
 void vmdev_helper_ida_init(struct ida *ida);
-void *vmdev_helper_kzalloc(size_t size);
 void vmdev_helper_device_lock(struct device *dev);
 void vmdev_helper_device_unlock(struct device *dev);
 

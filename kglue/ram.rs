@@ -17,8 +17,7 @@ use super::sys;
 use core::ptr::NonNull;
 use core::sync::atomic::{fence, Ordering};
 
-/// Size of a page, and of what a [`RamPage`] reaches.
-pub const PAGE_SIZE: usize = 4096;
+use kernel::page::PAGE_SIZE;
 
 /// A page of RAM in the kernel's direct map.
 ///

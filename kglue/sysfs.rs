@@ -20,12 +20,11 @@ use super::cstatic::{zeroed, CStatic};
 use super::sys;
 use core::fmt;
 use core::marker::PhantomData;
-use kernel::error::code::{EACCES, ENODEV};
+use kernel::error::code::{EACCES, EINVAL, ENODEV};
 use kernel::ffi::c_char;
+use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 
-/// Size of the buffer sysfs hands a `show` callback.
-pub const PAGE_SIZE: usize = 4096;
 
 /// What attributes of a group are attached to.
 ///
@@ -82,6 +81,12 @@ impl<'a> Cursor<'a> {
     /// Whether nothing was written.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Writes `args` and a newline.
+    pub fn line(&mut self, args: fmt::Arguments<'_>) -> Result {
+        fmt::Write::write_fmt(self, args).map_err(|_| EINVAL)?;
+        fmt::Write::write_str(self, "\n").map_err(|_| EINVAL)
     }
 }
 
@@ -265,6 +270,22 @@ impl<T: ?Sized> GroupList<T> {
     pub const fn as_ptr(self) -> *mut *const sys::attribute_group {
         self.raw
     }
+}
+
+/// Declares a read-only attribute `$name` of `$target` whose file shows `$value` (anything
+/// `Display`), computed from the target `$t`, and a newline.
+#[macro_export]
+macro_rules! show_attribute {
+    ($vis:vis $name:ident: $target:ty, $file:literal, |$t:ident| $value:expr) => {
+        $vis struct $name;
+        impl $crate::kglue::sysfs::Attribute for $name {
+            type Target = $target;
+            const NAME: &'static ::core::ffi::CStr = $file;
+            fn show($t: &$target, page: &mut $crate::kglue::sysfs::Page<'_>) -> ::kernel::error::Result {
+                page.line(::core::format_args!("{}", $value))
+            }
+        }
+    };
 }
 
 /// Declares a static [`AttributeGroup`] of target type `T` from attribute types.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # `make bench`: boots the plain kernel, runs selftests/bench/bench.sh in the VM (both stacks
 # side by side, interleaved), and reports: a table on stdout, results/bench/bench.json and
 # results/bench/bench.svg.

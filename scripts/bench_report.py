@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
 """Turns the benchmark's samples (selftests/bench/bench.sh) into a table, JSON and an SVG plot.
 
     bench_report.py SAMPLES.tsv [--json FILE] [--svg FILE] [--smoke]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Fails (exit 1) if the guest's kernel log holds an error report of any kind: BUG, WARNING,
 # Oops, KASAN, UBSAN, lockdep, RCU, kmemleak, hung task, Rust panic.
 # Reads the kernel's own lines of the console log (printk timestamps; test output is not

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # `make check`: host unit tests, then the VM selftests on the debug kernel.
 # Ends with the line "check: N passed, N failed" and exits non-zero on any failure.
 set -uo pipefail

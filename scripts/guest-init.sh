@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # PID 1 of the test VM. The root filesystem is the host's, read-only over 9p; everything that
 # must be writable is a tmpfs. Runs /tmp/out/job.sh (or an interactive shell) and powers off.
 export PATH=/tmp/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Builds (or reuses) a test kernel: scripts/kernel.sh plain|debug
 # Prints the build directory on stdout. Only one kernel build runs at a time (flock).
 set -euo pipefail

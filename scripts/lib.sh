@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0
 # Common settings for the host-side scripts. Sourced, not run.
 # shellcheck shell=bash
 

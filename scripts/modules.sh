@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Builds the out-of-tree modules against a test kernel: scripts/modules.sh plain|debug
 # The sources are mirrored into the kernel's build directory so that the repository stays free
 # of build products and the plain and debug builds do not overwrite each other.

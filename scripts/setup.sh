@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Installs everything the build and the VM tests need on a fresh Debian 12 machine.
 # Idempotent and quiet when everything is already there.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Boots a test kernel under QEMU with the host's filesystem as a read-only 9p root.
 #
 #   scripts/vm.sh [--kernel plain|debug] [--timeout SECS] [--out DIR] [--quiet] [--load] [-- COMMAND...]

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # `make demo`: a narrated walkthrough, run inside the VM on the plain kernel.
 . "$(dirname "$0")/lib.sh"
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
@@ -47,6 +48,9 @@ show ip -s link show dev $nd
 step "6. Link changes reach the driver through a config interrupt"
 show "echo down > /sys/bus/vmdev/devices/$v/link; sleep 0.5; cat /sys/class/net/$nd/carrier"
 show "echo up > /sys/bus/vmdev/devices/$v/link; sleep 0.5; cat /sys/class/net/$nd/carrier"
+echo "The transport counts the interrupts it handed to the driver (queue and config ones), and"
+echo "those it dropped because no driver was there yet or the device had been reset."
+show "cat /sys/kernel/debug/vmdev/$v.callbacks"
 
 step "7. Tear down"
 show "echo 1 > /sys/bus/mdev/devices/$uuid/remove"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0
 # Helpers for the guest-side selftests. Sourced by each test.
 # shellcheck shell=bash
 set -u

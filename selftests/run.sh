@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # Guest-side selftest runner: runs every selftests/tests/*.sh with a timeout and reports KTAP
 # on the console and in /tmp/out/ktap.txt. A test exits 0 (pass), 4 (skip) or anything else
 # (fail); its output becomes KTAP diagnostic lines, except the lines of a nested KTAP report

@@ -132,21 +132,16 @@ unsafe impl AttrTarget for VmdevDevice {
     }
 }
 
-struct DeviceId;
-impl Attribute for DeviceId {
-    type Target = VmdevDevice;
-    const NAME: &'static core::ffi::CStr = c"device_id";
-    fn show(v: &VmdevDevice, page: &mut Page<'_>) -> Result {
-        writeln!(page, "{}", v.device_id).map_err(|_| EINVAL)
-    }
-}
+crate::show_attribute!(DeviceId: VmdevDevice, c"device_id", |v| v.device_id);
+crate::show_attribute!(DeviceClass: VmdevDevice, c"device_class", |v| class_name(v.device_id));
+crate::show_attribute!(Modalias: VmdevDevice, c"modalias", |v| Alias(v.device_id));
 
-struct DeviceClass;
-impl Attribute for DeviceClass {
-    type Target = VmdevDevice;
-    const NAME: &'static core::ffi::CStr = c"device_class";
-    fn show(v: &VmdevDevice, page: &mut Page<'_>) -> Result {
-        writeln!(page, "{}", class_name(v.device_id)).map_err(|_| EINVAL)
+/// The modalias of a device of class `0`.
+struct Alias(u32);
+
+impl core::fmt::Display for Alias {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "vmdev:d{:08X}", self.0)
     }
 }
 
@@ -169,15 +164,6 @@ impl Attribute for MdevUuid {
     }
 }
 
-struct Modalias;
-impl Attribute for Modalias {
-    type Target = VmdevDevice;
-    const NAME: &'static core::ffi::CStr = c"modalias";
-    fn show(v: &VmdevDevice, page: &mut Page<'_>) -> Result {
-        writeln!(page, "vmdev:d{:08X}", v.device_id).map_err(|_| EINVAL)
-    }
-}
-
 /// Longest driver name `driver_override` takes.
 const OVERRIDE_MAX: usize = 64;
 
@@ -188,8 +174,7 @@ impl Attribute for DriverOverride {
     const WRITABLE: bool = true;
     fn show(v: &VmdevDevice, page: &mut Page<'_>) -> Result {
         let over = v.driver_override.lock();
-        let name = core::str::from_utf8(&over).unwrap_or("");
-        writeln!(page, "{name}").map_err(|_| EINVAL)
+        page.line(format_args!("{}", core::str::from_utf8(&over).unwrap_or("")))
     }
 
     /// As `driver_set_override()`: the name up to the first newline; empty clears it.

@@ -141,10 +141,18 @@ unsafe extern "C" fn regs_read(
     // SAFETY: one of our files.
     let v = unsafe { file_device(file) };
     let out = v.debug_out.lock();
-    // SAFETY: copies at most `out.len` bytes of our buffer to the user buffer the VFS checked.
-    unsafe {
-        sys::simple_read_from_buffer(ubuf.cast(), count, ppos, out.buf.as_ptr().cast(), out.len)
-    }
+    // SAFETY: as the VFS called us.
+    unsafe { read_out(ubuf, count, ppos, &out.buf[..out.len]) }
+}
+
+/// A `read()` of `text`, from file position `*ppos`.
+///
+/// # Safety
+///
+/// `ubuf` and `ppos` are what the VFS passed a `read` callback.
+unsafe fn read_out(ubuf: *mut c_char, count: usize, ppos: *mut sys::loff_t, text: &[u8]) -> isize {
+    // SAFETY: copies at most `text.len()` bytes of `text` to the user buffer the VFS checked.
+    unsafe { sys::simple_read_from_buffer(ubuf.cast(), count, ppos, text.as_ptr().cast(), text.len()) }
 }
 
 /// # Safety
@@ -164,10 +172,10 @@ unsafe extern "C" fn callbacks_read(
     };
     let mut text = [0u8; 64];
     let mut w = super::kglue::sysfs::Cursor::new(&mut text);
-    let _ = core::fmt::Write::write_fmt(&mut w, format_args!("delivered {delivered}\ndropped {dropped}\n"));
+    let _ = w.line(format_args!("delivered {delivered}\ndropped {dropped}"));
     let len = w.len();
-    // SAFETY: as in `regs_read`.
-    unsafe { sys::simple_read_from_buffer(ubuf.cast(), count, ppos, text.as_ptr().cast(), len) }
+    // SAFETY: as the VFS called us.
+    unsafe { read_out(ubuf, count, ppos, &text[..len]) }
 }
 
 static REGS_FOPS: CStatic<sys::file_operations> = CStatic::new(sys::file_operations {

@@ -111,6 +111,29 @@ fn config_size(vdev: *mut sys::vmdev_device, ops: &sys::vmdev_device_ops) -> u32
     unsafe { (ops.reg_read.unwrap_unchecked())(vdev, Register::CONFIG_SIZE as u32) }
 }
 
+/// Runs `access` with the ops of `vdev` if a config access of `len` bytes at `offset` is
+/// within its `CONFIG_SIZE`; the errno otherwise.
+///
+/// # Safety
+///
+/// `vdev` must be a live instance.
+unsafe fn config_access(
+    vdev: *mut sys::vmdev_device,
+    offset: u32,
+    len: u32,
+    access: impl FnOnce(&sys::vmdev_device_ops),
+) -> c_int {
+    // SAFETY: per the contract.
+    let Some(ops) = unsafe { VmdevDevice::from_raw(vdev) }.ops() else {
+        return ENODEV.to_errno();
+    };
+    if let Err(e) = check_config_access(offset, len, config_size(vdev, ops)) {
+        return access_errno(e);
+    }
+    access(ops);
+    0
+}
+
 /// Reads device config space, bounded by `CONFIG_SIZE`.
 ///
 /// # Safety
@@ -123,16 +146,13 @@ pub unsafe extern "C" fn vmdev_config_read(
     buf: *mut c_void,
     len: u32,
 ) -> c_int {
-    // SAFETY: per the contract.
-    let Some(ops) = unsafe { VmdevDevice::from_raw(vdev) }.ops() else {
-        return ENODEV.to_errno();
-    };
-    if let Err(e) = check_config_access(offset, len, config_size(vdev, ops)) {
-        return access_errno(e);
+    // SAFETY: per the contract; the vendor's op runs on a checked access, with `buf` holding
+    // `len` bytes.
+    unsafe {
+        config_access(vdev, offset, len, |ops| {
+            (ops.config_read.unwrap_unchecked())(vdev, offset, buf, len)
+        })
     }
-    // SAFETY: checked access; `buf` holds `len` bytes.
-    unsafe { (ops.config_read.unwrap_unchecked())(vdev, offset, buf, len) };
-    0
 }
 
 /// Writes device config space, bounded by `CONFIG_SIZE`.
@@ -147,16 +167,12 @@ pub unsafe extern "C" fn vmdev_config_write(
     buf: *const c_void,
     len: u32,
 ) -> c_int {
-    // SAFETY: per the contract.
-    let Some(ops) = unsafe { VmdevDevice::from_raw(vdev) }.ops() else {
-        return ENODEV.to_errno();
-    };
-    if let Err(e) = check_config_access(offset, len, config_size(vdev, ops)) {
-        return access_errno(e);
+    // SAFETY: as in `vmdev_config_read`.
+    unsafe {
+        config_access(vdev, offset, len, |ops| {
+            (ops.config_write.unwrap_unchecked())(vdev, offset, buf, len)
+        })
     }
-    // SAFETY: checked access; `buf` holds `len` bytes.
-    unsafe { (ops.config_write.unwrap_unchecked())(vdev, offset, buf, len) };
-    0
 }
 
 /// Publishes the bound driver's state to its interrupt callbacks.

@@ -11,14 +11,13 @@
 use super::device_memory::DeviceMemory;
 use super::kglue::sysfs::{Attribute, Page};
 use super::kglue::vendor::{Instance, TypeDesc};
-use super::netsim::{self, NetConfig, NetStats, QueueStats};
+use super::netsim::{self, NetConfig, NetStats};
 use super::sim_device::{DeviceClass, Pass, SimParent};
 use super::sim_dma::DMA_MAX_ENTRIES;
 use super::test_knobs::{IrqAtDriverOk, LateIrqs};
 use super::virtqueue::SplitQueue;
 use super::vmdev_regs::device::DeviceInfo;
 use super::vmdev_regs::features;
-use core::fmt::Write;
 use kernel::error::code::EINVAL;
 use kernel::prelude::*;
 
@@ -126,10 +125,6 @@ fn parse_mac(input: &[u8]) -> Option<[u8; 6]> {
     parts.next().is_none().then_some(mac)
 }
 
-fn fmt_err(_: core::fmt::Error) -> Error {
-    EINVAL
-}
-
 /// `mac`: the device's MAC address; writable before a driver starts the device.
 struct Mac;
 impl Attribute for Mac {
@@ -138,8 +133,10 @@ impl Attribute for Mac {
     const WRITABLE: bool = true;
     fn show(sim: &NetInstance, page: &mut Page<'_>) -> Result {
         let m = sim.lock().class.cfg.mac;
-        writeln!(page, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
-            .map_err(fmt_err)
+        page.line(format_args!(
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        ))
     }
     fn store(sim: &NetInstance, input: &[u8]) -> Result {
         let mac = parse_mac(input).ok_or(EINVAL)?;
@@ -154,7 +151,7 @@ impl Attribute for Mtu {
     const NAME: &'static core::ffi::CStr = c"mtu";
     const WRITABLE: bool = true;
     fn show(sim: &NetInstance, page: &mut Page<'_>) -> Result {
-        writeln!(page, "{}", sim.lock().class.cfg.mtu).map_err(fmt_err)
+        page.line(format_args!("{}", sim.lock().class.cfg.mtu))
     }
     fn store(sim: &NetInstance, input: &[u8]) -> Result {
         let s = input.strip_suffix(b"\n").unwrap_or(input);
@@ -181,7 +178,7 @@ impl Attribute for Link {
     const WRITABLE: bool = true;
     fn show(sim: &NetInstance, page: &mut Page<'_>) -> Result {
         let up = sim.lock().class.cfg.link_up;
-        writeln!(page, "{}", if up { "up" } else { "down" }).map_err(fmt_err)
+        page.line(format_args!("{}", if up { "up" } else { "down" }))
     }
     fn store(sim: &NetInstance, input: &[u8]) -> Result {
         let up = match input.strip_suffix(b"\n").unwrap_or(input) {
@@ -194,29 +191,19 @@ impl Attribute for Link {
     }
 }
 
-/// Declares a read-only counter file of `stats/`.
-macro_rules! stat {
-    ($name:ident, $file:literal, $q:ident, $field:ident) => {
-        struct $name;
-        impl Attribute for $name {
-            type Target = NetInstance;
-            const NAME: &'static core::ffi::CStr = $file;
-            fn show(sim: &NetInstance, page: &mut Page<'_>) -> Result {
-                let stats: QueueStats = sim.lock().class.stats.$q;
-                writeln!(page, "{}", stats.$field).map_err(fmt_err)
-            }
-        }
-    };
+/// The counters of the receive and transmit queues.
+fn stats(sim: &NetInstance) -> NetStats {
+    sim.lock().class.stats
 }
 
-stat!(RxPackets, c"rx_packets", rx, packets);
-stat!(RxBytes, c"rx_bytes", rx, bytes);
-stat!(RxDrops, c"rx_drops", rx, drops);
-stat!(RxErrors, c"rx_errors", rx, errors);
-stat!(TxPackets, c"tx_packets", tx, packets);
-stat!(TxBytes, c"tx_bytes", tx, bytes);
-stat!(TxDrops, c"tx_drops", tx, drops);
-stat!(TxErrors, c"tx_errors", tx, errors);
+crate::show_attribute!(RxPackets: NetInstance, c"rx_packets", |s| stats(s).rx.packets);
+crate::show_attribute!(RxBytes: NetInstance, c"rx_bytes", |s| stats(s).rx.bytes);
+crate::show_attribute!(RxDrops: NetInstance, c"rx_drops", |s| stats(s).rx.drops);
+crate::show_attribute!(RxErrors: NetInstance, c"rx_errors", |s| stats(s).rx.errors);
+crate::show_attribute!(TxPackets: NetInstance, c"tx_packets", |s| stats(s).tx.packets);
+crate::show_attribute!(TxBytes: NetInstance, c"tx_bytes", |s| stats(s).tx.bytes);
+crate::show_attribute!(TxDrops: NetInstance, c"tx_drops", |s| stats(s).tx.drops);
+crate::show_attribute!(TxErrors: NetInstance, c"tx_errors", |s| stats(s).tx.errors);
 
 crate::attribute_group!(
     static SETTINGS: AttributeGroup<NetInstance> = (None) [Mac, Mtu, Link];

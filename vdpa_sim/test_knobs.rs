@@ -11,7 +11,6 @@
 use super::kglue::sysfs::{Attribute, Page};
 use super::kglue::vendor::Instance;
 use super::sim_device::{DeviceClass, SimParent};
-use core::fmt::Write;
 use core::marker::PhantomData;
 use kernel::error::code::EINVAL;
 use kernel::prelude::*;
@@ -31,8 +30,7 @@ impl<C: DeviceClass<Q>, const Q: usize> Attribute for IrqAtDriverOk<C, Q> {
     const WRITABLE: bool = true;
 
     fn show(sim: &Self::Target, page: &mut Page<'_>) -> Result {
-        let on = sim.lock().knobs.irq_at_driver_ok;
-        writeln!(page, "{}", u8::from(on)).map_err(|_| EINVAL)
+        page.line(format_args!("{}", u8::from(sim.lock().knobs.irq_at_driver_ok)))
     }
 
     fn store(sim: &Self::Target, input: &[u8]) -> Result {
@@ -58,8 +56,7 @@ impl<C: DeviceClass<Q>, const Q: usize> Attribute for LateIrqs<C, Q> {
     const WRITABLE: bool = true;
 
     fn show(sim: &Self::Target, page: &mut Page<'_>) -> Result {
-        let rounds = sim.lock().knobs.late_irq_rounds;
-        writeln!(page, "{rounds}").map_err(|_| EINVAL)
+        page.line(format_args!("{}", sim.lock().knobs.late_irq_rounds))
     }
 
     fn store(sim: &Self::Target, input: &[u8]) -> Result {

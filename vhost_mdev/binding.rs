@@ -65,22 +65,38 @@ impl Driver for VhostMdevDriver {
             iotlb: None,
             node: None,
         };
-        let made = shared.devices.insert(|minor| {
-            let dev = Arc::pin_init(VhostDev::new(minor, inner), GFP_KERNEL)?;
-            let node = Node::new(
-                &shared.region,
-                &shared.class,
-                minor,
-                window.device(),
-                kernel::fmt!("vhost-mdev-{minor}"),
-            )?;
-            dev.inner.lock().node = Some(node);
-            Ok(dev)
-        });
+        let made = shared
+            .devices
+            .insert(|minor| Arc::pin_init(VhostDev::new(minor, inner), GFP_KERNEL));
         if made.is_err() {
             let _ = window.dma(dma::CMD_TRANSLATE_OFF, 0, 0, 0, 0);
         }
         made
+    }
+
+    /// The node appears only now, once the device's interrupts reach it.
+    fn start(shared: &Shared, dev: &Arc<VhostDev>) -> Result {
+        let mut inner = dev.inner.lock();
+        let win = inner.win()?;
+        let node = Node::new(
+            &shared.region,
+            &shared.class,
+            dev.minor,
+            win.device(),
+            kernel::fmt!("vhost-mdev-{}", dev.minor),
+        );
+        match node {
+            Ok(n) => {
+                inner.node = Some(n);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = win.dma(dma::CMD_TRANSLATE_OFF, 0, 0, 0, 0);
+                drop(inner);
+                shared.devices.remove(dev.minor);
+                Err(e)
+            }
+        }
     }
 
     fn remove(shared: &Shared, dev: &Arc<VhostDev>) {

@@ -20,8 +20,8 @@ use kernel::alloc::KVVec;
 use kernel::error::code::{EEXIST, EFAULT, EINVAL, ENOMEM, ENOSPC};
 use kernel::prelude::*;
 
-const PAGE_SHIFT: u32 = 12;
-const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
+const PAGE_SIZE: u64 = iotlb::PAGE_SIZE;
+const PAGE_SHIFT: u32 = PAGE_SIZE.trailing_zeros();
 /// Pages pinned per `pin_user_pages_fast()` call; the pfn buffer is one page.
 const PIN_CHUNK: usize = 512;
 

@@ -174,7 +174,7 @@ impl Driver for VirtioMdevDriver {
 
     /// Registering the virtio device probes its driver, which sets `DRIVER_OK`: the device's
     /// interrupts already reach the handle.
-    fn start(data: &Self::Data) -> Result {
+    fn start(_ctx: &(), data: &Self::Data) -> Result {
         data.register()
     }
 

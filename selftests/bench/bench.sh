@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # The benchmark, guest side: runs inside the VM on the plain kernel (scripts/bench.sh boots
 # it) and writes one sample per line to /tmp/out/samples.tsv:
 #

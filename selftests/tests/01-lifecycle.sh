@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # Lifecycle: an instance created through mdev sysfs appears as a network interface with the
 # configured MAC and MTU, and disappears on remove; 100 create/remove cycles leak nothing.
 . "$(dirname "$0")/../lib.sh"

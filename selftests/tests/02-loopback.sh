@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # Loopback: every frame size from 60 to MTU+14 comes back exactly once and bit-exact; frames
 # to another unicast MAC are dropped and counted; broadcast and multicast come back; jumbo
 # frames that span several pages come back too.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # Config: what virtio_net sees (MAC, MTU, link) matches the device; link changes reach the
 # driver through config interrupts; bad settings are refused with an error.
 . "$(dirname "$0")/../lib.sh"

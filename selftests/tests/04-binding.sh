@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # Binding: unbind from virtio_mdev and bind again, and traffic works again; driver_override
 # is honoured.
 . "$(dirname "$0")/../lib.sh"

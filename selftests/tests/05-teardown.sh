@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # Teardown under load: hot removal in the middle of a traffic burst, and module unload with
 # devices present (bound and unbound), leave no splat (the host scans the kernel log).
 . "$(dirname "$0")/../lib.sh"

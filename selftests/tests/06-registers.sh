@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # Registers: bad accesses through the transport get a defined answer and never crash. Uses the
 # transport's debugfs register file, which goes through the same checked path as drivers.
 . "$(dirname "$0")/../lib.sh"

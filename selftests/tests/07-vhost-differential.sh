@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # vhost differential: the same vhost-vdpa client runs against /dev/vhost-mdev-N (ours) and
 # /dev/vhost-vdpa-N (upstream vdpa_sim_net, pinning mode) in this VM. Traffic must loop
 # bit-exact on both, every bad-input case must give vhost-vdpa's errno on both, and every

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # vhost_mdev lifecycle: pins are released when a process dies holding them, a device removed
 # under an open node fails the next call cleanly and frees everything at close, malicious
 # rings neither hang nor crash the device, and one instance switches between virtio_mdev and

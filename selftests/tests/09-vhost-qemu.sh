@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # vhost_mdev with a real client: Debian's unmodified QEMU runs in this VM with
 # `-netdev vhost-vdpa,vhostdev=/dev/vhost-mdev-N -device virtio-net-pci,...` and boots an
 # inner guest (the plain test kernel and a busybox initramfs) under TCG. The inner guest's own

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
 # The lifetime rules the glue layer and the transport enforce, each against the defect it
 # fixes (Documentation/testing.rst, "Glue lifetimes"):
 # - a failed transport init leaves nothing behind (debugfs directory, bus);
@@ -11,6 +12,12 @@
 . "$(dirname "$0")/../lib.sh"
 ktap_plan 4
 D=/sys/kernel/debug/vmdev
+
+bad=0
+sub() { # sub ok|fail NAME: reports a subtest; a failed one fails the group
+	[ "$1" = ok ] || bad=1
+	ktap_sub "$1" "$2"
+}
 
 callbacks() { # callbacks VMDEV FIELD: a counter of the transport's delivery
 	awk -v f="$2" '$1 == f { print $2 }' "$D/$1.callbacks"
@@ -28,7 +35,7 @@ for step in 1 2; do
 done
 load_modules
 [ -d $D ] || { ok=fail; note "$D missing after a normal load"; }
-ktap_sub $ok init-failure-unwinds
+sub $ok init-failure-unwinds
 
 # 2. Interrupts at DRIVER_OK, while virtio_net's probe is still running, are delivered.
 uuid=$(new_uuid)
@@ -40,7 +47,7 @@ delivered=$(callbacks "$v" delivered) dropped=$(callbacks "$v" dropped)
 note "interrupts raised at DRIVER_OK: delivered $delivered, dropped $dropped"
 ok=ok
 [ "$dropped" -eq 0 ] && [ "$delivered" -ge 3 ] || ok=fail
-ktap_sub $ok irq-during-probe-delivered
+sub $ok irq-during-probe-delivered
 mdev_remove "$uuid"
 
 # 3. Interrupts that keep coming after every reset, for 3000 worker rounds, while the
@@ -77,7 +84,7 @@ echo "$v" >/sys/bus/vmdev/drivers/virtio_mdev/bind || fail "bind after the storm
 wait_for 20 netdev_of "$uuid" || fail "no interface after the storms"
 nd=$(netdev_of "$uuid"); ip link set dev "$nd" up
 "$PKTLOOP" "$nd" "$(cat /sys/bus/vmdev/devices/$v/mac)" 60 1514 97 || { ok=fail; note "no traffic after the storms"; }
-ktap_sub $ok late-irqs-after-reset
+sub $ok late-irqs-after-reset
 mdev_remove "$uuid"
 
 # 4. driver_override rewritten while the device binds and unbinds.
@@ -105,9 +112,10 @@ done
 ok=ok
 echo "$v" >/sys/bus/vmdev/drivers/virtio_mdev/bind || ok=fail
 wait_for 20 netdev_of "$uuid" || ok=fail
-ktap_sub $ok driver-override-race
+sub $ok driver-override-race
 mdev_remove "$uuid"
 
 leaks=$(kmemleak_scan)
 [ "$leaks" = 0 ] || { head -40 /sys/kernel/debug/kmemleak; fail "kmemleak found $leaks leaks"; }
+[ $bad = 0 ] || fail "a subtest failed"
 exit 0

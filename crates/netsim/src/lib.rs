@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! The simulator's virtio-net loopback packet path (device side).
 //!
 //! The code lives in `src/netsim/` so the kernel can compile the very same

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! Device side of a virtio 1.x split virtqueue.
 //!
 //! The code lives in `src/virtqueue/` so the kernel can compile the very same

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! The virtio-mdev register map.
 //!
 //! This crate is a shim for host tests: the code lives in `src/vmdev_regs/`, which the kernel

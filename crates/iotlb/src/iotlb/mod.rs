@@ -17,6 +17,7 @@
 //! All ranges are inclusive (`first..=last`), as in `vhost_iotlb`, so a
 //! mapping may end at `u64::MAX`. Nothing here panics on any input, because
 //! the same files are built into a kernel module with overflow checks enabled.
+#![forbid(unsafe_code)]
 
 mod dma;
 mod table;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! Device configuration and the receive filter.
 
 use super::{CONFIG_SIZE, ETH_ALEN, MAX_MTU, MIN_MTU, VIRTIO_NET_S_LINK_UP};

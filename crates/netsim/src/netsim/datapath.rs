@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! The TX-to-RX loopback.
 
 use super::config::NetConfig;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! The simulator's virtio-net loopback packet path, device side.
 //!
 //! Frames the driver transmits on the TX queue come back on its own RX queue,
@@ -6,6 +7,7 @@
 //! `struct virtio_net_hdr_mrg_rxbuf`), no `MRG_RXBUF`, no offloads, no control
 //! queue. All driver data is untrusted; see the `virtqueue` module for how it
 //! is accessed.
+#![forbid(unsafe_code)]
 
 // The one place that names the sibling module; child modules reach it as
 // `super::virtqueue`, which resolves the same in the kernel and in cargo.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! One worker pass: the packet path with kicks off while it runs, and what to
 //! signal when it ends.
 //!

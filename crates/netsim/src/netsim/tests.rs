@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! Loopback tests against a minimal driver model.
 //!
 //! The virtqueue crate's mock is `cfg(test)` there and so invisible here;

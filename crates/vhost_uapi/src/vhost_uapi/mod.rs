@@ -20,6 +20,7 @@
 //!
 //! Nothing here allocates, uses `unsafe` or can panic on any input, because
 //! the kernel build has overflow checks on and objtool rejects panic paths.
+#![forbid(unsafe_code)]
 
 pub mod errno;
 mod features;

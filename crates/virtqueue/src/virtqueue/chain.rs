@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! Bounded, allocation-free walking of descriptor chains.
 
 use super::error::Error;

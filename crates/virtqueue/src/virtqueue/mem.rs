@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! Access to driver memory.
 
 /// Why an access to driver memory failed.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! Test-only driver side: memory backed by a vector, and a builder that lays
 //! out and fills split rings in it the way a driver would.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! Device side of a virtio 1.x split virtqueue.
 //!
 //! Everything here treats the rings and descriptors as untrusted: the driver
@@ -9,6 +10,7 @@
 //!
 //! A queue that met malformed driver data marks itself broken
 //! ([`SplitQueue::is_broken`]); the owner then sets `DEVICE_NEEDS_RESET`.
+#![forbid(unsafe_code)]
 
 mod chain;
 mod error;

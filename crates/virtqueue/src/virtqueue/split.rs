@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! Device-side state of a split virtqueue.
 
 use core::num::Wrapping;

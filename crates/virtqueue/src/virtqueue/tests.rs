@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! Unit tests over the mock driver.
 
 use std::vec;

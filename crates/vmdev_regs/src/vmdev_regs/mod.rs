@@ -5,6 +5,7 @@
 //! the transport applies to each access before a device sees it. [`device`] is a register file
 //! that implements the device side of the map (status and feature negotiation, per-queue
 //! configuration) so that a device only has to act on the [`device::Effect`]s it reports.
+#![forbid(unsafe_code)]
 
 pub mod debug;
 pub mod device;

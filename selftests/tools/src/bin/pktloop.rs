@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! pktloop: sends Ethernet frames on an interface with AF_PACKET and checks what comes back.
 //!
 //! ```text

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! vhost_client: a userspace driver for the vhost-vdpa uAPI, for the VM selftests.
 //!
 //! It talks to `/dev/vhost-vdpa-N` (upstream vhost_vdpa over vdpa_sim_net) and to

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! `bench` and `map-bench`: throughput of the datapath and of the IOTLB, for `make bench`.
 //!
 //! Unlike `traffic`, `bench` checks no payload: every TX descriptor carries the same frame,

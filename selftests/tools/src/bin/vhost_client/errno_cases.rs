@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! `errno`: the bad-input catalogue of the vhost-vdpa uAPI, one independent case per line.
 //!
 //! Every case opens its own fd (the device is exclusive), brings it into the state it needs,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! `hold`: owns the device with a large map and sleeps until killed, so a test can SIGKILL the
 //! process and check that the backend releases the pinned pages.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! `malicious`: a running device gets one crafted, invalid TX request. The device must not
 //! hang, crash or touch memory outside the map; a reset must bring it back. The process reports
 //! what it saw; the calling test judges the status and the kernel log.

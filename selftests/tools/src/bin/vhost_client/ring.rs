@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! The driver side of a split virtqueue laid out inside the shared [`Region`].
 //!
 //! The device reads the descriptor table and the available ring and writes the used ring

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! Bringing a net device up to DRIVER_OK with an RX and a TX ring, the way DPDK and QEMU do,
 //! and taking it down again.
 

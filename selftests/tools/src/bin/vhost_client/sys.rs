@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! Thin, checked wrappers over the system calls the client needs: the vhost device fd and its
 //! ioctls and IOTLB writes, memfd-backed shared memory, eventfds, pipes and poll.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! `traffic`: loops frames through the device (TX back to RX) and checks every byte.
 
 use crate::ring::Vq;
