@@ -31,7 +31,9 @@ struct Shared<F: FileOps> {
 /// # Safety
 ///
 /// `fops` must be the table of a live `Region<F>`.
-pub(crate) unsafe fn context_of<'a, F: FileOps>(fops: *const sys::file_operations) -> &'a F::Context {
+pub(crate) unsafe fn context_of<'a, F: FileOps>(
+    fops: *const sys::file_operations,
+) -> &'a F::Context {
     // SAFETY: `fops` is the first field of the `#[repr(C)]` `Shared<F>` of a live region.
     unsafe { &(*fops.cast::<Shared<F>>()).ctx }
 }

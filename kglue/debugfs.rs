@@ -47,7 +47,9 @@ impl Entry {
 
     /// Creates directory `name` under `parent` (the debugfs root if `None`).
     pub fn dir(name: &core::ffi::CStr, parent: Option<&Entry>) -> Self {
-        let parent = parent.and_then(|p| p.0).map_or(core::ptr::null_mut(), NonNull::as_ptr);
+        let parent = parent
+            .and_then(|p| p.0)
+            .map_or(core::ptr::null_mut(), NonNull::as_ptr);
         // SAFETY: `name` is copied; `parent` is null or a live directory we own.
         entry(unsafe { sys::debugfs_create_dir(name.as_ptr().cast(), parent) })
     }
@@ -65,9 +67,13 @@ impl Entry {
         data: *mut core::ffi::c_void,
         fops: *const sys::file_operations,
     ) -> Self {
-        let Some(dir) = self.0 else { return Entry(None) };
+        let Some(dir) = self.0 else {
+            return Entry(None);
+        };
         // SAFETY: per the contract; `dir` is a live directory we own.
-        entry(unsafe { sys::debugfs_create_file(name.as_ptr().cast(), mode, dir.as_ptr(), data, fops) })
+        entry(unsafe {
+            sys::debugfs_create_file(name.as_ptr().cast(), mode, dir.as_ptr(), data, fops)
+        })
     }
 }
 

@@ -134,7 +134,11 @@ impl<T: Driver> Adapter<T> {
     /// # Safety
     ///
     /// Called by the transport with a state `probe` published and not yet released.
-    unsafe extern "C" fn vq_interrupt(_vdev: *mut sys::vmdev_device, data: *mut c_void, queue: u32) {
+    unsafe extern "C" fn vq_interrupt(
+        _vdev: *mut sys::vmdev_device,
+        data: *mut c_void,
+        queue: u32,
+    ) {
         // SAFETY: the transport passes a published state, which lives until `release`.
         T::vq_interrupt(unsafe { &*data.cast::<T::Data>() }, queue);
     }
@@ -177,7 +181,12 @@ impl<T: Driver> Registration<T> {
     pub fn new(module: &'static ThisModule, ctx: T::Context) -> Result<Self> {
         let mut ids = KVec::with_capacity(T::DEVICE_IDS.len().max(1) + 1, GFP_KERNEL)?;
         if T::DEVICE_IDS.is_empty() {
-            ids.push(sys::vmdev_device_id { device_id: sys::VMDEV_ANY_ID }, GFP_KERNEL)?;
+            ids.push(
+                sys::vmdev_device_id {
+                    device_id: sys::VMDEV_ANY_ID,
+                },
+                GFP_KERNEL,
+            )?;
         }
         for &device_id in T::DEVICE_IDS {
             ids.push(sys::vmdev_device_id { device_id }, GFP_KERNEL)?;

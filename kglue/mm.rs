@@ -89,9 +89,8 @@ pub fn pin_user_pages(uaddr: u64, write: bool, pfns: &mut [u64]) -> Result {
     let uaddr = usize::try_from(uaddr).map_err(|_| EFAULT)?;
     // SAFETY: `pfns` has room for `pfns.len()` entries; pinning acts on the caller's own
     // address space.
-    let got = unsafe {
-        sys::vmdev_helper_pin_user_pfns(uaddr, pfns.len(), write, pfns.as_mut_ptr())
-    };
+    let got =
+        unsafe { sys::vmdev_helper_pin_user_pfns(uaddr, pfns.len(), write, pfns.as_mut_ptr()) };
     if got < 0 {
         return Err(Error::from_errno(got as i32));
     }

@@ -66,7 +66,9 @@ impl SoftParent {
             GFP_KERNEL,
         )?;
         // SAFETY: the driver stays at its address until `drop` unregisters it.
-        to_result(unsafe { sys::__platform_driver_register(driver.get(), module.as_ptr().cast()) })?;
+        to_result(unsafe {
+            sys::__platform_driver_register(driver.get(), module.as_ptr().cast())
+        })?;
         let info = sys::platform_device_info {
             name: name.as_ptr().cast(),
             id: -1,
@@ -98,7 +100,11 @@ impl SoftParent {
     /// The platform device.
     pub fn device(&self) -> &kernel::device::Device {
         // SAFETY: registered until drop (invariant).
-        unsafe { kernel::device::Device::as_ref(core::ptr::addr_of_mut!((*self.pdev.as_ptr()).dev).cast()) }
+        unsafe {
+            kernel::device::Device::as_ref(
+                core::ptr::addr_of_mut!((*self.pdev.as_ptr()).dev).cast(),
+            )
+        }
     }
 }
 

@@ -88,7 +88,13 @@ impl RamPage {
             return false;
         }
         // SAFETY: both ranges are in bounds of their pages (invariant).
-        unsafe { copy_ram(src.base.as_ptr().add(src_off), self.base.as_ptr().add(off), len) };
+        unsafe {
+            copy_ram(
+                src.base.as_ptr().add(src_off),
+                self.base.as_ptr().add(off),
+                len,
+            )
+        };
         true
     }
 
@@ -115,7 +121,9 @@ impl RamPage {
         }
         fence(Ordering::Release);
         // SAFETY: as in `load_u16_acquire`.
-        unsafe { core::ptr::write_volatile(self.base.as_ptr().add(off).cast::<u16>(), val.to_le()) };
+        unsafe {
+            core::ptr::write_volatile(self.base.as_ptr().add(off).cast::<u16>(), val.to_le())
+        };
         true
     }
 }

@@ -25,7 +25,6 @@ use kernel::ffi::c_char;
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 
-
 /// What attributes of a group are attached to.
 ///
 /// # Safety
@@ -198,7 +197,10 @@ pub struct AttributeGroup<T: ?Sized> {
 
 impl<T: AttrTarget + ?Sized> AttributeGroup<T> {
     /// A group of the NULL-terminated `attrs`, in a subdirectory `name` if there is one.
-    pub const fn new(name: Option<&'static core::ffi::CStr>, attrs: *mut *mut sys::attribute) -> Self {
+    pub const fn new(
+        name: Option<&'static core::ffi::CStr>,
+        attrs: *mut *mut sys::attribute,
+    ) -> Self {
         Self {
             raw: CStatic::new(sys::attribute_group {
                 name: match name {

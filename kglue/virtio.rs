@@ -194,7 +194,12 @@ impl<T: Transport> VirtioHandle<T> {
     pub fn unregister(&self) {
         if self
             .state
-            .compare_exchange(REGISTERED, UNREGISTERED, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                REGISTERED,
+                UNREGISTERED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_ok()
         {
             // SAFETY: registered until now; the handle's reference keeps the memory.
@@ -218,7 +223,10 @@ impl<T: Transport> VirtioHandle<T> {
 
     /// Tells the virtio core that the config space changed.
     pub fn config_changed(&self) {
-        if matches!(self.state.load(Ordering::Acquire), REGISTERED | UNREGISTERED) {
+        if matches!(
+            self.state.load(Ordering::Acquire),
+            REGISTERED | UNREGISTERED
+        ) {
             // SAFETY: a registered device (the virtio core ignores it once removal started).
             unsafe { sys::virtio_config_changed(self.dev.as_ptr().cast()) };
         }
@@ -233,7 +241,9 @@ impl<T: Transport> Drop for VirtioHandle<T> {
             NEW => drop(unsafe { KBox::from_raw(self.dev.as_ptr()) }),
             // SAFETY: the reference `register` took; the release function frees the device.
             UNREGISTERED => unsafe {
-                sys::put_device(ptr::addr_of_mut!((*self.dev.as_ptr().cast::<sys::virtio_device>()).dev))
+                sys::put_device(ptr::addr_of_mut!(
+                    (*self.dev.as_ptr().cast::<sys::virtio_device>()).dev
+                ))
             },
             _ => {}
         }
@@ -285,11 +295,20 @@ impl<T: Transport> Adapter<T> {
     /// # Safety
     ///
     /// Called by the virtio core for one of our devices, with `len` bytes at `buf`.
-    unsafe extern "C" fn get(vdev: *mut sys::virtio_device, offset: c_uint, buf: *mut c_void, len: c_uint) {
+    unsafe extern "C" fn get(
+        vdev: *mut sys::virtio_device,
+        offset: c_uint,
+        buf: *mut c_void,
+        len: c_uint,
+    ) {
         // SAFETY: the virtio core passes `len` writable bytes.
         let buf = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len as usize) };
         // SAFETY: one of our devices.
-        if unsafe { Self::dev(vdev) }.transport.read_config(offset, buf).is_err() {
+        if unsafe { Self::dev(vdev) }
+            .transport
+            .read_config(offset, buf)
+            .is_err()
+        {
             buf.fill(0xff);
         }
     }
@@ -297,12 +316,19 @@ impl<T: Transport> Adapter<T> {
     /// # Safety
     ///
     /// Called by the virtio core for one of our devices, with `len` bytes at `buf`.
-    unsafe extern "C" fn set(vdev: *mut sys::virtio_device, offset: c_uint, buf: *const c_void, len: c_uint) {
+    unsafe extern "C" fn set(
+        vdev: *mut sys::virtio_device,
+        offset: c_uint,
+        buf: *const c_void,
+        len: c_uint,
+    ) {
         // SAFETY: the virtio core passes `len` readable bytes.
         let buf = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), len as usize) };
         // A refused write leaves config space as it was, which is all a driver can see of it.
         // SAFETY: one of our devices.
-        let _ = unsafe { Self::dev(vdev) }.transport.write_config(offset, buf);
+        let _ = unsafe { Self::dev(vdev) }
+            .transport
+            .write_config(offset, buf);
     }
 
     /// # Safety
@@ -342,7 +368,9 @@ impl<T: Transport> Adapter<T> {
     /// Called by the virtio core for one of our devices.
     unsafe extern "C" fn synchronize_cbs(vdev: *mut sys::virtio_device) {
         // SAFETY: one of our devices.
-        unsafe { Self::dev(vdev) }.transport.synchronize_interrupts();
+        unsafe { Self::dev(vdev) }
+            .transport
+            .synchronize_interrupts();
     }
 
     /// # Safety
@@ -364,7 +392,10 @@ impl<T: Transport> Adapter<T> {
             (*vdev).features
         };
         // SAFETY: one of our devices.
-        match unsafe { Self::dev(vdev) }.transport.set_driver_features(features) {
+        match unsafe { Self::dev(vdev) }
+            .transport
+            .set_driver_features(features)
+        {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
         }
@@ -375,7 +406,11 @@ impl<T: Transport> Adapter<T> {
     /// Called by the virtio core for one of our devices.
     unsafe extern "C" fn bus_name(vdev: *mut sys::virtio_device) -> *const c_char {
         // SAFETY: one of our devices; the name lives as long as the transport's device.
-        unsafe { Self::dev(vdev) }.transport.bus_name().as_ptr().cast()
+        unsafe { Self::dev(vdev) }
+            .transport
+            .bus_name()
+            .as_ptr()
+            .cast()
     }
 
     /// # Safety
@@ -446,7 +481,9 @@ impl<T: Transport> Adapter<T> {
     ///
     /// Only the virtio core's find/del path calls this (it serialises them).
     unsafe fn delete_vq(dev: &VirtioDevice<T>, index: usize) {
-        let Some(slot) = dev.vqs.get(index) else { return };
+        let Some(slot) = dev.vqs.get(index) else {
+            return;
+        };
         let vq = slot.swap(ptr::null_mut(), Ordering::AcqRel);
         if vq.is_null() {
             return;

@@ -60,7 +60,11 @@ impl Window {
     /// The device's name (`vmdevN`).
     pub fn name(&self) -> &core::ffi::CStr {
         // SAFETY: the name of a referenced device lives as long as the device.
-        unsafe { core::ffi::CStr::from_ptr(sys::vmdev_helper_dev_name(sys::vmdev_to_dev(self.as_raw())).cast()) }
+        unsafe {
+            core::ffi::CStr::from_ptr(
+                sys::vmdev_helper_dev_name(sys::vmdev_to_dev(self.as_raw())).cast(),
+            )
+        }
     }
 
     /// Reads `reg`; an access the transport refuses reads as all ones, as on PCI.
@@ -188,7 +192,11 @@ impl Drop for Window {
 
 /// Splits a config access of `len` bytes at `offset` into the 8, 4, 2 and 1-byte accesses the
 /// transport takes: `f(offset, index into the buffer, width)`.
-fn for_each_access(offset: u32, len: usize, mut f: impl FnMut(u32, usize, usize) -> Result) -> Result {
+fn for_each_access(
+    offset: u32,
+    len: usize,
+    mut f: impl FnMut(u32, usize, usize) -> Result,
+) -> Result {
     let mut done = 0usize;
     while done < len {
         let n = match len - done {

@@ -174,7 +174,10 @@ impl Attribute for DriverOverride {
     const WRITABLE: bool = true;
     fn show(v: &VmdevDevice, page: &mut Page<'_>) -> Result {
         let over = v.driver_override.lock();
-        page.line(format_args!("{}", core::str::from_utf8(&over).unwrap_or("")))
+        page.line(format_args!(
+            "{}",
+            core::str::from_utf8(&over).unwrap_or("")
+        ))
     }
 
     /// As `driver_set_override()`: the name up to the first newline; empty clears it.

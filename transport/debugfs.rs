@@ -110,7 +110,11 @@ unsafe extern "C" fn regs_write(
     let Some(input) = tmp.get_mut(..count).filter(|_| count > 0 && count < 64) else {
         return EINVAL.to_errno() as isize;
     };
-    if UserSlice::new(ubuf as usize, count).reader().read_slice(input).is_err() {
+    if UserSlice::new(ubuf as usize, count)
+        .reader()
+        .read_slice(input)
+        .is_err()
+    {
         return EFAULT.to_errno() as isize;
     }
     let Some(cmd) = debug::parse(input) else {
@@ -152,7 +156,9 @@ unsafe extern "C" fn regs_read(
 /// `ubuf` and `ppos` are what the VFS passed a `read` callback.
 unsafe fn read_out(ubuf: *mut c_char, count: usize, ppos: *mut sys::loff_t, text: &[u8]) -> isize {
     // SAFETY: copies at most `text.len()` bytes of `text` to the user buffer the VFS checked.
-    unsafe { sys::simple_read_from_buffer(ubuf.cast(), count, ppos, text.as_ptr().cast(), text.len()) }
+    unsafe {
+        sys::simple_read_from_buffer(ubuf.cast(), count, ppos, text.as_ptr().cast(), text.len())
+    }
 }
 
 /// # Safety
@@ -201,7 +207,10 @@ pub(crate) fn add(v: &VmdevDevice) {
     }
     // SAFETY: the name of a device that was added.
     let name = unsafe { core::ffi::CStr::from_ptr(sys::vmdev_helper_dev_name(v.dev()).cast()) };
-    let Ok(cb_name) = CString::try_from_fmt(kernel::fmt!("{}.callbacks", name.to_str().unwrap_or("vmdev"))) else {
+    let Ok(cb_name) = CString::try_from_fmt(kernel::fmt!(
+        "{}.callbacks",
+        name.to_str().unwrap_or("vmdev")
+    )) else {
         return;
     };
     let data = core::ptr::from_ref(v).cast_mut().cast();
@@ -209,8 +218,20 @@ pub(crate) fn add(v: &VmdevDevice) {
     // files' data is `v`, which outlives them (`remove` drops them before the device goes).
     let files = unsafe {
         (
-            Entry::adopt(sys::debugfs_create_file(name.as_ptr().cast(), 0o600, root, data, REGS_FOPS.get())),
-            Entry::adopt(sys::debugfs_create_file(cb_name.as_char_ptr(), 0o400, root, data, CALLBACKS_FOPS.get())),
+            Entry::adopt(sys::debugfs_create_file(
+                name.as_ptr().cast(),
+                0o600,
+                root,
+                data,
+                REGS_FOPS.get(),
+            )),
+            Entry::adopt(sys::debugfs_create_file(
+                cb_name.as_char_ptr(),
+                0o400,
+                root,
+                data,
+                CALLBACKS_FOPS.get(),
+            )),
         )
     };
     *v.debugfs.lock() = files;

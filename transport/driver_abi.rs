@@ -56,14 +56,21 @@ fn access_errno(e: map::AccessError) -> c_int {
 ///
 /// `vdev` must be a live instance and `value` writable.
 #[no_mangle]
-pub unsafe extern "C" fn vmdev_read(vdev: *mut sys::vmdev_device, offset: u32, value: *mut u32) -> c_int {
+pub unsafe extern "C" fn vmdev_read(
+    vdev: *mut sys::vmdev_device,
+    offset: u32,
+    value: *mut u32,
+) -> c_int {
     // SAFETY: per the contract.
     let v = unsafe { VmdevDevice::from_raw(vdev) };
     let (val, ret) = match check_reg_access(offset, 4, Dir::Read) {
         Err(e) => (map::REFUSED_READ, access_errno(e)),
         Ok(reg) => match v.ops() {
             // SAFETY: the vendor's op on its live instance; the access was checked.
-            Some(ops) => (unsafe { (ops.reg_read.unwrap_unchecked())(vdev, reg as u32) }, 0),
+            Some(ops) => (
+                unsafe { (ops.reg_read.unwrap_unchecked())(vdev, reg as u32) },
+                0,
+            ),
             None => (map::REFUSED_READ, ENODEV.to_errno()),
         },
     };
@@ -78,7 +85,11 @@ pub unsafe extern "C" fn vmdev_read(vdev: *mut sys::vmdev_device, offset: u32, v
 ///
 /// `vdev` must be a live instance.
 #[no_mangle]
-pub unsafe extern "C" fn vmdev_write(vdev: *mut sys::vmdev_device, offset: u32, value: u32) -> c_int {
+pub unsafe extern "C" fn vmdev_write(
+    vdev: *mut sys::vmdev_device,
+    offset: u32,
+    value: u32,
+) -> c_int {
     // SAFETY: per the contract.
     let v = unsafe { VmdevDevice::from_raw(vdev) };
     let reg = match check_reg_access(offset, 4, Dir::Write) {
@@ -216,5 +227,8 @@ const _: () = {
     let _ = [vmdev_config_write, sys::vmdev_config_write];
     let _ = [vmdev_set_driver_data, sys::vmdev_set_driver_data];
     let _ = [vmdev_get_driver_data, sys::vmdev_get_driver_data];
-    let _ = [vmdev_synchronize_callbacks, sys::vmdev_synchronize_callbacks];
+    let _ = [
+        vmdev_synchronize_callbacks,
+        sys::vmdev_synchronize_callbacks,
+    ];
 };

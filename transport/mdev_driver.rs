@@ -61,7 +61,10 @@ unsafe extern "C" fn mdev_probe(mdev: *mut sys::mdev_device) -> c_int {
     let p = unsafe { &*parent };
     // SAFETY: `mdev` is the instance being probed.
     let mtype = unsafe { sys::vmdev_helper_mdev_type(mdev) };
-    let (Some(type_index), Some(vtype)) = (p.type_index(mtype), p.type_index(mtype).and_then(|i| p.vmdev_type(i))) else {
+    let (Some(type_index), Some(vtype)) = (
+        p.type_index(mtype),
+        p.type_index(mtype).and_then(|i| p.vmdev_type(i)),
+    ) else {
         return EINVAL.to_errno();
     };
     let count = &p.instances[type_index];
@@ -75,7 +78,13 @@ unsafe extern "C" fn mdev_probe(mdev: *mut sys::mdev_device) -> c_int {
         count.fetch_sub(1, Ordering::AcqRel);
         return index;
     }
-    let init = VmdevDevice::new(mdev, parent, type_index as u32, vtype.device_id, index as u32);
+    let init = VmdevDevice::new(
+        mdev,
+        parent,
+        type_index as u32,
+        vtype.device_id,
+        index as u32,
+    );
     let vdev = match KBox::pin_init(init, GFP_KERNEL) {
         // SAFETY: never moved again: the device's release function rebuilds the box.
         Ok(v) => KBox::into_raw(unsafe { Pin::into_inner_unchecked(v) }),
@@ -142,7 +151,9 @@ unsafe fn create(p: &Parent, v: &VmdevDevice, mdev: *mut sys::mdev_device) -> c_
     }
     v.ops.store(ops.cast_mut(), Ordering::Release);
     // SAFETY: `mdev` is being probed; its drvdata is ours until remove.
-    unsafe { sys::vmdev_helper_dev_set_drvdata(sys::vmdev_helper_mdev_dev(mdev), v.as_raw().cast()) };
+    unsafe {
+        sys::vmdev_helper_dev_set_drvdata(sys::vmdev_helper_mdev_dev(mdev), v.as_raw().cast())
+    };
     // SAFETY: an initialised device with a name.
     ret = unsafe { sys::device_add(v.dev()) };
     if ret == 0 {

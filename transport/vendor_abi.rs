@@ -141,7 +141,9 @@ pub unsafe extern "C" fn vmdev_parent_drvdata(parent: *mut sys::vmdev_parent) ->
 #[no_mangle]
 pub unsafe extern "C" fn vmdev_set_drvdata(vdev: *mut sys::vmdev_device, data: *mut c_void) {
     // SAFETY: per the contract.
-    unsafe { VmdevDevice::from_raw(vdev) }.vendor_data.store(data, Ordering::Release);
+    unsafe { VmdevDevice::from_raw(vdev) }
+        .vendor_data
+        .store(data, Ordering::Release);
 }
 
 /// # Safety
@@ -150,7 +152,9 @@ pub unsafe extern "C" fn vmdev_set_drvdata(vdev: *mut sys::vmdev_device, data: *
 #[no_mangle]
 pub unsafe extern "C" fn vmdev_get_drvdata(vdev: *mut sys::vmdev_device) -> *mut c_void {
     // SAFETY: per the contract.
-    unsafe { VmdevDevice::from_raw(vdev) }.vendor_data.load(Ordering::Acquire)
+    unsafe { VmdevDevice::from_raw(vdev) }
+        .vendor_data
+        .load(Ordering::Acquire)
 }
 
 /// # Safety

@@ -87,7 +87,10 @@ impl DeviceClass<QUEUES> for NetClass {
 
     fn config_read(&self, offset: usize, buf: &mut [u8]) {
         let bytes = self.cfg.to_config_bytes();
-        if let Some(src) = offset.checked_add(buf.len()).and_then(|end| bytes.get(offset..end)) {
+        if let Some(src) = offset
+            .checked_add(buf.len())
+            .and_then(|end| bytes.get(offset..end))
+        {
             buf.copy_from_slice(src);
         }
     }
@@ -103,7 +106,8 @@ impl DeviceClass<QUEUES> for NetClass {
         let end = netsim::run_pass(&self.cfg, rx, tx, mem, BUDGET, &mut self.stats);
         let bit = |on: bool, q: u16| if on { 1u64 << q } else { 0 };
         Pass {
-            interrupts: bit(end.interrupt_rx, netsim::RX_QUEUE) | bit(end.interrupt_tx, netsim::TX_QUEUE),
+            interrupts: bit(end.interrupt_rx, netsim::RX_QUEUE)
+                | bit(end.interrupt_tx, netsim::TX_QUEUE),
             run_again: end.run_again,
             broken: end.broken,
         }
@@ -155,7 +159,10 @@ impl Attribute for Mtu {
     }
     fn store(sim: &NetInstance, input: &[u8]) -> Result {
         let s = input.strip_suffix(b"\n").unwrap_or(input);
-        let mtu: u16 = core::str::from_utf8(s).ok().and_then(|s| s.parse().ok()).ok_or(EINVAL)?;
+        let mtu: u16 = core::str::from_utf8(s)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or(EINVAL)?;
         sim.set_config_stopped(|net| set_checked(net, |c| c.mtu = mtu))
     }
 }

@@ -246,7 +246,10 @@ impl<C: DeviceClass<Q>, const Q: usize> WorkHandler for SimDevice<C, Q> {
 impl<C: DeviceClass<Q>, const Q: usize> vendor::Device for SimDevice<C, Q> {
     fn reg_read(&self, reg: Register) -> u32 {
         let mut st = self.state.lock();
-        if matches!(reg, Register::QUEUE_AVAIL_STATE | Register::QUEUE_USED_STATE) {
+        if matches!(
+            reg,
+            Register::QUEUE_AVAIL_STATE | Register::QUEUE_USED_STATE
+        ) {
             st.record_queue_state();
         }
         st.regs.read(reg)

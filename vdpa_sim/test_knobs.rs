@@ -18,7 +18,10 @@ use kernel::prelude::*;
 /// A number written to a knob.
 fn parse_u32(input: &[u8]) -> Result<u32> {
     let s = input.strip_suffix(b"\n").unwrap_or(input);
-    core::str::from_utf8(s).ok().and_then(|s| s.parse().ok()).ok_or(EINVAL)
+    core::str::from_utf8(s)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or(EINVAL)
 }
 
 /// `test/irq_at_driver_ok`.
@@ -30,7 +33,10 @@ impl<C: DeviceClass<Q>, const Q: usize> Attribute for IrqAtDriverOk<C, Q> {
     const WRITABLE: bool = true;
 
     fn show(sim: &Self::Target, page: &mut Page<'_>) -> Result {
-        page.line(format_args!("{}", u8::from(sim.lock().knobs.irq_at_driver_ok)))
+        page.line(format_args!(
+            "{}",
+            u8::from(sim.lock().knobs.irq_at_driver_ok)
+        ))
     }
 
     fn store(sim: &Self::Target, input: &[u8]) -> Result {

@@ -33,7 +33,10 @@ impl Devices {
     }
 
     /// A free minor, reserved for the device `make` builds with it.
-    pub(crate) fn insert(&self, make: impl FnOnce(u32) -> Result<Arc<VhostDev>>) -> Result<Arc<VhostDev>> {
+    pub(crate) fn insert(
+        &self,
+        make: impl FnOnce(u32) -> Result<Arc<VhostDev>>,
+    ) -> Result<Arc<VhostDev>> {
         let mut devs = self.by_minor.lock();
         let minor = devs.iter().position(Option::is_none).ok_or(ENOSPC)?;
         let dev = make(minor as u32)?;

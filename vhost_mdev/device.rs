@@ -18,9 +18,9 @@ use super::vmdev_regs::map::Register;
 use super::vmdev_regs::{features, status};
 use core::sync::atomic::AtomicBool;
 use kernel::error::code::{EBUSY, EINVAL, ENODEV};
+use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::Mutex;
-use kernel::new_mutex;
 
 /// The most queues a device may have under this driver.
 pub(crate) const MAX_VQS: usize = 32;
@@ -214,7 +214,11 @@ impl Inner {
     }
 
     pub(crate) fn enable_vring(&mut self, idx: u32, enable: bool) -> Result {
-        let v = self.vrings.get(idx as usize).copied().ok_or(errno_of(errno::ENOBUFS))?;
+        let v = self
+            .vrings
+            .get(idx as usize)
+            .copied()
+            .ok_or(errno_of(errno::ENOBUFS))?;
         let win = self.win()?;
         win.select_queue(idx)?;
         if !enable {
@@ -224,7 +228,11 @@ impl Inner {
         // set_vq_ready() failures either, so neither are these writes'.
         let _ = win.write(Register::QUEUE_NUM, u32::from(v.num));
         let _ = win.write64(Register::QUEUE_DESC_LOW, Register::QUEUE_DESC_HIGH, v.desc);
-        let _ = win.write64(Register::QUEUE_AVAIL_LOW, Register::QUEUE_AVAIL_HIGH, v.avail);
+        let _ = win.write64(
+            Register::QUEUE_AVAIL_LOW,
+            Register::QUEUE_AVAIL_HIGH,
+            v.avail,
+        );
         let _ = win.write64(Register::QUEUE_USED_LOW, Register::QUEUE_USED_HIGH, v.used);
         let _ = win.write(Register::QUEUE_READY, 1);
         Ok(())
@@ -247,7 +255,8 @@ impl Inner {
     }
 
     pub(crate) fn driver_ok(&self) -> bool {
-        self.win().is_ok_and(|w| w.status() & status::DRIVER_OK != 0)
+        self.win()
+            .is_ok_and(|w| w.status() & status::DRIVER_OK != 0)
     }
 
     /// Drops the IOTLB and every pin (close and removal).

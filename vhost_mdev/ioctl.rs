@@ -97,7 +97,8 @@ impl VhostDev {
             Dispatch::SetForkFromOwner => {
                 let mut b = [0u8; 1];
                 user_read(arg, &mut b)?;
-                inner.fork_from_owner = vhost_uapi::check_fork_owner_value(b[0]).map_err(errno_of)?;
+                inner.fork_from_owner =
+                    vhost_uapi::check_fork_owner_value(b[0]).map_err(errno_of)?;
                 Ok(())
             }
             Dispatch::GetForkFromOwner => user_write(arg, &[u8::from(inner.fork_from_owner)]),
@@ -110,9 +111,10 @@ impl VhostDev {
         match d {
             DeviceCmd::GetFeatures => user_write(arg, &inner.device_features.to_ne_bytes()),
             DeviceCmd::SetFeatures => inner.set_features(get_u64(arg)?),
-            DeviceCmd::GetBackendFeatures => {
-                user_write(arg, &vhost_uapi::offered_backend_features(CAPS).to_ne_bytes())
-            }
+            DeviceCmd::GetBackendFeatures => user_write(
+                arg,
+                &vhost_uapi::offered_backend_features(CAPS).to_ne_bytes(),
+            ),
             DeviceCmd::GetDeviceId => put_u32(arg, inner.device_id),
             DeviceCmd::GetStatus => user_write(arg, &[inner.win()?.status()]),
             DeviceCmd::SetStatus => {
@@ -207,7 +209,11 @@ impl VhostDev {
             }
             VringCmd::SetBusyloopTimeout => {
                 let s = get_state(arg)?;
-                inner.vrings.get_mut(i).ok_or_else(no_ring)?.busyloop_timeout = s.num;
+                inner
+                    .vrings
+                    .get_mut(i)
+                    .ok_or_else(no_ring)?
+                    .busyloop_timeout = s.num;
                 Ok(())
             }
             VringCmd::GetBusyloopTimeout => {
@@ -311,8 +317,9 @@ fn iotlb_msg(inner: &mut Inner, asid: u32, msg: &vhost_uapi::IotlbMsg) -> Result
     let asp = iotlb.as_mut().ok_or(EINVAL)?;
     match kind {
         IotlbKind::Update => {
-            let last = vhost_uapi::check_update_range(msg.iova, msg.size, vhost_uapi::IovaRange::FULL)
-                .map_err(errno_of)?;
+            let last =
+                vhost_uapi::check_update_range(msg.iova, msg.size, vhost_uapi::IovaRange::FULL)
+                    .map_err(errno_of)?;
             if asp.overlaps(msg.iova, last) {
                 return Err(EEXIST);
             }

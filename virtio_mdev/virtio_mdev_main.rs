@@ -112,9 +112,21 @@ impl Transport for MdevTransport {
         let w = &self.window;
         w.select_queue(index)?;
         w.write(Register::QUEUE_NUM, ring.num)?;
-        w.write64(Register::QUEUE_DESC_LOW, Register::QUEUE_DESC_HIGH, ring.desc)?;
-        w.write64(Register::QUEUE_AVAIL_LOW, Register::QUEUE_AVAIL_HIGH, ring.avail)?;
-        w.write64(Register::QUEUE_USED_LOW, Register::QUEUE_USED_HIGH, ring.used)?;
+        w.write64(
+            Register::QUEUE_DESC_LOW,
+            Register::QUEUE_DESC_HIGH,
+            ring.desc,
+        )?;
+        w.write64(
+            Register::QUEUE_AVAIL_LOW,
+            Register::QUEUE_AVAIL_HIGH,
+            ring.avail,
+        )?;
+        w.write64(
+            Register::QUEUE_USED_LOW,
+            Register::QUEUE_USED_HIGH,
+            ring.used,
+        )?;
         w.write(Register::QUEUE_READY, 1)?;
         // A device that cannot use the rings leaves the queue disabled.
         if w.read(Register::QUEUE_READY) != 1 {

@@ -4,8 +4,8 @@
 //! same name, and the same DMA commands, results and permissions.
 
 use std::collections::BTreeMap;
-use vmdev_regs::map::{Register, CONFIG_BASE, MAGIC};
 use vmdev_regs::dma;
+use vmdev_regs::map::{Register, CONFIG_BASE, MAGIC};
 
 const HEADER: &str = include_str!("../../../transport/vmdev.h");
 
@@ -41,7 +41,9 @@ fn header_registers() -> BTreeMap<String, u64> {
     let block = &HEADER[start..end];
     defines()
         .into_iter()
-        .filter(|(name, _)| block.contains(&format!("VMDEV_{name}\t")) || block.contains(&format!("VMDEV_{name} ")))
+        .filter(|(name, _)| {
+            block.contains(&format!("VMDEV_{name}\t")) || block.contains(&format!("VMDEV_{name} "))
+        })
         .collect()
 }
 
@@ -49,8 +51,17 @@ fn header_registers() -> BTreeMap<String, u64> {
 fn every_register_of_the_map_is_in_the_header_at_its_offset() {
     let regs = header_registers();
     for &r in Register::ALL {
-        let off = regs.get(r.name()).unwrap_or_else(|| panic!("vmdev.h lacks VMDEV_{}", r.name()));
-        assert_eq!(*off, r as u64, "VMDEV_{} is {:#x} in vmdev.h, {:#x} in map.rs", r.name(), off, r as u32);
+        let off = regs
+            .get(r.name())
+            .unwrap_or_else(|| panic!("vmdev.h lacks VMDEV_{}", r.name()));
+        assert_eq!(
+            *off,
+            r as u64,
+            "VMDEV_{} is {:#x} in vmdev.h, {:#x} in map.rs",
+            r.name(),
+            off,
+            r as u32
+        );
     }
 }
 
@@ -58,11 +69,21 @@ fn every_register_of_the_map_is_in_the_header_at_its_offset() {
 fn every_register_of_the_header_is_in_the_map() {
     for (name, off) in header_registers() {
         if name == "CONFIG" {
-            assert_eq!(off, u64::from(CONFIG_BASE), "VMDEV_CONFIG is not CONFIG_BASE");
+            assert_eq!(
+                off,
+                u64::from(CONFIG_BASE),
+                "VMDEV_CONFIG is not CONFIG_BASE"
+            );
             continue;
         }
-        let r = Register::at(off as u32).unwrap_or_else(|| panic!("VMDEV_{name} ({off:#x}) is no register of map.rs"));
-        assert_eq!(r.name(), name, "{off:#x} is {} in map.rs, VMDEV_{name} in vmdev.h", r.name());
+        let r = Register::at(off as u32)
+            .unwrap_or_else(|| panic!("VMDEV_{name} ({off:#x}) is no register of map.rs"));
+        assert_eq!(
+            r.name(),
+            name,
+            "{off:#x} is {} in map.rs, VMDEV_{name} in vmdev.h",
+            r.name()
+        );
     }
 }
 
@@ -89,8 +110,14 @@ fn constants_agree() {
         assert_eq!(d.get(name).copied(), Some(v), "VMDEV_{name}");
     }
     // Every DMA constant of the header is one of those.
-    for name in d.keys().filter(|n| n.starts_with("DMA_") && !header_registers().contains_key(*n)) {
-        assert!(want.iter().any(|(w, _)| w == name), "VMDEV_{name} is not checked against map.rs");
+    for name in d
+        .keys()
+        .filter(|n| n.starts_with("DMA_") && !header_registers().contains_key(*n))
+    {
+        assert!(
+            want.iter().any(|(w, _)| w == name),
+            "VMDEV_{name} is not checked against map.rs"
+        );
     }
 }
 
