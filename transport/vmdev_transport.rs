@@ -23,9 +23,13 @@
 use kernel::error::code::EAGAIN;
 use kernel::prelude::*;
 
+// The glue layer and the crates are modules of this crate, private so that what this module
+// does not use of them is left out of it rather than exported (each module uses a part).
+
 /// The glue layer this module uses (see `kglue/`).
+#[allow(dead_code, unused_imports, unreachable_pub)]
 #[path = "../kglue"]
-pub mod kglue {
+mod kglue {
     pub mod cstatic;
     pub mod debugfs;
     pub mod sync;
@@ -33,8 +37,9 @@ pub mod kglue {
     pub mod sysfs;
 }
 
+#[allow(dead_code, unused_imports, unreachable_pub)]
 #[path = "../crates/vmdev_regs/src/vmdev_regs/mod.rs"]
-pub mod vmdev_regs;
+mod vmdev_regs;
 
 mod bus;
 mod debugfs;

@@ -18,9 +18,13 @@
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
+// The glue layer and the crates are modules of this crate, private so that what this module
+// does not use of them is left out of it rather than exported (each module uses a part).
+
 /// The glue layer this module uses (see `kglue/`).
+#[allow(dead_code, unused_imports, unreachable_pub)]
 #[path = "../kglue"]
-pub mod kglue {
+mod kglue {
     pub mod cstatic;
     pub mod platform;
     pub mod ram;
@@ -31,17 +35,21 @@ pub mod kglue {
     pub mod workqueue;
 }
 
+#[allow(dead_code, unused_imports, unreachable_pub)]
 #[path = "../crates/vmdev_regs/src/vmdev_regs/mod.rs"]
-pub mod vmdev_regs;
+mod vmdev_regs;
 
+#[allow(dead_code, unused_imports, unreachable_pub)]
 #[path = "../crates/virtqueue/src/virtqueue/mod.rs"]
-pub mod virtqueue;
+mod virtqueue;
 
+#[allow(dead_code, unused_imports, unreachable_pub)]
 #[path = "../crates/netsim/src/netsim/mod.rs"]
-pub mod netsim;
+mod netsim;
 
+#[allow(dead_code, unused_imports, unreachable_pub)]
 #[path = "../crates/iotlb/src/iotlb/mod.rs"]
-pub mod iotlb;
+mod iotlb;
 
 mod device_memory;
 mod net;

@@ -17,9 +17,13 @@
 
 use kernel::prelude::*;
 
+// The glue layer and the crates are modules of this crate, private so that what this module
+// does not use of them is left out of it rather than exported (each module uses a part).
+
 /// The glue layer this module uses (see `kglue/`).
+#[allow(dead_code, unused_imports, unreachable_pub)]
 #[path = "../kglue"]
-pub mod kglue {
+mod kglue {
     pub mod chrdev;
     pub mod cstatic;
     pub mod driver;
@@ -31,14 +35,17 @@ pub mod kglue {
     pub mod window;
 }
 
+#[allow(dead_code, unused_imports, unreachable_pub)]
 #[path = "../crates/vmdev_regs/src/vmdev_regs/mod.rs"]
-pub mod vmdev_regs;
+mod vmdev_regs;
 
+#[allow(dead_code, unused_imports, unreachable_pub)]
 #[path = "../crates/vhost_uapi/src/vhost_uapi/mod.rs"]
-pub mod vhost_uapi;
+mod vhost_uapi;
 
+#[allow(dead_code, unused_imports, unreachable_pub)]
 #[path = "../crates/iotlb/src/iotlb/mod.rs"]
-pub mod iotlb;
+mod iotlb;
 
 mod binding;
 mod chardev;

@@ -14,9 +14,13 @@
 use kernel::error::code::{EINVAL, ENODEV, ENOENT};
 use kernel::prelude::*;
 
+// The glue layer and the crates are modules of this crate, private so that what this module
+// does not use of them is left out of it rather than exported (each module uses a part).
+
 /// The glue layer this module uses (see `kglue/`).
+#[allow(dead_code, unused_imports, unreachable_pub)]
 #[path = "../kglue"]
-pub mod kglue {
+mod kglue {
     pub mod cstatic;
     pub mod driver;
     pub mod sys;
@@ -24,8 +28,9 @@ pub mod kglue {
     pub mod window;
 }
 
+#[allow(dead_code, unused_imports, unreachable_pub)]
 #[path = "../crates/vmdev_regs/src/vmdev_regs/mod.rs"]
-pub mod vmdev_regs;
+mod vmdev_regs;
 
 use kglue::driver::{self, Driver};
 use kglue::virtio::{QueueLimits, RingLayout, Transport, VirtioHandle};

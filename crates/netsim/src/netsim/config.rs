@@ -46,7 +46,7 @@ impl NetConfig {
     /// which stay 0 because their features are not offered. All 24 bytes exist because
     /// vhost-vdpa users read the whole structure whatever the features (QEMU reads up to 24
     /// bytes and fails on a shorter space).
-    pub fn to_config_bytes(&self) -> [u8; CONFIG_SIZE] {
+    pub fn to_config_bytes(self) -> [u8; CONFIG_SIZE] {
         let status = if self.link_up {
             VIRTIO_NET_S_LINK_UP
         } else {

@@ -79,7 +79,7 @@ impl VringState {
     }
 
     /// Encodes `{index @0, num @4}`.
-    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+    pub fn to_bytes(self) -> [u8; Self::SIZE] {
         let mut b = [0; Self::SIZE];
         wr(&mut b, 0, &self.index.to_ne_bytes());
         wr(&mut b, 4, &self.num.to_ne_bytes());
@@ -113,7 +113,7 @@ impl VringFile {
     }
 
     /// Encodes `{index @0, fd @4}`.
-    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+    pub fn to_bytes(self) -> [u8; Self::SIZE] {
         let mut b = [0; Self::SIZE];
         wr(&mut b, 0, &self.index.to_ne_bytes());
         wr(&mut b, 4, &self.fd.to_ne_bytes());
@@ -158,7 +158,7 @@ impl VringAddr {
     }
 
     /// Encodes the C layout.
-    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+    pub fn to_bytes(self) -> [u8; Self::SIZE] {
         let mut b = [0; Self::SIZE];
         wr(&mut b, 0, &self.index.to_ne_bytes());
         wr(&mut b, 4, &self.flags.to_ne_bytes());
@@ -202,7 +202,7 @@ impl IotlbMsg {
     }
 
     /// Encodes the C layout with zero padding.
-    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+    pub fn to_bytes(self) -> [u8; Self::SIZE] {
         let mut b = [0; Self::SIZE];
         wr(&mut b, 0, &self.iova.to_ne_bytes());
         wr(&mut b, 8, &self.size.to_ne_bytes());
@@ -237,7 +237,7 @@ impl VdpaConfigHeader {
     }
 
     /// Encodes `{off @0, len @4}`.
-    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+    pub fn to_bytes(self) -> [u8; Self::SIZE] {
         let mut b = [0; Self::SIZE];
         wr(&mut b, 0, &self.off.to_ne_bytes());
         wr(&mut b, 4, &self.len.to_ne_bytes());
@@ -274,7 +274,7 @@ impl IovaRange {
     }
 
     /// Encodes `{first @0, last @8}`.
-    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+    pub fn to_bytes(self) -> [u8; Self::SIZE] {
         let mut b = [0; Self::SIZE];
         wr(&mut b, 0, &self.first.to_ne_bytes());
         wr(&mut b, 8, &self.last.to_ne_bytes());
@@ -312,7 +312,7 @@ impl MemoryHeader {
     }
 
     /// Encodes `{nregions @0, padding @4}`.
-    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+    pub fn to_bytes(self) -> [u8; Self::SIZE] {
         let mut b = [0; Self::SIZE];
         wr(&mut b, 0, &self.nregions.to_ne_bytes());
         wr(&mut b, 4, &self.padding.to_ne_bytes());
@@ -349,7 +349,7 @@ impl MemoryRegion {
     }
 
     /// Encodes the C layout.
-    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+    pub fn to_bytes(self) -> [u8; Self::SIZE] {
         let mut b = [0; Self::SIZE];
         wr(&mut b, 0, &self.guest_phys_addr.to_ne_bytes());
         wr(&mut b, 8, &self.memory_size.to_ne_bytes());

@@ -44,7 +44,7 @@ macro_rules! registers {
         /// A register of the window, below [`CONFIG_BASE`].
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         #[repr(u32)]
-        #[allow(non_camel_case_types)]
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
         pub enum Register {
             $( $(#[$doc])* $name = $off, )*
         }
