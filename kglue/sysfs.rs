@@ -82,6 +82,13 @@ impl<'a> Cursor<'a> {
         self.len == 0
     }
 
+    /// Writes `b` (cut at the end of the buffer).
+    pub fn bytes(&mut self, b: &[u8]) {
+        let n = b.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&b[..n]);
+        self.len += n;
+    }
+
     /// Writes `args` and a newline.
     pub fn line(&mut self, args: fmt::Arguments<'_>) -> Result {
         fmt::Write::write_fmt(self, args).map_err(|_| EINVAL)?;
@@ -91,9 +98,7 @@ impl<'a> Cursor<'a> {
 
 impl fmt::Write for Cursor<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let n = s.len().min(self.buf.len() - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
+        self.bytes(s.as_bytes());
         Ok(())
     }
 }

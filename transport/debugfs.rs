@@ -14,6 +14,7 @@ use super::driver_abi::{vmdev_config_read, vmdev_read, vmdev_write};
 use super::kglue::cstatic::{zeroed, CStatic};
 use super::kglue::debugfs::Entry;
 use super::kglue::sys;
+use super::kglue::sysfs::Cursor;
 use super::vmdev_regs::debug::{self, Command};
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -133,60 +134,56 @@ unsafe extern "C" fn regs_write(
     }
 }
 
-/// # Safety
-///
-/// Called by the VFS for one of our files, with a user buffer of `count` bytes.
-unsafe extern "C" fn regs_read(
-    file: *mut sys::file,
-    ubuf: *mut c_char,
-    count: usize,
-    ppos: *mut sys::loff_t,
-) -> isize {
-    // SAFETY: one of our files.
-    let v = unsafe { file_device(file) };
-    let out = v.debug_out.lock();
-    // SAFETY: as the VFS called us.
-    unsafe { read_out(ubuf, count, ppos, &out.buf[..out.len]) }
+/// What reading one of our files shows.
+trait Text {
+    /// Writes the text of `v`'s file into `out`.
+    fn text(v: &VmdevDevice, out: &mut Cursor<'_>);
 }
 
-/// A `read()` of `text`, from file position `*ppos`.
-///
-/// # Safety
-///
-/// `ubuf` and `ppos` are what the VFS passed a `read` callback.
-unsafe fn read_out(ubuf: *mut c_char, count: usize, ppos: *mut sys::loff_t, text: &[u8]) -> isize {
-    // SAFETY: copies at most `text.len()` bytes of `text` to the user buffer the VFS checked.
-    unsafe {
-        sys::simple_read_from_buffer(ubuf.cast(), count, ppos, text.as_ptr().cast(), text.len())
+/// The register file: the answer of the last read command.
+struct Regs;
+
+impl Text for Regs {
+    fn text(v: &VmdevDevice, out: &mut Cursor<'_>) {
+        let o = v.debug_out.lock();
+        out.bytes(&o.buf[..o.len]);
+    }
+}
+
+/// The callback counters.
+struct Counters;
+
+impl Text for Counters {
+    fn text(v: &VmdevDevice, out: &mut Cursor<'_>) {
+        let (delivered, dropped) = {
+            let cb = v.callbacks.lock();
+            (cb.delivered, cb.dropped)
+        };
+        let _ = out.line(format_args!("delivered {delivered}\ndropped {dropped}"));
     }
 }
 
 /// # Safety
 ///
 /// Called by the VFS for one of our files, with a user buffer of `count` bytes.
-unsafe extern "C" fn callbacks_read(
+unsafe extern "C" fn text_read<T: Text>(
     file: *mut sys::file,
     ubuf: *mut c_char,
     count: usize,
     ppos: *mut sys::loff_t,
 ) -> isize {
+    let mut buf = [0u8; 64];
+    let mut out = Cursor::new(&mut buf);
     // SAFETY: one of our files.
-    let v = unsafe { file_device(file) };
-    let (delivered, dropped) = {
-        let cb = v.callbacks.lock();
-        (cb.delivered, cb.dropped)
-    };
-    let mut text = [0u8; 64];
-    let mut w = super::kglue::sysfs::Cursor::new(&mut text);
-    let _ = w.line(format_args!("delivered {delivered}\ndropped {dropped}"));
-    let len = w.len();
-    // SAFETY: as the VFS called us.
-    unsafe { read_out(ubuf, count, ppos, &text[..len]) }
+    T::text(unsafe { file_device(file) }, &mut out);
+    let len = out.len();
+    // SAFETY: copies at most `len` bytes of `buf` to the user buffer the VFS checked.
+    unsafe { sys::simple_read_from_buffer(ubuf.cast(), count, ppos, buf.as_ptr().cast(), len) }
 }
 
 static REGS_FOPS: CStatic<sys::file_operations> = CStatic::new(sys::file_operations {
     open: Some(sys::simple_open),
-    read: Some(regs_read),
+    read: Some(text_read::<Regs>),
     write: Some(regs_write),
     // SAFETY: the remaining fields are optional and valid zeroed; `owner` is set by `Root`.
     ..unsafe { zeroed() }
@@ -194,7 +191,7 @@ static REGS_FOPS: CStatic<sys::file_operations> = CStatic::new(sys::file_operati
 
 static CALLBACKS_FOPS: CStatic<sys::file_operations> = CStatic::new(sys::file_operations {
     open: Some(sys::simple_open),
-    read: Some(callbacks_read),
+    read: Some(text_read::<Counters>),
     // SAFETY: as above.
     ..unsafe { zeroed() }
 });

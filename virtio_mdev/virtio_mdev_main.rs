@@ -25,6 +25,7 @@ mod kglue {
     pub mod driver;
     pub mod sys;
     pub mod virtio;
+    pub mod virtio_config_ops;
     pub mod window;
 }
 
