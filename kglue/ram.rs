@@ -37,8 +37,15 @@ unsafe impl Sync for RamPage {}
 
 impl RamPage {
     /// The page at physical address `phys` (rounded down to its page), if RAM backs it.
+    ///
+    /// # Safety
+    ///
+    /// The caller must be a device entitled to the page, as a DMA-capable device is to memory
+    /// its driver hands it: the page's owner expects it to be read and written concurrently,
+    /// and nothing else in it is affected. Through a `RamPage` the kernel's own data could be
+    /// overwritten, so where the address comes from decides whether that is sound.
     #[inline(never)]
-    pub fn at(phys: u64) -> Option<Self> {
+    pub unsafe fn at(phys: u64) -> Option<Self> {
         let page = phys & !(PAGE_SIZE as u64 - 1);
         // SAFETY: the helper checks the pfn and the page before it computes an address; it
         // dereferences nothing.

@@ -201,8 +201,14 @@ pub struct AttributeGroup<T: ?Sized> {
 }
 
 impl<T: AttrTarget + ?Sized> AttributeGroup<T> {
-    /// A group of the NULL-terminated `attrs`, in a subdirectory `name` if there is one.
-    pub const fn new(
+    /// A group of the NULL-terminated `attrs`, in a subdirectory `name` if there is one; use
+    /// [`attribute_group!`](crate::attribute_group).
+    ///
+    /// # Safety
+    ///
+    /// Every entry of `attrs` must be a `struct device_attribute` made by [`attribute`] for
+    /// target `T`, and `attrs` must live forever.
+    pub const unsafe fn new(
         name: Option<&'static core::ffi::CStr>,
         attrs: *mut *mut sys::attribute,
     ) -> Self {
@@ -236,6 +242,7 @@ pub struct AttributeGroups<T: ?Sized, const M: usize> {
 impl<T: AttrTarget + ?Sized, const M: usize> AttributeGroups<T, M> {
     /// The list of `groups`, which must hold `M - 1` groups.
     pub const fn new(groups: [&'static AttributeGroup<T>; M]) -> Self {
+        assert!(M >= 2, "a list of at least one group");
         // `groups` has a dummy last element; it is replaced by the terminating NULL.
         let mut raw = [core::ptr::null(); M];
         let mut i = 0;
@@ -313,7 +320,10 @@ macro_rules! attribute_group {
                 $crate::kglue::cstatic::CStatic::new(
                     $crate::kglue::sysfs::attribute_pointers::<N, { N + 1 }>(ATTRS.get()),
                 );
-            $crate::kglue::sysfs::AttributeGroup::new($name, PTRS.get().cast())
+            let name = $name;
+            // SAFETY: `PTRS` lists the attributes of `ATTRS`, each made for the group's
+            // target; both are statics.
+            unsafe { $crate::kglue::sysfs::AttributeGroup::new(name, PTRS.get().cast()) }
         };
     };
 }

@@ -79,6 +79,7 @@ pub trait Transport: Send + Sync + 'static {
 
 /// Lifetime states of a [`VirtioDevice`] (see [`VirtioHandle`]).
 const NEW: u8 = 0;
+const REGISTERING: u8 = 4;
 const REGISTERED: u8 = 1;
 const UNREGISTERED: u8 = 2;
 const FAILED: u8 = 3;
@@ -102,8 +103,9 @@ pub struct VirtioDevice<T: Transport> {
 ///
 /// # Invariants
 ///
-/// `dev` is a live allocation: owned by the handle while `state` is `NEW`, kept by a
-/// reference the handle holds while `REGISTERED` or `UNREGISTERED`, gone once `FAILED`.
+/// `dev` is a live allocation: owned by the handle while `state` is `NEW`, by the virtio core's
+/// initial reference while `REGISTERING`, kept by a reference the handle holds while
+/// `REGISTERED` or `UNREGISTERED`, gone once `FAILED`.
 pub struct VirtioHandle<T: Transport> {
     dev: NonNull<VirtioDevice<T>>,
     state: AtomicU8,
@@ -154,7 +156,7 @@ impl<T: Transport> VirtioHandle<T> {
     fn live(&self) -> Option<&VirtioDevice<T>> {
         match self.state.load(Ordering::Acquire) {
             // SAFETY: live in these states (invariant).
-            NEW | REGISTERED | UNREGISTERED => Some(unsafe { self.dev.as_ref() }),
+            NEW | REGISTERING | REGISTERED | UNREGISTERED => Some(unsafe { self.dev.as_ref() }),
             _ => None,
         }
     }
@@ -167,7 +169,11 @@ impl<T: Transport> VirtioHandle<T> {
     /// Registers the device with the virtio core, which probes its driver. Interrupts
     /// (`vq_interrupt`) must reach this handle before this is called.
     pub fn register(&self) -> Result {
-        if self.state.load(Ordering::Acquire) != NEW {
+        if self
+            .state
+            .compare_exchange(NEW, REGISTERING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
             return Err(EINVAL);
         }
         let vdev = self.dev.as_ptr().cast::<sys::virtio_device>();

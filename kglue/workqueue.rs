@@ -3,10 +3,11 @@
 //!
 //! A [`Queue`] is a workqueue of the module's own, destroyed (after draining) when dropped. A
 //! [`Work`] is a work item embedded in a pinned object; queueing it runs
-//! [`WorkHandler::run`] on that object in process context. Dropping the [`Work`] cancels it
-//! and waits for a run in progress (`cancel_work_sync()`), so the handler never runs on a
-//! freed object: the object can be dropped at any time without asking whether its work is
-//! queued. Objects that queue themselves from their handler are fine too, since
+//! [`WorkHandler::run`] on that object in process context. The owner's drop calls
+//! [`Work::cancel_sync`] before anything else, which waits for a run in progress, so the
+//! handler never runs on a half-dropped object (fields drop in declaration order, so the
+//! [`Work`]'s own drop, which cancels too, would come too late for the fields before it).
+//! Objects that queue themselves from their handler are fine too, since
 //! `cancel_work_sync()` also stops a work item that requeues itself.
 //!
 //! Unlike the `kernel` crate's `workqueue`, queueing does not move a reference into the queue:
@@ -66,8 +67,9 @@ impl Drop for Queue {
 ///
 /// # Safety
 ///
-/// `WORK_OFFSET` must be the offset of a `Work<Self>` field inside `Self`; use
-/// [`impl_has_work!`](crate::impl_has_work) to implement it.
+/// `WORK_OFFSET` must be the offset of a `Work<Self>` field inside `Self` (use
+/// [`impl_has_work!`](crate::impl_has_work)), and `Self`'s drop must cancel it
+/// ([`Work::cancel_sync`]) before it drops anything the handler uses.
 pub unsafe trait HasWork: Sized {
     /// Offset of the [`Work`] field in `Self`.
     const WORK_OFFSET: usize;
@@ -80,12 +82,14 @@ pub trait WorkHandler: HasWork + Send + Sync {
 }
 
 /// Implements [`HasWork`] for a type with a [`Work`] field:
-/// `impl_has_work!([generics] Type, field)`.
+/// `impl_has_work!([generics] Type, field)`. The type's drop must cancel the work first (see
+/// [`HasWork`]).
 #[macro_export]
 macro_rules! impl_has_work {
     ([$($gen:tt)*] $ty:ty, $field:ident) => {
         // SAFETY: `offset_of!` gives the offset of the named `Work<Self>` field (the closure
-        // below checks its type).
+        // below checks its type); the caller's drop cancels it first, as the macro's
+        // documentation requires.
         unsafe impl<$($gen)*> $crate::kglue::workqueue::HasWork for $ty {
             const WORK_OFFSET: usize = {
                 let _check: for<'a> fn(&'a $ty) -> &'a $crate::kglue::workqueue::Work<$ty> =
@@ -102,7 +106,7 @@ macro_rules! impl_has_work {
 ///
 /// `raw` was initialised by [`Work::new`] with [`Work::run_raw`] as its function, inside a
 /// `T` at `T::WORK_OFFSET`; it is never moved (the containing object is pinned), and it is
-/// neither queued nor running once `drop` returns.
+/// neither queued nor running once `cancel_sync` or `drop` returns.
 #[pin_data(PinnedDrop)]
 #[repr(transparent)]
 pub struct Work<T> {
@@ -116,9 +120,22 @@ unsafe impl<T> Send for Work<T> {}
 // SAFETY: as above.
 unsafe impl<T> Sync for Work<T> {}
 
+impl<T> Work<T> {
+    /// Cancels the work and waits for a run in progress; it can be queued again afterwards.
+    pub fn cancel_sync(&self) {
+        // SAFETY: initialised in `new` (invariant).
+        unsafe { sys::cancel_work_sync(self.raw.get().cast()) };
+    }
+}
+
 impl<T: WorkHandler> Work<T> {
     /// A work item initialiser; `name` and `key` name its lockdep class (see [`new_work!`]).
-    pub fn new(
+    ///
+    /// # Safety
+    ///
+    /// The initialiser must initialise the field at `T::WORK_OFFSET` of a `T` (the handler
+    /// finds its `T` from the work item's address).
+    pub unsafe fn new(
         name: &'static CStr,
         key: &'static kernel::sync::LockClassKey,
     ) -> impl PinInit<Self> {
@@ -158,18 +175,19 @@ impl<T: WorkHandler> Work<T> {
 #[pinned_drop]
 impl<T> PinnedDrop for Work<T> {
     fn drop(self: Pin<&mut Self>) {
-        // SAFETY: initialised in `new`; after this the work is neither queued nor running.
-        unsafe { sys::cancel_work_sync(self.raw.get().cast()) };
+        self.cancel_sync();
     }
 }
 
-/// Creates a [`Work`] initialiser with a lockdep class of its own.
+/// Creates a [`Work`] initialiser with a lockdep class of its own, for the `Work` field of a
+/// type that implements [`HasWork`] for it (`work <- new_work!("name")` in its initialiser).
 #[macro_export]
 macro_rules! new_work {
-    ($($name:literal)?) => {
-        $crate::kglue::workqueue::Work::new(
-            ::kernel::optional_name!($($name)?),
-            ::kernel::static_lock_class!(),
-        )
-    };
+    ($($name:literal)?) => {{
+        let name = ::kernel::optional_name!($($name)?);
+        let key = ::kernel::static_lock_class!();
+        // SAFETY: used as the initialiser of the `Work` field that the owner's `HasWork`
+        // implementation names (this macro's contract).
+        unsafe { $crate::kglue::workqueue::Work::new(name, key) }
+    }};
 }

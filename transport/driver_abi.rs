@@ -104,15 +104,13 @@ pub unsafe extern "C" fn vmdev_write(
         // SAFETY: no preconditions.
         unsafe { sys::vmdev_helper_might_sleep() };
     }
-    let status = reg == Register::STATUS;
-    if status && value != 0 {
-        v.set_reset(false);
+    // A reset closes the interrupt gate before the device resets (what it raises meanwhile
+    // is for queues about to go) and leaves it closed; the next non-zero status opens it.
+    if reg == Register::STATUS {
+        v.set_reset(value == 0);
     }
     // SAFETY: the vendor's op on its live instance; the access was checked.
     unsafe { (ops.reg_write.unwrap_unchecked())(vdev, reg as u32, value) };
-    if status && value == 0 {
-        v.set_reset(true);
-    }
     0
 }
 

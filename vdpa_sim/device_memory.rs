@@ -135,7 +135,8 @@ impl<'a> DeviceMemory<'a> {
         if p & need != need {
             return None;
         }
-        let ram = RamPage::at(phys)?;
+        // SAFETY: the page a driver gave the device (see `ram`).
+        let ram = unsafe { RamPage::at(phys) }?;
         self.tlb.insert(page, p, ram);
         Some(ram)
     }
@@ -184,7 +185,11 @@ impl<'a> DeviceMemory<'a> {
 
     /// The RAM page of physical `phys`, which must be RAM.
     fn ram(phys: u64) -> Result<RamPage, MemError> {
-        RamPage::at(phys).ok_or(MemError::OutOfRange)
+        // SAFETY: the device reaches the pages its driver gave it, as DMA would: with
+        // translation off (virtio_mdev), the DMA addresses the kernel's virtio core mapped for
+        // its rings and buffers; with translation on (vhost_mdev), only pages vhost_mdev pinned
+        // and entered in the DMA table, which this device state cannot outlive.
+        unsafe { RamPage::at(phys) }.ok_or(MemError::OutOfRange)
     }
 
     /// The RAM page and offset of the 2-byte ring index at device address `addr`.

@@ -122,14 +122,24 @@ impl<C: DeviceClass<Q>, const Q: usize> SimState<C, Q> {
 }
 
 /// One instance.
-#[pin_data]
+#[pin_data(PinnedDrop)]
 pub(crate) struct SimDevice<C: DeviceClass<Q>, const Q: usize> {
+    /// The worker; cancelled before anything else is dropped.
+    #[pin]
+    work: Work<SimDevice<C, Q>>,
     handle: DeviceHandle,
     wq: Arc<Queue>,
     #[pin]
     state: Mutex<SimState<C, Q>>,
-    #[pin]
-    work: Work<SimDevice<C, Q>>,
+}
+
+#[pinned_drop]
+impl<C: DeviceClass<Q>, const Q: usize> PinnedDrop for SimDevice<C, Q> {
+    fn drop(self: Pin<&mut Self>) {
+        // The worker may be running, or requeueing itself (a pass left work, or a test storm):
+        // it must be gone before the state, the handle and the queue.
+        self.work.cancel_sync();
+    }
 }
 
 crate::impl_has_work!([C: DeviceClass<Q>, const Q: usize] SimDevice<C, Q>, work);
@@ -148,10 +158,10 @@ impl<C: DeviceClass<Q>, const Q: usize> SimDevice<C, Q> {
         };
         KBox::pin_init(
             pin_init!(SimDevice {
+                work <- crate::new_work!("vmdev_sim::work"),
                 handle,
                 wq,
                 state <- new_mutex!(state, "vmdev_sim::state"),
-                work <- crate::new_work!("vmdev_sim::work"),
             }),
             GFP_KERNEL,
         )

@@ -100,11 +100,12 @@ impl Driver for VhostMdevDriver {
     }
 
     fn remove(shared: &Shared, dev: &Arc<VhostDev>) {
-        shared.devices.remove(dev.minor);
         let mut inner = dev.inner.lock();
-        // New opens fail from here on; an open file keeps `dev`, and from now on its calls
-        // fail with ENODEV and its close only frees.
+        // The node goes first, and only then its minor (another device may take it at once).
+        // An open file keeps `dev`; from now on its calls fail with ENODEV and its close only
+        // frees.
         inner.node = None;
+        shared.devices.remove(dev.minor);
         inner.cleanup(dev);
         if let Some(win) = inner.win.take() {
             win.reset();

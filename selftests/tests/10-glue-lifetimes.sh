@@ -8,9 +8,11 @@
 # - a device that keeps interrupting after its reset (an asynchronous reset) reaches no
 #   freed driver state, under both personalities, binding and unbinding repeatedly;
 # - driver_override rewritten while the device is being bound and unbound (the match reads it
-#   under its own lock).
+#   under its own lock);
+# - an instance removed while its worker runs (a storm of late interrupts keeps it busy)
+#   stops the worker before anything the worker uses goes.
 . "$(dirname "$0")/../lib.sh"
-ktap_plan 4
+ktap_plan 5
 D=/sys/kernel/debug/vmdev
 
 bad=0
@@ -114,6 +116,19 @@ echo "$v" >/sys/bus/vmdev/drivers/virtio_mdev/bind || ok=fail
 wait_for 20 netdev_of "$uuid" || ok=fail
 sub $ok driver-override-race
 mdev_remove "$uuid"
+
+# 5. Removal with the worker running: the instance's drop cancels it first.
+ok=ok
+for i in 1 2 3; do
+	uuid=$(new_uuid)
+	v=$(create_unbound "$uuid") || exit 1
+	echo 100000 >"/sys/bus/vmdev/devices/$v/test/late_irqs" || fail "set late_irqs"
+	echo "$v" >/sys/bus/vmdev/drivers/virtio_mdev/bind || fail "bind $v"
+	wait_for 20 netdev_of "$uuid" || fail "no interface"
+	echo "$v" >/sys/bus/vmdev/drivers/virtio_mdev/unbind || fail "unbind $v"
+	mdev_remove "$uuid" || { ok=fail; note "remove during the storm failed"; }
+done
+sub $ok remove-with-worker-running
 
 leaks=$(kmemleak_scan)
 [ "$leaks" = 0 ] || { head -40 /sys/kernel/debug/kmemleak; fail "kmemleak found $leaks leaks"; }
