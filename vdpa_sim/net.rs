@@ -11,7 +11,7 @@
 use super::device_memory::DeviceMemory;
 use super::kglue::sysfs::{Attribute, Page};
 use super::kglue::vendor::{Instance, TypeDesc};
-use super::netsim::{self, NetConfig, NetStats};
+use super::netsim::{self, NetConfig, NetStats, RxFilter};
 use super::sim_device::{DeviceClass, Pass, SimParent};
 use super::sim_dma::DMA_MAX_ENTRIES;
 use super::test_knobs::{IrqAtDriverOk, LateIrqs};
@@ -34,6 +34,7 @@ const QUEUES: usize = 2;
 /// The net class's state of one instance.
 pub(crate) struct NetClass {
     cfg: NetConfig,
+    filter: RxFilter,
     stats: NetStats,
 }
 
@@ -81,6 +82,7 @@ impl DeviceClass<QUEUES> for NetClass {
                 mtu: 1500,
                 link_up: true,
             },
+            filter: RxFilter::new(),
             stats: NetStats::default(),
         })
     }
@@ -103,7 +105,15 @@ impl DeviceClass<QUEUES> for NetClass {
         let [Some(rx), Some(tx)] = queues else {
             return Pass::default();
         };
-        let end = netsim::run_pass(&self.cfg, rx, tx, mem, BUDGET, &mut self.stats);
+        let end = netsim::run_pass(
+            &self.cfg,
+            &self.filter,
+            rx,
+            tx,
+            mem,
+            BUDGET,
+            &mut self.stats,
+        );
         let bit = |on: bool, q: u16| if on { 1u64 << q } else { 0 };
         Pass {
             interrupts: bit(end.interrupt_rx, netsim::RX_QUEUE)

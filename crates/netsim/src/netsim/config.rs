@@ -80,12 +80,4 @@ impl NetConfig {
         }
         before != self.mac
     }
-
-    /// The receive filter: whether a frame for `dst` is delivered. The
-    /// device's own address, broadcast and any multicast address pass
-    /// (there is no multicast filter table without `CTRL_VQ`).
-    pub fn accepts(&self, dst: &[u8; ETH_ALEN]) -> bool {
-        // Broadcast has the group bit set, so it is covered by the test.
-        *dst == self.mac || dst[0] & 1 != 0
-    }
 }

@@ -2,8 +2,9 @@
 //! The TX-to-RX loopback.
 
 use super::config::NetConfig;
+use super::filter::{FrameHead, RxFilter};
 use super::virtqueue::{DescChain, Error, GuestMemory, Reader, Spans, SplitQueue, Writer};
-use super::{ETH_ALEN, ETH_HLEN, NET_HDR_LEN, NET_HDR_NUM_BUFFERS_OFFSET};
+use super::{ETH_HLEN, NET_HDR_LEN, NET_HDR_NUM_BUFFERS_OFFSET};
 
 /// Counters of one direction. All additions wrap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -102,6 +103,7 @@ pub const PUBLISH_BATCH: u16 = 32;
 
 struct Queues<'a, M: GuestMemory + ?Sized> {
     cfg: &'a NetConfig,
+    filter: &'a RxFilter,
     rx: &'a mut SplitQueue,
     tx: &'a mut SplitQueue,
     mem: &'a M,
@@ -135,6 +137,7 @@ struct Queues<'a, M: GuestMemory + ?Sized> {
 /// allocation and no bounce buffer of frame size, whatever the layout.
 pub fn process<M: GuestMemory + ?Sized>(
     cfg: &NetConfig,
+    filter: &RxFilter,
     rx: &mut SplitQueue,
     tx: &mut SplitQueue,
     mem: &M,
@@ -143,6 +146,7 @@ pub fn process<M: GuestMemory + ?Sized>(
 ) -> Outcome {
     let mut q = Queues {
         cfg,
+        filter,
         rx,
         tx,
         mem,
@@ -260,12 +264,11 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
         let Some(frame_len) = self.frame_len(u64::from(self.tx_spans.bytes())) else {
             return self.tx_error(tx_head);
         };
-        let mut dst = [0u8; ETH_ALEN];
+        let mut head = [0u8; FRAME_HEAD];
+        let head = &mut head[..frame_head_len(frame_len)];
         // The length check above leaves room for an Ethernet header: only memory can fail.
-        let peeked = self
-            .tx_spans
-            .read_at(self.mem, NET_HDR_LEN as u64, &mut dst);
-        let mut rx_chain = match self.admit(tx_head, peeked.map(|()| dst), frame_len) {
+        let peeked = self.tx_spans.read_at(self.mem, NET_HDR_LEN as u64, head);
+        let mut rx_chain = match self.admit(tx_head, peeked.map(|()| &*head), frame_len) {
             Ok(c) => c,
             Err(flow) => return flow,
         };
@@ -313,13 +316,14 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
         };
 
         let mut reader = Reader::new(chain);
-        let mut dst = [0u8; ETH_ALEN];
+        let mut head = [0u8; FRAME_HEAD];
+        let head = &mut head[..frame_head_len(frame_len)];
         let peeked = match reader.skip(self.mem, NET_HDR_LEN as u64) {
-            Ok(n) if n == NET_HDR_LEN as u64 => reader.clone().read_exact(self.mem, &mut dst),
+            Ok(n) if n == NET_HDR_LEN as u64 => reader.clone().read_exact(self.mem, head),
             Ok(_) => Err(Error::BufferTooShort),
             Err(e) => Err(e),
         };
-        let mut rx_chain = match self.admit(tx_head, peeked.map(|()| dst), frame_len) {
+        let mut rx_chain = match self.admit(tx_head, peeked.map(|()| &*head), frame_len) {
             Ok(c) => c,
             Err(flow) => return flow,
         };
@@ -375,7 +379,7 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
         self.complete(QueueId::Tx, tx_head, 0)
     }
 
-    // Takes a frame whose destination MAC was read (`dst`) to an RX chain, or
+    // Takes a frame whose first bytes were read (`head`) to an RX chain, or
     // says how the loop goes on without one: the frame is malformed, the link
     // is down or the filter drops it (completed here), no RX buffer is there
     // (starved: the TX chain goes back), or a queue broke.
@@ -383,11 +387,12 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
     fn admit(
         &mut self,
         tx_head: u16,
-        dst: Result<[u8; ETH_ALEN], Error>,
+        head: Result<&[u8], Error>,
         frame_len: u64,
     ) -> Result<DescChain, Flow> {
-        let dst = match dst {
-            Ok(d) => d,
+        let head = match head.map(FrameHead::parse) {
+            Ok(Some(h)) => h,
+            Ok(None) => return Err(self.tx_error(tx_head)),
             Err(Error::BufferTooShort) => return Err(self.tx_error(tx_head)),
             Err(e) => {
                 self.fault(QueueId::Tx, e);
@@ -398,7 +403,7 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
             self.stats.tx.drop_one();
             return Err(self.complete(QueueId::Tx, tx_head, 0));
         }
-        if !self.cfg.accepts(&dst) {
+        if !self.filter.accepts(&self.cfg.mac, &head) {
             // Sent fine; only nobody on this link wants it.
             self.stats.tx.count(frame_len);
             self.stats.rx.drop_one();
@@ -440,6 +445,16 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
         self.stats.rx.count(frame_len);
         self.complete(QueueId::Tx, tx_head, 0)
     }
+}
+
+/// Bytes of a frame the receive filter looks at: destination, source, ethertype and the tag
+/// control of an 802.1Q tag.
+const FRAME_HEAD: usize = 16;
+
+/// How much of a frame of `frame_len` bytes (at least an Ethernet header) is its head.
+#[inline]
+fn frame_head_len(frame_len: u64) -> usize {
+    usize::try_from(frame_len).map_or(FRAME_HEAD, |l| l.min(FRAME_HEAD))
 }
 
 /// Buffers per side of a chain that the datapath gathers into an iovec; a

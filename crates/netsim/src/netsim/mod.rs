@@ -14,16 +14,22 @@
 use super::virtqueue;
 
 mod config;
+pub mod ctrl;
 mod datapath;
+pub mod filter;
 mod pass;
 
+#[cfg(test)]
+mod ctrl_tests;
 #[cfg(test)]
 mod tests;
 
 pub use self::config::{ConfigError, NetConfig};
+pub use self::ctrl::{CtrlDone, CtrlTarget};
 pub use self::datapath::{
     process, NetStats, Outcome, QueueFault, QueueId, QueueStats, PUBLISH_BATCH, SHORT_CHAIN,
 };
+pub use self::filter::{FrameHead, MacTable, RxFilter, RxMode};
 pub use self::pass::{run_pass, PassEnd};
 
 /// Index of the receive queue.

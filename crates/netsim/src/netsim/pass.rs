@@ -8,6 +8,7 @@
 
 use super::config::NetConfig;
 use super::datapath::{process, NetStats, Outcome};
+use super::filter::RxFilter;
 use super::virtqueue::{Error, GuestMemory, SplitQueue};
 
 /// What the device does after a pass.
@@ -41,6 +42,7 @@ pub struct PassEnd {
 /// kicks were off came without one.
 pub fn run_pass<M: GuestMemory + ?Sized>(
     cfg: &NetConfig,
+    filter: &RxFilter,
     rx: &mut SplitQueue,
     tx: &mut SplitQueue,
     mem: &M,
@@ -55,7 +57,7 @@ pub fn run_pass<M: GuestMemory + ?Sized>(
     let out = if tx.is_broken() || rx.is_broken() {
         Outcome::default()
     } else {
-        process(cfg, rx, tx, mem, budget, stats)
+        process(cfg, filter, rx, tx, mem, budget, stats)
     };
     let interrupt_tx = out.tx_completed > 0 && ok(tx.needs_notification(mem));
     let interrupt_rx = out.rx_completed > 0 && ok(rx.needs_notification(mem));

@@ -116,6 +116,7 @@ struct Bench {
     rx: SplitQueue,
     tx: SplitQueue,
     cfg: NetConfig,
+    filter: RxFilter,
     stats: NetStats,
     heap: u64,
 }
@@ -136,6 +137,7 @@ impl Bench {
                 mtu,
                 link_up: true,
             },
+            filter: RxFilter::new(),
             stats: NetStats::default(),
             heap: HEAP,
         }
@@ -183,6 +185,7 @@ impl Bench {
     fn run(&mut self, budget: u32) -> Outcome {
         process(
             &self.cfg,
+            &self.filter,
             &mut self.rx,
             &mut self.tx,
             &self.mem,
@@ -354,19 +357,27 @@ fn config_bytes_layout() {
     );
 }
 
+fn untagged(dst: [u8; 6]) -> FrameHead {
+    FrameHead { dst, vlan: None }
+}
+
 #[test]
-fn receive_filter() {
-    let cfg = NetConfig {
-        mac: MAC,
-        mtu: 1500,
-        link_up: true,
-    };
-    assert!(cfg.accepts(&MAC));
-    assert!(cfg.accepts(&BROADCAST_MAC));
-    assert!(cfg.accepts(&[0x01, 0x00, 0x5e, 0x00, 0x00, 0x01]));
-    assert!(cfg.accepts(&[0x33, 0x33, 0, 0, 0, 1]));
-    assert!(!cfg.accepts(&OTHER));
-    assert!(!cfg.accepts(&[0; 6]));
+fn receive_filter_without_ctrl_rx() {
+    let f = RxFilter::new();
+    assert!(f.accepts(&MAC, &untagged(MAC)));
+    assert!(f.accepts(&MAC, &untagged(BROADCAST_MAC)));
+    assert!(f.accepts(&MAC, &untagged([0x01, 0x00, 0x5e, 0x00, 0x00, 0x01])));
+    assert!(f.accepts(&MAC, &untagged([0x33, 0x33, 0, 0, 0, 1])));
+    assert!(!f.accepts(&MAC, &untagged(OTHER)));
+    assert!(!f.accepts(&MAC, &untagged([0; 6])));
+    // Without CTRL_VLAN a tag is just payload.
+    assert!(f.accepts(
+        &MAC,
+        &FrameHead {
+            dst: MAC,
+            vlan: Some(7)
+        }
+    ));
 }
 
 // ---- datapath -----------------------------------------------------------
@@ -916,7 +927,15 @@ fn used_indices_are_published_in_batches_and_at_the_end_of_a_pass() {
         mem: &b.mem,
         stores: Default::default(),
     };
-    let out = process(&b.cfg, &mut b.rx, &mut b.tx, &rec, 1000, &mut b.stats);
+    let out = process(
+        &b.cfg,
+        &b.filter,
+        &mut b.rx,
+        &mut b.tx,
+        &rec,
+        1000,
+        &mut b.stats,
+    );
     assert_eq!(
         (out.tx_completed, out.rx_completed),
         (u32::from(n), u32::from(n))
@@ -944,7 +963,15 @@ fn used_flags(b: &Bench, r: &Ring) -> u16 {
 }
 
 fn pass(b: &mut Bench, budget: u32) -> PassEnd {
-    run_pass(&b.cfg, &mut b.rx, &mut b.tx, &b.mem, budget, &mut b.stats)
+    run_pass(
+        &b.cfg,
+        &b.filter,
+        &mut b.rx,
+        &mut b.tx,
+        &b.mem,
+        budget,
+        &mut b.stats,
+    )
 }
 
 #[test]
