@@ -45,14 +45,24 @@ show "$PKTLOOP $nd 02:00:00:00:99:99 60 1414 100 --expect none"
 show "grep -H . /sys/bus/vmdev/devices/$v/stats/*"
 show ip -s link show dev $nd
 
-step "6. Link changes reach the driver through a config interrupt"
+step "6. virtio_net programs the receive filter through the control queue"
+echo "Frames to another MAC were dropped above. Promiscuous mode and multicast groups are"
+echo "commands virtio_net sends the device's control queue; the filter follows them."
+show "ip link set dev $nd promisc on"
+show "$PKTLOOP $nd 02:00:00:00:99:99 60 1414 100"
+show "ip link set dev $nd promisc off"
+show "ip maddr add 01:00:5e:01:02:03 dev $nd"
+show "$PKTLOOP $nd 01:00:5e:01:02:03 60 1414 100"
+show "grep -H . /sys/bus/vmdev/devices/$v/stats/ctrl_*"
+
+step "7. Link changes reach the driver through a config interrupt"
 show "echo down > /sys/bus/vmdev/devices/$v/link; sleep 0.5; cat /sys/class/net/$nd/carrier"
 show "echo up > /sys/bus/vmdev/devices/$v/link; sleep 0.5; cat /sys/class/net/$nd/carrier"
 echo "The transport counts the interrupts it handed to the driver (queue and config ones), and"
 echo "those it dropped because no driver was there yet or the device had been reset."
 show "cat /sys/kernel/debug/vmdev/$v.callbacks"
 
-step "7. Tear down"
+step "8. Tear down"
 show "echo 1 > /sys/bus/mdev/devices/$uuid/remove"
 show "ls /sys/class/net/"
 show rmmod virtio_mdev vmdev_sim vmdev

@@ -107,6 +107,18 @@ create_net() {
 
 stat_of() { cat "/sys/bus/vmdev/devices/$1/stats/$2"; }
 
+# ctrl_after VMDEV COMMAND...: runs the command, then waits until the device has executed
+# the control commands it makes virtio_net send. Changes of the rx mode and the multicast list
+# reach the device from a work item (PROMISC, ALLMULTI, MAC_TABLE_SET: three commands), so
+# a frame sent right after `ip maddr add` could still meet the old filter.
+ctrl_after() {
+	local v=$1 c0; shift
+	c0=$(stat_of "$v" ctrl_commands)
+	"$@" || return 1
+	wait_for 10 test "$(stat_of "$v" ctrl_commands)" -ge $((c0 + 3))
+}
+ctrl_ge() { [ "$(stat_of "$1" ctrl_commands)" -ge "$2" ]; }
+
 VHOST_CLIENT=${VMDEV_REPO:-$PWD/..}/target/release/vhost_client
 
 # Loads vhost_mdev, and upstream's vDPA simulator and vhost_vdpa for differential runs. The

@@ -3,15 +3,20 @@
 //! transmits back to its receive queue, accepting frames to its own MAC, broadcast and
 //! multicast, like the 2019 mvnet sample and upstream's vdpa_sim_net.
 //!
-//! The packet path is the host-tested `netsim` crate; this file gives it its place in the
-//! device core (`sim_device.rs`) and its sysfs files: the settings `mac`, `mtu` and `link`
-//! (the first two only before a driver starts the device) and the per-queue counters in
-//! `stats/`. See Documentation/vdpa_sim.rst.
+//! The device has a control queue (`VIRTIO_NET_F_CTRL_VQ`) for the commands a real NIC takes:
+//! the rx mode, unicast and multicast MAC tables, VLAN filtering, the MAC address, and the
+//! announce acknowledgement; looped frames pass the receive filter those commands set.
+//!
+//! The packet path and the commands are the host-tested `netsim` crate; this file gives
+//! them their place in the device core (`sim_device.rs`) and the device its sysfs files: the
+//! settings `mac`, `mtu` and `link` (the first two only before a driver starts the device),
+//! `announce`, and the counters in `stats/`. See Documentation/vdpa_sim.rst.
 
 use super::device_memory::DeviceMemory;
 use super::kglue::sysfs::{Attribute, Page};
 use super::kglue::vendor::{Instance, TypeDesc};
-use super::netsim::{self, NetConfig, NetStats, RxFilter};
+use super::netsim::ctrl::{self, CtrlTarget};
+use super::netsim::{self, filter, NetConfig, NetStats, RxFilter};
 use super::sim_device::{DeviceClass, Pass, SimParent};
 use super::sim_dma::DMA_MAX_ENTRIES;
 use super::test_knobs::{IrqAtDriverOk, LateIrqs};
@@ -27,15 +32,38 @@ const VIRTIO_NET_F_MAC: u64 = 1 << 5;
 const VIRTIO_NET_F_STATUS: u64 = 1 << 16;
 /// Frames per worker pass before it lets others run (it requeues itself).
 const BUDGET: u32 = 256;
+/// Control commands per worker pass.
+const CTRL_BUDGET: u32 = 64;
 const QUEUE_MAX: u16 = 256;
-/// Queues: receive, transmit.
-const QUEUES: usize = 2;
+/// Queues: receive, transmit, control.
+const QUEUES: usize = 3;
+/// The control queue's index.
+const CTRL_QUEUE: u16 = 2;
+/// The control-queue features offered.
+const CTRL_FEATURES: u64 = ctrl::F_CTRL_VQ
+    | filter::F_CTRL_RX
+    | ctrl::F_CTRL_RX_EXTRA
+    | filter::F_CTRL_VLAN
+    | ctrl::F_CTRL_MAC_ADDR
+    | ctrl::F_GUEST_ANNOUNCE;
+
+/// Commands on the control queue.
+#[derive(Clone, Copy, Default)]
+struct CtrlStats {
+    commands: u64,
+    errors: u64,
+}
 
 /// The net class's state of one instance.
 pub(crate) struct NetClass {
     cfg: NetConfig,
     filter: RxFilter,
     stats: NetStats,
+    ctrl: CtrlStats,
+    /// The features the driver negotiated (0 until `FEATURES_OK`).
+    features: u64,
+    /// Queue pairs in use.
+    pairs: u16,
 }
 
 /// The parent of net instances.
@@ -68,7 +96,8 @@ impl DeviceClass<QUEUES> for NetClass {
             | features::RING_INDIRECT_DESC
             | VIRTIO_NET_F_MAC
             | VIRTIO_NET_F_MTU
-            | VIRTIO_NET_F_STATUS,
+            | VIRTIO_NET_F_STATUS
+            | CTRL_FEATURES,
         queue_num_max: QUEUE_MAX,
         queue_align: 4096,
         config_size: netsim::CONFIG_SIZE as u32,
@@ -81,10 +110,26 @@ impl DeviceClass<QUEUES> for NetClass {
                 mac: random_mac(),
                 mtu: 1500,
                 link_up: true,
+                announce: false,
             },
             filter: RxFilter::new(),
             stats: NetStats::default(),
+            ctrl: CtrlStats::default(),
+            features: 0,
+            pairs: 1,
         })
+    }
+
+    fn features_ok(&mut self, features: u64) {
+        self.features = features;
+        self.filter.reset(features);
+    }
+
+    fn reset(&mut self) {
+        self.features = 0;
+        self.filter = RxFilter::new();
+        self.cfg.announce = false;
+        self.pairs = 1;
     }
 
     fn config_read(&self, offset: usize, buf: &mut [u8]) {
@@ -101,26 +146,40 @@ impl DeviceClass<QUEUES> for NetClass {
         self.cfg.write_config(offset, data)
     }
 
+    /// Control commands first, so that frames of this pass see the filter they set.
     fn run(&mut self, queues: &mut [Option<SplitQueue>; QUEUES], mem: &DeviceMemory<'_>) -> Pass {
-        let [Some(rx), Some(tx)] = queues else {
-            return Pass::default();
-        };
-        let end = netsim::run_pass(
-            &self.cfg,
-            &self.filter,
-            rx,
-            tx,
-            mem,
-            BUDGET,
-            &mut self.stats,
-        );
         let bit = |on: bool, q: u16| if on { 1u64 << q } else { 0 };
-        Pass {
-            interrupts: bit(end.interrupt_rx, netsim::RX_QUEUE)
-                | bit(end.interrupt_tx, netsim::TX_QUEUE),
-            run_again: end.run_again,
-            broken: end.broken,
+        let [rx, tx, cq] = queues;
+        let mut pass = Pass::default();
+        if let Some(cq) = cq {
+            let mut t = CtrlTarget {
+                features: self.features,
+                filter: &mut self.filter,
+                mac: &mut self.cfg.mac,
+                announce: &mut self.cfg.announce,
+                pairs: &mut self.pairs,
+                max_pairs: 1,
+            };
+            let c = ctrl::run_ctrl(cq, mem, &mut t, CTRL_BUDGET);
+            self.ctrl.commands = self.ctrl.commands.wrapping_add(u64::from(c.completed));
+            self.ctrl.errors = self.ctrl.errors.wrapping_add(u64::from(c.errors));
+            if c.broken {
+                pass.broken = true;
+                return pass;
+            }
+            pass.interrupts |= bit(c.interrupt, CTRL_QUEUE);
+            pass.run_again |= c.run_again;
+            pass.config_changed |= c.config_changed;
         }
+        if let (Some(rx), Some(tx)) = (rx, tx) {
+            let (cfg, filter) = (&self.cfg, &self.filter);
+            let end = netsim::run_pass(cfg, filter, rx, tx, mem, BUDGET, &mut self.stats);
+            pass.interrupts |=
+                bit(end.interrupt_rx, netsim::RX_QUEUE) | bit(end.interrupt_tx, netsim::TX_QUEUE);
+            pass.run_again |= end.run_again;
+            pass.broken |= end.broken;
+        }
+        pass
     }
 }
 
@@ -203,8 +262,30 @@ impl Attribute for Link {
             b"down" | b"0" => false,
             _ => return Err(EINVAL),
         };
-        sim.update_config(|net| core::mem::replace(&mut net.cfg.link_up, up) != up);
-        Ok(())
+        sim.update_config(|net| Ok(core::mem::replace(&mut net.cfg.link_up, up) != up))
+    }
+}
+
+/// `announce`: 1 while the device asks the driver to announce itself; writing 1 asks (as
+/// after a migration), which needs `VIRTIO_NET_F_GUEST_ANNOUNCE` negotiated.
+struct Announce;
+impl Attribute for Announce {
+    type Target = NetInstance;
+    const NAME: &'static core::ffi::CStr = c"announce";
+    const WRITABLE: bool = true;
+    fn show(sim: &NetInstance, page: &mut Page<'_>) -> Result {
+        page.line(format_args!("{}", u8::from(sim.lock().class.cfg.announce)))
+    }
+    fn store(sim: &NetInstance, input: &[u8]) -> Result {
+        if input.strip_suffix(b"\n").unwrap_or(input) != b"1" {
+            return Err(EINVAL);
+        }
+        sim.update_config(|net| {
+            if net.features & ctrl::F_GUEST_ANNOUNCE == 0 {
+                return Err(Error::from_errno(-(kernel::bindings::EOPNOTSUPP as i32)));
+            }
+            Ok(!core::mem::replace(&mut net.cfg.announce, true))
+        })
     }
 }
 
@@ -221,13 +302,16 @@ crate::show_attribute!(TxPackets: NetInstance, c"tx_packets", |s| stats(s).tx.pa
 crate::show_attribute!(TxBytes: NetInstance, c"tx_bytes", |s| stats(s).tx.bytes);
 crate::show_attribute!(TxDrops: NetInstance, c"tx_drops", |s| stats(s).tx.drops);
 crate::show_attribute!(TxErrors: NetInstance, c"tx_errors", |s| stats(s).tx.errors);
+crate::show_attribute!(CtrlCommands: NetInstance, c"ctrl_commands", |s| s.lock().class.ctrl.commands);
+crate::show_attribute!(CtrlErrors: NetInstance, c"ctrl_errors", |s| s.lock().class.ctrl.errors);
 
 crate::attribute_group!(
-    static SETTINGS: AttributeGroup<NetInstance> = (None) [Mac, Mtu, Link];
+    static SETTINGS: AttributeGroup<NetInstance> = (None) [Mac, Mtu, Link, Announce];
 );
 crate::attribute_group!(
     static STATS: AttributeGroup<NetInstance> = (Some(c"stats")) [
         RxPackets, RxBytes, RxDrops, RxErrors, TxPackets, TxBytes, TxDrops, TxErrors,
+        CtrlCommands, CtrlErrors,
     ];
 );
 crate::attribute_group!(

@@ -36,6 +36,9 @@ pub(crate) struct Pass {
     pub(crate) run_again: bool,
     /// A queue broke: the device needs a reset.
     pub(crate) broken: bool,
+    /// The driver changed the config space (through a queue): bump the generation, without
+    /// a config interrupt since the driver asked.
+    pub(crate) config_changed: bool,
 }
 
 /// A device class of the simulator, with `Q` queues.
@@ -51,6 +54,10 @@ pub(crate) trait DeviceClass<const Q: usize>: Sized + Send + 'static {
     fn config_read(&self, offset: usize, buf: &mut [u8]);
     /// A driver's config space write; returns whether the config changed.
     fn config_write(&mut self, offset: usize, data: &[u8]) -> bool;
+    /// Feature negotiation ended with `features`.
+    fn features_ok(&mut self, _features: u64) {}
+    /// The device was reset.
+    fn reset(&mut self) {}
     /// One pass of the datapath over the queues (`None` for a queue not enabled), through
     /// `mem`.
     fn run(&mut self, queues: &mut [Option<SplitQueue>; Q], mem: &DeviceMemory<'_>) -> Pass;
@@ -179,14 +186,15 @@ impl<C: DeviceClass<Q>, const Q: usize> SimDevice<C, Q> {
     /// Changes the class's config with `f`, which returns whether it changed anything; a
     /// change bumps the config generation and, if a driver runs the device, raises a config
     /// interrupt.
-    pub(crate) fn update_config(&self, f: impl FnOnce(&mut C) -> bool) {
+    pub(crate) fn update_config(&self, f: impl FnOnce(&mut C) -> Result<bool>) -> Result {
         let mut st = self.state.lock();
-        if f(&mut st.class) {
+        if f(&mut st.class)? {
             st.regs.config_changed();
             if st.running() {
                 self.handle.config_changed();
             }
         }
+        Ok(())
     }
 
     /// Changes the class's config with `f` only while no driver has started the device:
@@ -234,6 +242,9 @@ impl<C: DeviceClass<Q>, const Q: usize> WorkHandler for SimDevice<C, Q> {
         } = &mut *st;
         let mem = DeviceMemory::new(dma.as_ref(), tlb);
         let pass = class.run(queues, &mem);
+        if pass.config_changed {
+            regs.config_changed();
+        }
         if pass.broken {
             // virtio 1.2, 2.1.2: a device that cannot go on sets DEVICE_NEEDS_RESET and sends a
             // configuration change notification.
@@ -282,12 +293,16 @@ impl<C: DeviceClass<Q>, const Q: usize> vendor::Device for SimDevice<C, Q> {
             Effect::Reset => {
                 st.queues = [const { None }; Q];
                 st.event_idx = false;
+                st.class.reset();
                 if st.knobs.late_irq_rounds > 0 {
                     st.storm_left = st.knobs.late_irq_rounds;
                     self.kick();
                 }
             }
-            Effect::FeaturesOk(f) => st.event_idx = f & features::RING_EVENT_IDX != 0,
+            Effect::FeaturesOk(f) => {
+                st.event_idx = f & features::RING_EVENT_IDX != 0;
+                st.class.features_ok(f);
+            }
             Effect::QueueEnabled(i) => st.enable_queue(i),
             Effect::QueueDisabled(i) => st.disable_queue(i),
             Effect::DriverOk => {

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Loopback: every frame size from 60 to MTU+14 comes back exactly once and bit-exact; frames
-# to another unicast MAC are dropped and counted; broadcast and multicast come back; jumbo
+# to another unicast MAC are dropped and counted; broadcast and a joined multicast group come back; jumbo
 # frames that span several pages come back too.
 . "$(dirname "$0")/../lib.sh"
 load_modules
@@ -10,6 +10,8 @@ load_modules
 uuid=$(new_uuid)
 nd=$(create_net "$uuid" 02:11:22:33:44:55 1500)
 v=$(vmdev_of "$uuid")
+# Opening the interface turned promiscuous mode off through the control queue.
+wait_for 10 ctrl_ge "$v" 3 || fail "virtio_net sent no rx mode"
 rx0=$(stat_of "$v" rx_packets)
 "$PKTLOOP" "$nd" 02:11:22:33:44:55 60 1514 || fail "unicast to the device MAC"
 rx1=$(stat_of "$v" rx_packets)
@@ -22,6 +24,8 @@ d1=$(stat_of "$v" rx_drops)
 note "frames to another unicast MAC: dropped, rx_drops +$((d1 - d0))"
 
 "$PKTLOOP" "$nd" ff:ff:ff:ff:ff:ff 60 1514 73 || fail "broadcast"
+# virtio_net programs the device's multicast table (control queue): join the group first.
+ctrl_after "$v" ip maddr add 01:00:5e:00:00:fb dev "$nd" || fail "ip maddr add"
 "$PKTLOOP" "$nd" 01:00:5e:00:00:fb 60 1514 131 || fail "multicast"
 mdev_remove "$uuid"
 

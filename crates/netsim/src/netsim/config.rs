@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Device configuration and the receive filter.
 
-use super::{CONFIG_SIZE, ETH_ALEN, MAX_MTU, MIN_MTU, VIRTIO_NET_S_LINK_UP};
+use super::{CONFIG_SIZE, ETH_ALEN, MAX_MTU, MIN_MTU, VIRTIO_NET_S_ANNOUNCE, VIRTIO_NET_S_LINK_UP};
 
 /// Why a [`NetConfig`] was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,9 @@ pub struct NetConfig {
     pub mtu: u16,
     /// Whether the link is up; frames sent while it is down are dropped.
     pub link_up: bool,
+    /// The device asks the driver to announce itself (`VIRTIO_NET_S_ANNOUNCE`), as after a
+    /// migration; the driver's `VIRTIO_NET_CTRL_ANNOUNCE_ACK` clears it.
+    pub announce: bool,
 }
 
 impl NetConfig {
@@ -47,11 +50,15 @@ impl NetConfig {
     /// vhost-vdpa users read the whole structure whatever the features (QEMU reads up to 24
     /// bytes and fails on a shorter space).
     pub fn to_config_bytes(self) -> [u8; CONFIG_SIZE] {
-        let status = if self.link_up {
+        let status = (if self.link_up {
             VIRTIO_NET_S_LINK_UP
         } else {
             0
-        };
+        }) | (if self.announce {
+            VIRTIO_NET_S_ANNOUNCE
+        } else {
+            0
+        });
         let mut b = [0u8; CONFIG_SIZE];
         let fields: [(usize, &[u8]); 4] = [
             (0, &self.mac),

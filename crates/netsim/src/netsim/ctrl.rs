@@ -325,3 +325,77 @@ pub fn execute<M: GuestMemory + ?Sized>(
     done.used_len = 1;
     Ok(done)
 }
+
+/// What one pass over the control queue did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CtrlPass {
+    /// Commands completed.
+    pub completed: u32,
+    /// Of those, commands answered [`ERR`] or not answered at all.
+    pub errors: u32,
+    /// Interrupt the driver for the control queue.
+    pub interrupt: bool,
+    /// Commands are left: run again.
+    pub run_again: bool,
+    /// The queue broke: the device needs a reset.
+    pub broken: bool,
+    /// A command changed the config space (bump its generation).
+    pub config_changed: bool,
+    /// A command changed the number of queue pairs in use.
+    pub pairs_changed: bool,
+}
+
+/// Executes up to `budget` commands waiting on the control queue `q`, completing each as
+/// it goes (a driver such as Linux's virtio_net polls for the answer).
+pub fn run_ctrl<M: GuestMemory + ?Sized>(
+    q: &mut super::virtqueue::SplitQueue,
+    mem: &M,
+    t: &mut CtrlTarget<'_>,
+    budget: u32,
+) -> CtrlPass {
+    let mut pass = CtrlPass::default();
+    if q.is_broken() {
+        pass.broken = true;
+        return pass;
+    }
+    while pass.completed < budget {
+        let chain = match q.pop(mem) {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(_) => {
+                pass.broken = true;
+                return pass;
+            }
+        };
+        let done =
+            execute(mem, chain, t).and_then(|d| q.add_used(mem, d.head, d.used_len).map(|()| d));
+        match done {
+            Ok(d) => {
+                pass.completed += 1;
+                if d.ack != Some(OK) {
+                    pass.errors += 1;
+                }
+                pass.config_changed |= d.config_changed;
+                pass.pairs_changed |= d.pairs_changed;
+            }
+            Err(_) => {
+                q.mark_broken();
+                pass.broken = true;
+                return pass;
+            }
+        }
+    }
+    pass.interrupt = pass.completed > 0 && q.needs_notification(mem).unwrap_or(false);
+    if pass.completed >= budget {
+        pass.run_again = q.pending(mem).is_ok_and(|n| n > 0);
+        return pass;
+    }
+    // Ask for the next kick (with EVENT_IDX: move `avail_event` to where the queue is, or
+    // the driver never kicks again), then look once more: a command added before that went
+    // out came without a kick.
+    pass.run_again = q
+        .set_notification(mem, true)
+        .and_then(|()| q.pending(mem))
+        .is_ok_and(|n| n > 0);
+    pass
+}

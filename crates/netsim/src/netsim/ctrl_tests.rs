@@ -170,11 +170,15 @@ const USED: u64 = BASE + 0x1000;
 
 impl Cvq {
     fn new(features: u64) -> Self {
+        Self::with_event_idx(features, false)
+    }
+
+    fn with_event_idx(features: u64, event_idx: bool) -> Self {
         let mut filter = RxFilter::new();
         filter.reset(features);
         Cvq {
             mem: MockMemory::new(BASE, 0x10_0000),
-            q: SplitQueue::new(QSIZE, DESC, AVAIL, USED, false).unwrap(),
+            q: SplitQueue::new(QSIZE, DESC, AVAIL, USED, event_idx).unwrap(),
             next_desc: 0,
             heap: BASE + 0x2000,
             features,
@@ -513,4 +517,101 @@ fn a_readable_buffer_after_the_ack_breaks_the_queue() {
         (&[1], false),
     ]);
     assert_eq!(c.exec(), Err(Error::ReadableAfterWritable));
+}
+
+#[test]
+fn a_pass_runs_the_commands_in_order_and_completes_each() {
+    let mut c = Cvq::new(ALL);
+    let a1 = c
+        .chain(&[
+            (&[class::RX, class::RX_PROMISC], false),
+            (&[0], false),
+            (&[0xee], true),
+        ])
+        .unwrap();
+    let a2 = c
+        .chain(&[
+            (&[class::VLAN, class::VLAN_ADD], false),
+            (&[0x10, 0x00], false),
+            (&[0xee], true),
+        ])
+        .unwrap();
+    let a3 = c.chain(&[(&[9, 9], false), (&[0xee], true)]).unwrap();
+    let a4 = c
+        .chain(&[
+            (&[class::RX, class::RX_PROMISC], false),
+            (&[1], false),
+            (&[0xee], true),
+        ])
+        .unwrap();
+    let mut t = CtrlTarget {
+        features: c.features,
+        filter: &mut c.filter,
+        mac: &mut c.mac,
+        announce: &mut c.announce,
+        pairs: &mut c.pairs,
+        max_pairs: 4,
+    };
+    let pass = ctrl::run_ctrl(&mut c.q, &c.mem, &mut t, 3);
+    assert_eq!(
+        (pass.completed, pass.run_again, pass.broken),
+        (3, true, false)
+    );
+    let acks: Vec<u8> = [a1, a2, a3, a4]
+        .iter()
+        .map(|&a| c.mem.bytes(a, 1)[0])
+        .collect();
+    assert_eq!(
+        acks,
+        [OK, OK, ERR, 0xee],
+        "in order, and the fourth waits for the next pass"
+    );
+    assert!(!c.filter.mode.promisc && c.filter.vlan(0x10));
+    let mut t = CtrlTarget {
+        features: c.features,
+        filter: &mut c.filter,
+        mac: &mut c.mac,
+        announce: &mut c.announce,
+        pairs: &mut c.pairs,
+        max_pairs: 4,
+    };
+    let pass = ctrl::run_ctrl(&mut c.q, &c.mem, &mut t, 3);
+    assert_eq!((pass.completed, pass.run_again), (1, false));
+    assert_eq!(c.mem.bytes(a4, 1)[0], OK);
+    assert!(c.filter.mode.promisc);
+    // The used ring holds each chain once, with the ack's length.
+    let used_idx = u16::from_le_bytes(c.mem.bytes(USED + 2, 2).try_into().unwrap());
+    assert_eq!(used_idx, 4);
+    for k in 0..4u64 {
+        let len = u32::from_le_bytes(c.mem.bytes(USED + 4 + 8 * k + 4, 4).try_into().unwrap());
+        assert_eq!(len, 1);
+    }
+}
+
+#[test]
+fn with_event_idx_a_pass_asks_for_the_next_kick() {
+    let mut c = Cvq::with_event_idx(ALL, true);
+    for _ in 0..3 {
+        c.chain(&[
+            (&[class::RX, class::RX_PROMISC], false),
+            (&[0], false),
+            (&[0xee], true),
+        ]);
+    }
+    let mut t = CtrlTarget {
+        features: c.features,
+        filter: &mut c.filter,
+        mac: &mut c.mac,
+        announce: &mut c.announce,
+        pairs: &mut c.pairs,
+        max_pairs: 4,
+    };
+    let pass = ctrl::run_ctrl(&mut c.q, &c.mem, &mut t, 64);
+    assert_eq!((pass.completed, pass.run_again), (3, false));
+    // avail_event sits after the used ring: the driver kicks again once idx passes 3.
+    let avail_event = USED + 4 + 8 * u64::from(QSIZE);
+    assert_eq!(
+        u16::from_le_bytes(c.mem.bytes(avail_event, 2).try_into().unwrap()),
+        3
+    );
 }

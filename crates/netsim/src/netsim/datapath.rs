@@ -363,11 +363,12 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
     }
 
     // The frame length of a TX chain with `readable` bytes, if it holds a
-    // header, an Ethernet header and at most an MTU of payload.
+    // header, an Ethernet header and at most an MTU of payload (and room for an
+    // 802.1Q tag, which `admit` checks is there).
     #[inline]
     fn frame_len(&self, readable: u64) -> Option<u64> {
         let min = (NET_HDR_LEN + ETH_HLEN) as u64;
-        let max = min + u64::from(self.cfg.mtu);
+        let max = min + VLAN_HLEN + u64::from(self.cfg.mtu);
         (min..=max)
             .contains(&readable)
             .then(|| readable - NET_HDR_LEN as u64)
@@ -391,8 +392,9 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
         frame_len: u64,
     ) -> Result<DescChain, Flow> {
         let head = match head.map(FrameHead::parse) {
-            Ok(Some(h)) => h,
-            Ok(None) => return Err(self.tx_error(tx_head)),
+            // An MTU of payload behind the Ethernet header and, if it has one, the tag.
+            Ok(Some(h)) if frame_len <= max_frame(self.cfg.mtu, h.vlan.is_some()) => h,
+            Ok(_) => return Err(self.tx_error(tx_head)),
             Err(Error::BufferTooShort) => return Err(self.tx_error(tx_head)),
             Err(e) => {
                 self.fault(QueueId::Tx, e);
@@ -450,6 +452,15 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
 /// Bytes of a frame the receive filter looks at: destination, source, ethertype and the tag
 /// control of an 802.1Q tag.
 const FRAME_HEAD: usize = 16;
+
+/// Length of an 802.1Q tag.
+const VLAN_HLEN: u64 = 4;
+
+/// The longest frame an MTU of `mtu` allows, with or without a VLAN tag.
+#[inline]
+fn max_frame(mtu: u16, tagged: bool) -> u64 {
+    ETH_HLEN as u64 + u64::from(mtu) + if tagged { VLAN_HLEN } else { 0 }
+}
 
 /// How much of a frame of `frame_len` bytes (at least an Ethernet header) is its head.
 #[inline]

@@ -64,3 +64,5 @@ pub const CONFIG_MAX_VQ_PAIRS_OFFSET: usize = 8;
 pub const CONFIG_MTU_OFFSET: usize = 10;
 /// `status` bit: the link is up.
 pub const VIRTIO_NET_S_LINK_UP: u16 = 1;
+/// `status` bit: the driver should announce itself (`VIRTIO_NET_F_GUEST_ANNOUNCE`).
+pub const VIRTIO_NET_S_ANNOUNCE: u16 = 2;

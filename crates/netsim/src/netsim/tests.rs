@@ -136,6 +136,7 @@ impl Bench {
                 mac: MAC,
                 mtu,
                 link_up: true,
+                announce: false,
             },
             filter: RxFilter::new(),
             stats: NetStats::default(),
@@ -300,6 +301,7 @@ fn config_validation() {
         mac: MAC,
         mtu: 1500,
         link_up: true,
+        announce: false,
     };
     assert_eq!(ok.validate(), Ok(()));
     for mtu in [MIN_MTU, 9000, MAX_MTU] {
@@ -337,6 +339,7 @@ fn config_bytes_layout() {
         mac: MAC,
         mtu: 0x1234,
         link_up: true,
+        announce: false,
     };
     let b = cfg.to_config_bytes();
     assert_eq!(b.len(), CONFIG_SIZE);
@@ -351,6 +354,14 @@ fn config_bytes_layout() {
         link_up: false,
         ..cfg
     };
+    let announcing = NetConfig {
+        announce: true,
+        ..cfg
+    };
+    assert_eq!(
+        announcing.to_config_bytes()[CONFIG_STATUS_OFFSET..CONFIG_STATUS_OFFSET + 2],
+        [3, 0]
+    );
     assert_eq!(
         down.to_config_bytes()[CONFIG_STATUS_OFFSET..CONFIG_STATUS_OFFSET + 2],
         [0, 0]
@@ -869,6 +880,7 @@ fn config_tail_is_zero_and_only_the_mac_is_writable() {
         mac: MAC,
         mtu: 1500,
         link_up: true,
+        announce: false,
     };
     let b = cfg.to_config_bytes();
     assert_eq!(CONFIG_SIZE, 24);
@@ -1076,4 +1088,31 @@ fn with_event_idx_a_pass_follows_used_event_and_publishes_avail_event() {
     let end = pass(&mut b, 8);
     assert_eq!((end.outcome.tx_completed, end.outcome.rx_completed), (1, 1));
     assert!(!end.interrupt_tx && end.interrupt_rx);
+}
+
+#[test]
+fn a_vlan_tag_may_come_on_top_of_the_mtu() {
+    let mut b = Bench::new(1500);
+    let mut rng = XorShift(61);
+    let tagged = |len: usize, rng: &mut XorShift| {
+        let mut f = frame(MAC, len, rng);
+        f[12..14].copy_from_slice(&0x8100u16.to_be_bytes());
+        f[14..16].copy_from_slice(&5u16.to_be_bytes());
+        f
+    };
+    b.send(&tagged(1518, &mut rng));
+    b.send(&tagged(1519, &mut rng));
+    b.send(&frame(MAC, 1518, &mut rng));
+    let (_, rx1) = b.post_rx(&[2048]);
+    b.post_rx(&[2048]);
+    let out = b.run(8);
+    assert_eq!((out.tx_completed, out.rx_completed), (3, 1));
+    assert_eq!(
+        b.stats.tx.errors, 2,
+        "a tagged frame one byte over, and an untagged one"
+    );
+    assert_eq!(
+        b.gather(&rx1, NET_HDR_LEN + 1518)[NET_HDR_LEN + 12..NET_HDR_LEN + 16],
+        [0x81, 0, 0, 5]
+    );
 }

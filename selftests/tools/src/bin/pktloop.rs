@@ -2,14 +2,16 @@
 //! pktloop: sends Ethernet frames on an interface with AF_PACKET and checks what comes back.
 //!
 //! ```text
-//! pktloop IFNAME DST_MAC MIN_LEN MAX_LEN [STEP] [--expect none]
+//! pktloop IFNAME DST_MAC MIN_LEN MAX_LEN [STEP] [--expect none] [--vlan VID]
 //! ```
 //!
 //! For every frame length from MIN_LEN to MAX_LEN (bytes of Ethernet frame, header included,
 //! no FCS) it sends one frame to DST_MAC with a fresh random payload and waits for it to come
 //! back on the same interface. Each frame must come back exactly once and bit-exact. With
-//! `--expect none`, no frame may come back (the device must drop them). Prints one summary
-//! line and exits non-zero on any mismatch, loss, duplicate or timeout.
+//! `--expect none`, no frame may come back (the device must drop them). With `--vlan VID`
+//! each frame carries an 802.1Q tag with that VLAN id (4 bytes more than its length); the
+//! kernel hands a tagged frame back without its tag, which is how it is compared. Prints one
+//! summary line and exits non-zero on any mismatch, loss, duplicate or timeout.
 
 use std::io::{Error, ErrorKind};
 use std::time::{Duration, Instant};
@@ -167,6 +169,13 @@ impl Rng {
     }
 }
 
+/// The 802.1Q tag of VLAN `vid`.
+fn vlan_tag(vid: u16) -> [u8; 4] {
+    let [a, b] = 0x8100u16.to_be_bytes();
+    let [c, d] = (vid & 0x0fff).to_be_bytes();
+    [a, b, c, d]
+}
+
 fn build(dst: &[u8; 6], src: &[u8; 6], seq: u32, len: usize, rng: &mut Rng) -> Vec<u8> {
     let mut f = Vec::with_capacity(len);
     f.extend_from_slice(dst);
@@ -190,7 +199,7 @@ fn seq_of(frame: &[u8]) -> Option<u32> {
 
 fn run() -> Result<String, String> {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: pktloop IFNAME DST_MAC MIN_LEN MAX_LEN [STEP] [--expect none]";
+    let usage = "usage: pktloop IFNAME DST_MAC MIN_LEN MAX_LEN [STEP] [--expect none] [--vlan VID]";
     if args.len() < 5 {
         return Err(usage.into());
     }
@@ -206,6 +215,10 @@ fn run() -> Result<String, String> {
     let expect_none = args
         .windows(2)
         .any(|w| w[0] == "--expect" && w[1] == "none");
+    let vlan: Option<u16> = match args.windows(2).find(|w| w[0] == "--vlan") {
+        Some(w) => Some(w[1].parse().ok().filter(|&v| v < 4096).ok_or("bad VID")?),
+        None => None,
+    };
     if min < HDR + 8 || max < min || step == 0 {
         return Err(format!(
             "lengths must satisfy {} <= MIN_LEN <= MAX_LEN, STEP > 0",
@@ -227,8 +240,12 @@ fn run() -> Result<String, String> {
     while len <= max {
         seq += 1;
         let frame = build(&dst, &src, seq, len, &mut rng);
-        sock.send(&frame)
-            .map_err(|e| format!("send {len} bytes: {e}"))?;
+        let wire = match vlan {
+            Some(vid) => [&frame[..12], &vlan_tag(vid)[..], &frame[12..]].concat(),
+            None => frame.clone(),
+        };
+        sock.send(&wire)
+            .map_err(|e| format!("send {} bytes: {e}", wire.len()))?;
         sent += 1;
         // Wait for this frame; anything else that arrives is a stray or a duplicate.
         loop {
