@@ -38,6 +38,9 @@ pub(crate) struct VringShadow {
     pub(crate) avail: u64,
     pub(crate) used: u64,
     pub(crate) busyloop_timeout: u32,
+    /// Where the ring stood when a reset stopped the running device, until the ring is set
+    /// up again: `GET_VRING_BASE` answers it (QEMU 7.2 asks only after the reset).
+    pub(crate) base_at_reset: Option<u16>,
 }
 
 /// Rings a queue's doorbell when its kick eventfd is signalled (the one register the transport
@@ -168,12 +171,26 @@ impl Inner {
 
     /// vhost-vdpa's reset: the device forgets its queues and features; what vhost keeps
     /// (owner, IOTLB, eventfds, backend features) stays.
+    ///
+    /// A running device's ring positions are kept for `GET_VRING_BASE`: QEMU before 8.0 reads
+    /// the last device's rings (the control queue's, when there is one) only after it reset
+    /// the device, and a device that answered 0 then would have QEMU replay old commands.
     pub(crate) fn reset_device(&mut self) -> Result {
-        self.win()?.reset();
+        let win = self.win()?;
+        let mut bases = [None; MAX_VQS];
+        if win.status() & status::DRIVER_OK != 0 {
+            for (i, base) in (0..self.nvqs).zip(bases.iter_mut()) {
+                if win.select_queue(i).is_ok() && win.read(Register::QUEUE_READY) == 1 {
+                    *base = Some(win.read(Register::QUEUE_AVAIL_STATE) as u16);
+                }
+            }
+        }
+        win.reset();
         self.driver_features = 0;
-        for v in self.vrings.iter_mut() {
+        for (v, base) in self.vrings.iter_mut().zip(bases) {
             *v = VringShadow {
                 busyloop_timeout: v.busyloop_timeout,
+                base_at_reset: base,
                 ..VringShadow::default()
             };
         }
@@ -214,11 +231,14 @@ impl Inner {
     }
 
     pub(crate) fn enable_vring(&mut self, idx: u32, enable: bool) -> Result {
-        let v = self
+        let slot = self
             .vrings
-            .get(idx as usize)
-            .copied()
+            .get_mut(idx as usize)
             .ok_or(errno_of(errno::ENOBUFS))?;
+        if enable {
+            slot.base_at_reset = None;
+        }
+        let v = *slot;
         let win = self.win()?;
         win.select_queue(idx)?;
         if !enable {
@@ -239,6 +259,9 @@ impl Inner {
     }
 
     pub(crate) fn set_vring_base(&mut self, idx: u32, base: u16) -> Result {
+        if let Some(v) = self.vrings.get_mut(idx as usize) {
+            v.base_at_reset = None;
+        }
         let win = self.win()?;
         win.select_queue(idx)?;
         let ready = win.read(Register::QUEUE_READY) == 1;

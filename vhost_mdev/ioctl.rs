@@ -181,9 +181,15 @@ impl VhostDev {
                 inner.set_vring_base(index, base)
             }
             VringCmd::GetBase => {
-                let win = inner.win()?;
-                win.select_queue(index)?;
-                let num = win.read(Register::QUEUE_AVAIL_STATE) & 0xffff;
+                let kept = inner.vrings.get(i).and_then(|v| v.base_at_reset);
+                let num = match kept {
+                    Some(b) => u32::from(b),
+                    None => {
+                        let win = inner.win()?;
+                        win.select_queue(index)?;
+                        win.read(Register::QUEUE_AVAIL_STATE) & 0xffff
+                    }
+                };
                 user_write(arg, &VringState { index, num }.to_bytes())
             }
             VringCmd::SetKick => {

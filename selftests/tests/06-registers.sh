@@ -21,7 +21,7 @@ val() { ok "r $1"; cat "$R"; }
 [ "$(val 0x000)" = 0x74726976 ] || fail "MAGIC_VALUE reads $(cat $R)"
 [ "$(val 0x004)" = 0x00000001 ] || fail "VERSION"
 [ "$(val 0x008)" = 0x00000001 ] || fail "DEVICE_ID"
-[ "$(val 0x0c4)" = 0x00000002 ] || fail "NUM_QUEUES"
+[ "$(val 0x0c4)" = 0x00000003 ] || fail "NUM_QUEUES (rx, tx, control)"
 [ "$(val 0x0c8)" = 0x00000018 ] || fail "CONFIG_SIZE"
 
 refused "Invalid argument" "r 0x018"      # reserved gap
@@ -43,7 +43,7 @@ ok "w 0x038 16"
 [ "$(val 0x038)" = 0x00000000 ] || fail "QUEUE_NUM of queue 7 took a value"
 ok "w 0x050 9"                            # doorbell of a queue that does not exist: ignored
 ok "w 0x050 0xffffffff"
-note "queue 7 of 2: QUEUE_NUM_MAX 0, QUEUE_NUM write ignored, stray doorbells ignored"
+note "queue 7 of 3: QUEUE_NUM_MAX 0, QUEUE_NUM write ignored, stray doorbells ignored"
 
 # Status rules through the window: no DRIVER_OK before FEATURES_OK, no clearing bits.
 ok "w 0x060 1"; ok "w 0x060 3"

@@ -10,28 +10,36 @@ load_vhost
 [ -x "$VHOST_CLIENT" ] || fail "$VHOST_CLIENT not built"
 ulimit -l unlimited
 
+t0=$SECONDS
 ours=$(create_vhost "$(new_uuid)") || exit 1
 theirs=$(create_upstream_vhost 02:11:22:33:44:55) || exit 1
-note "ours: $ours, upstream: $theirs"
+note "ours: $ours, upstream: $theirs (set up in $((SECONDS - t0)) s)"
 
 # Each side's traffic and errno runs, and their agreement, are subtests in the KTAP output.
 ktap_plan 5
 bad=0
 for side in ours theirs; do
-	dev=${!side} label=${side/theirs/upstream}
+	dev=${!side} label=${side/theirs/upstream} t0=$SECONDS
 	if "$VHOST_CLIENT" traffic --dev "$dev" --frames 120 --batch 16 >/tmp/traffic.$side 2>&1; then
-		grep -E 'came back|features' /tmp/traffic.$side | sed "s/^/$label: /"
+		grep -E 'came back|features|ring base' /tmp/traffic.$side | sed "s/^/$label: /"
 		ktap_sub ok "$label-traffic"
 	else
 		sed "s/^/$label: /" /tmp/traffic.$side
 		ktap_sub fail "$label-traffic"; bad=1
 	fi
+	note "$label: traffic took $((SECONDS - t0)) s"
+	t0=$SECONDS
 	"$VHOST_CLIENT" errno --dev "$dev" >/tmp/errno.$side 2>&1
 	rc=$?
+	note "$label: errno catalogue took $((SECONDS - t0)) s"
 	grep -E '^(FAIL|errno:)' /tmp/errno.$side | sed "s/^/$label: /"
 	# A failure here means a bad-input case did not give vhost-vdpa's errno.
 	if [ $rc = 0 ]; then ktap_sub ok "$label-errno"; else ktap_sub fail "$label-errno"; bad=1; fi
 done
+# vhost_mdev keeps a running ring's position for GET_VRING_BASE across the reset that stops
+# it (QEMU 7.2 reads its last rings after the reset); upstream answers 0 there.
+grep -qE 'tx ring base read after the reset: ([0-9]+) \(\1 frames sent\)' /tmp/traffic.ours ||
+	{ note "ours: ring base lost in the reset"; bad=1; }
 # The same cases, the same answers.
 for side in ours theirs; do
 	grep -E '^(ok|FAIL) ' /tmp/errno.$side >/tmp/cases.$side

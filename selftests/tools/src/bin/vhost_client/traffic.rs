@@ -3,7 +3,8 @@
 
 use crate::ring::Vq;
 use crate::setup::{fmt_mac, Session, NET_HDR_LEN, RX_FRAME_ROOM};
-use crate::sys::{errno_name, poll_readable, Region};
+use crate::sys::{errno_name, poll_readable, step, Region};
+use vhost_uapi::{VHOST_GET_VRING_BASE, VHOST_VDPA_SET_STATUS};
 
 /// Source MAC of every frame.
 pub(crate) const SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
@@ -353,6 +354,13 @@ pub(crate) fn run(path: &str, o: &Opts) -> Result<(), String> {
         f.st.tx_used,
         f.st.rx_used,
         f.st.hdr_num_buffers_1
+    );
+    // Where the TX ring stood, asked after a reset as QEMU 7.2 asks for its last rings.
+    step("SET_STATUS(0)", f.s.dev.set_u8(VHOST_VDPA_SET_STATUS, 0))?;
+    let base = step("GET_VRING_BASE(1)", f.s.dev.get_state(VHOST_GET_VRING_BASE, 1))?;
+    println!(
+        "traffic: tx ring base read after the reset: {base} ({} frames sent)",
+        f.sent
     );
     f.s.teardown()?;
     println!("traffic: teardown ok (reset, status 0, map invalidated, closed)");
