@@ -156,8 +156,10 @@ impl Window {
         })
     }
 
-    /// Runs one DMA table command (`DMA_CMD`); the device's result as an error.
-    pub fn dma(&self, cmd: u32, iova: u64, size: u64, addr: u64, perm: u32) -> Result {
+    /// Runs one DMA table command (`DMA_CMD`) on address space `asid`; the device's result
+    /// as an error.
+    pub fn dma(&self, asid: u16, cmd: u32, iova: u64, size: u64, addr: u64, perm: u32) -> Result {
+        self.write(Register::DMA_ASID, u32::from(asid))?;
         self.write64(Register::DMA_IOVA_LOW, Register::DMA_IOVA_HIGH, iova)?;
         self.write64(Register::DMA_SIZE_LOW, Register::DMA_SIZE_HIGH, size)?;
         self.write64(Register::DMA_ADDR_LOW, Register::DMA_ADDR_HIGH, addr)?;

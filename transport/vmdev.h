@@ -38,6 +38,12 @@ struct vmdev_parent;
 #define VMDEV_QUEUE_ALIGN		0x048
 #define VMDEV_QUEUE_NOTIFY		0x050
 #define VMDEV_STATUS			0x060
+#define VMDEV_NUM_GROUPS		0x064
+#define VMDEV_NUM_AS			0x068
+#define VMDEV_QUEUE_GROUP		0x06c
+#define VMDEV_GROUP_SEL			0x070
+#define VMDEV_GROUP_ASID		0x074
+#define VMDEV_DMA_ASID			0x078
 #define VMDEV_QUEUE_DESC_LOW		0x080
 #define VMDEV_QUEUE_DESC_HIGH		0x084
 #define VMDEV_QUEUE_AVAIL_LOW		0x090
@@ -46,6 +52,8 @@ struct vmdev_parent;
 #define VMDEV_QUEUE_USED_HIGH		0x0a4
 #define VMDEV_QUEUE_AVAIL_STATE		0x0b0
 #define VMDEV_QUEUE_USED_STATE		0x0b4
+#define VMDEV_DEVICE_CAPS		0x0b8
+#define VMDEV_SUSPEND			0x0bc
 #define VMDEV_NUM_QUEUES		0x0c4
 #define VMDEV_CONFIG_SIZE		0x0c8
 #define VMDEV_DMA_IOVA_LOW		0x0d0
@@ -74,6 +82,7 @@ struct vmdev_parent;
 #define VMDEV_DMA_ERR_NOMEM		4
 #define VMDEV_DMA_ERR_NOTSUPP		5
 #define VMDEV_DMA_ERR_OFF		6
+#define VMDEV_CAP_SUSPEND		1
 #define VMDEV_DMA_PERM_READ		1
 #define VMDEV_DMA_PERM_WRITE		2
 

@@ -26,6 +26,10 @@ use super::virtqueue::{GuestMemory, MemError};
 use core::sync::atomic::{fence, Ordering};
 use kernel::alloc::{flags::GFP_KERNEL, KVVec};
 
+/// Address spaces of a device (the register map's `MAX_AS`): a DMA table and a page cache
+/// each.
+pub(crate) const MAX_AS: usize = super::vmdev_regs::MAX_AS as usize;
+
 const PAGE_SIZE: u64 = iotlb::PAGE_SIZE;
 
 /// Sets (of two pages) the cache has: 512 pages, enough for the rings and every buffer of
@@ -95,6 +99,45 @@ fn page_left(addr: u64) -> u64 {
 #[inline(always)]
 fn page_off(addr: u64) -> usize {
     (addr % PAGE_SIZE) as usize
+}
+
+/// Every address space of a device for one pass, and which one each queue uses (the
+/// address space of its virtqueue group).
+pub(crate) struct QueueMemory<'a, const Q: usize> {
+    spaces: [DeviceMemory<'a>; MAX_AS],
+    /// The address space of each queue.
+    asid: [u16; Q],
+}
+
+impl<'a, const Q: usize> QueueMemory<'a, Q> {
+    /// Accessors over the device's tables and caches, one per address space; queue `i` uses
+    /// `spaces[asid[i]]`.
+    pub(crate) fn new(
+        dma: &'a [Option<DmaTable>; MAX_AS],
+        tlb: &'a mut [DeviceTlb; MAX_AS],
+        asid: [u16; Q],
+    ) -> Self {
+        let [t0, t1] = tlb;
+        Self {
+            spaces: [
+                DeviceMemory::new(dma[0].as_ref(), t0),
+                DeviceMemory::new(dma[1].as_ref(), t1),
+            ],
+            asid,
+        }
+    }
+
+    /// The memory queue `q` sees. A queue past the end sees address space 0, as every queue
+    /// does after a reset.
+    pub(crate) fn of(&self, q: u16) -> &DeviceMemory<'a> {
+        let a = self.asid.get(usize::from(q)).copied().unwrap_or(0);
+        let [s0, s1] = &self.spaces;
+        if a == 1 {
+            s1
+        } else {
+            s0
+        }
+    }
 }
 
 impl<'a> DeviceMemory<'a> {

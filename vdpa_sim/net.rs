@@ -12,7 +12,7 @@
 //! settings `mac`, `mtu` and `link` (the first two only before a driver starts the device),
 //! `announce`, and the counters in `stats/`. See Documentation/vdpa_sim.rst.
 
-use super::device_memory::DeviceMemory;
+use super::device_memory::QueueMemory;
 use super::kglue::sysfs::{Attribute, Page};
 use super::kglue::vendor::{Instance, TypeDesc};
 use super::netsim::ctrl::{self, CtrlTarget};
@@ -22,7 +22,7 @@ use super::sim_dma::DMA_MAX_ENTRIES;
 use super::test_knobs::{IrqAtDriverOk, LateIrqs};
 use super::virtqueue::SplitQueue;
 use super::vmdev_regs::device::DeviceInfo;
-use super::vmdev_regs::features;
+use super::vmdev_regs::{caps, features, GroupLayout};
 use kernel::error::code::EINVAL;
 use kernel::prelude::*;
 
@@ -102,6 +102,10 @@ impl DeviceClass<QUEUES> for NetClass {
         queue_align: 4096,
         config_size: netsim::CONFIG_SIZE as u32,
         dma_entries: DMA_MAX_ENTRIES as u32,
+        caps: caps::SUSPEND,
+        // The control queue in a group and address space of its own, as vdpa_sim_net.
+        groups: GroupLayout::LastAlone,
+        address_spaces: 2,
     };
 
     fn new() -> Result<Self> {
@@ -147,7 +151,11 @@ impl DeviceClass<QUEUES> for NetClass {
     }
 
     /// Control commands first, so that frames of this pass see the filter they set.
-    fn run(&mut self, queues: &mut [Option<SplitQueue>; QUEUES], mem: &DeviceMemory<'_>) -> Pass {
+    fn run(
+        &mut self,
+        queues: &mut [Option<SplitQueue>; QUEUES],
+        mem: &QueueMemory<'_, QUEUES>,
+    ) -> Pass {
         let bit = |on: bool, q: u16| if on { 1u64 << q } else { 0 };
         let [rx, tx, cq] = queues;
         let mut pass = Pass::default();
@@ -160,7 +168,7 @@ impl DeviceClass<QUEUES> for NetClass {
                 pairs: &mut self.pairs,
                 max_pairs: 1,
             };
-            let c = ctrl::run_ctrl(cq, mem, &mut t, CTRL_BUDGET);
+            let c = ctrl::run_ctrl(cq, mem.of(CTRL_QUEUE), &mut t, CTRL_BUDGET);
             self.ctrl.commands = self.ctrl.commands.wrapping_add(u64::from(c.completed));
             self.ctrl.errors = self.ctrl.errors.wrapping_add(u64::from(c.errors));
             if c.broken {
@@ -173,6 +181,7 @@ impl DeviceClass<QUEUES> for NetClass {
         }
         if let (Some(rx), Some(tx)) = (rx, tx) {
             let (cfg, filter) = (&self.cfg, &self.filter);
+            let mem = mem.of(netsim::RX_QUEUE);
             let end = netsim::run_pass(cfg, filter, rx, tx, mem, BUDGET, &mut self.stats);
             pass.interrupts |=
                 bit(end.interrupt_rx, netsim::RX_QUEUE) | bit(end.interrupt_tx, netsim::TX_QUEUE);

@@ -10,17 +10,19 @@
 //!
 //! All of an instance's state is under one mutex. The doorbell (`QUEUE_NOTIFY`) only queues
 //! the worker, so drivers may ring it from any context. Interrupts are raised with the mutex
-//! held, which is what makes reset synchronous: once a reset has taken the mutex, no
-//! interrupt for the old queues can follow.
+//! held, which is what makes reset and suspend synchronous: once either has taken the mutex,
+//! no ring access and no interrupt for the old queues can follow. A pass takes every chain
+//! it pops to the used ring, so a suspended device has nothing in flight and its
+//! `QUEUE_AVAIL_STATE` is exact.
 
-use super::device_memory::{DeviceMemory, DeviceTlb, DmaTable};
+use super::device_memory::{DeviceTlb, DmaTable, QueueMemory, MAX_AS};
 use super::kglue::vendor::{self, DeviceHandle, TypeDesc};
 use super::kglue::workqueue::{Queue, Work, WorkHandler};
 use super::sim_dma;
 use super::virtqueue::SplitQueue;
 use super::vmdev_regs::device::{DeviceInfo, Effect, RegisterFile};
 use super::vmdev_regs::map::Register;
-use super::vmdev_regs::{features, status};
+use super::vmdev_regs::{dma, features, status};
 use core::pin::Pin;
 use kernel::new_mutex;
 use kernel::prelude::*;
@@ -58,9 +60,9 @@ pub(crate) trait DeviceClass<const Q: usize>: Sized + Send + 'static {
     fn features_ok(&mut self, _features: u64) {}
     /// The device was reset.
     fn reset(&mut self) {}
-    /// One pass of the datapath over the queues (`None` for a queue not enabled), through
-    /// `mem`.
-    fn run(&mut self, queues: &mut [Option<SplitQueue>; Q], mem: &DeviceMemory<'_>) -> Pass;
+    /// One pass of the datapath over the queues (`None` for a queue not enabled), each
+    /// through the address space of its group (`mem.of(queue)`).
+    fn run(&mut self, queues: &mut [Option<SplitQueue>; Q], mem: &QueueMemory<'_, Q>) -> Pass;
 }
 
 /// Test-only behaviour (Documentation/testing.rst), off by default.
@@ -79,10 +81,10 @@ pub(crate) struct SimState<C, const Q: usize> {
     pub(crate) regs: RegisterFile<Q>,
     queues: [Option<SplitQueue>; Q],
     event_idx: bool,
-    /// The DMA translation table; `None` while translation is off.
-    dma: Option<DmaTable>,
-    /// The worker's page cache of `dma`.
-    tlb: DeviceTlb,
+    /// The DMA translation table of each address space; `None` while translation is off.
+    dma: [Option<DmaTable>; MAX_AS],
+    /// The worker's page cache of each table.
+    tlb: [DeviceTlb; MAX_AS],
     pub(crate) class: C,
     pub(crate) knobs: TestKnobs,
     /// Interrupt rounds left of a `late_irq_rounds` storm.
@@ -157,8 +159,8 @@ impl<C: DeviceClass<Q>, const Q: usize> SimDevice<C, Q> {
             regs: RegisterFile::new(C::INFO),
             queues: [const { None }; Q],
             event_idx: false,
-            dma: None,
-            tlb: DeviceTlb::new()?,
+            dma: [const { None }; MAX_AS],
+            tlb: [DeviceTlb::new()?, DeviceTlb::new()?],
             class: C::new()?,
             knobs: TestKnobs::default(),
             storm_left: 0,
@@ -229,7 +231,8 @@ impl<C: DeviceClass<Q>, const Q: usize> WorkHandler for SimDevice<C, Q> {
             self.kick();
             return;
         }
-        if !st.running() {
+        // A suspended device touches no ring; its resume kicks the worker again.
+        if !st.running() || st.regs.suspended() {
             return;
         }
         let SimState {
@@ -240,7 +243,11 @@ impl<C: DeviceClass<Q>, const Q: usize> WorkHandler for SimDevice<C, Q> {
             class,
             ..
         } = &mut *st;
-        let mem = DeviceMemory::new(dma.as_ref(), tlb);
+        let mut asid = [0u16; Q];
+        for (q, a) in (0u16..).zip(asid.iter_mut()) {
+            *a = regs.queue_asid(q);
+        }
+        let mem = QueueMemory::new(dma, tlb, asid);
         let pass = class.run(queues, &mem);
         if pass.config_changed {
             regs.config_changed();
@@ -312,11 +319,27 @@ impl<C: DeviceClass<Q>, const Q: usize> vendor::Device for SimDevice<C, Q> {
                 drop(st);
                 self.kick();
             }
+            Effect::Suspend => {
+                // The worker's passes run under this lock, so none is in progress; the next
+                // one sees the suspension and returns without touching a ring.
+                st.record_queue_state();
+            }
+            Effect::Resume => {
+                drop(st);
+                self.kick();
+            }
             Effect::Dma(req) => {
                 let SimState { dma, tlb, regs, .. } = &mut *st;
-                let result = sim_dma::run(dma, tlb, req);
+                let a = usize::from(req.asid);
+                let result = match (dma.get_mut(a), tlb.get_mut(a)) {
+                    (Some(dma), Some(tlb)) => sim_dma::run(dma, tlb, req),
+                    _ => dma::ERR_INVAL,
+                };
                 regs.set_dma_result(result);
             }
+            // Each pass looks up every queue's address space afresh, under the lock this
+            // write holds.
+            Effect::GroupAsid { .. } => {}
             Effect::None | Effect::Failed | Effect::Notify(_) => {}
         }
     }

@@ -11,8 +11,9 @@ use super::device::{Inner, VhostDev, VringShadow, MAX_VQS};
 use super::kglue::chrdev::{Class, Node, Region};
 use super::kglue::driver::Driver;
 use super::kglue::window::Window;
-use super::vmdev_regs::dma;
+use super::vhost_uapi::{BackendCaps, IotlbBatch};
 use super::vmdev_regs::map::Register;
+use super::vmdev_regs::{caps, dma, MAX_AS};
 use kernel::error::code::ENODEV;
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -22,6 +23,13 @@ pub(crate) struct Shared {
     pub(crate) devices: Arc<Devices>,
     pub(crate) region: Region<VhostFile>,
     pub(crate) class: Class,
+}
+
+/// Turns translation off in the device's first `nas` address spaces, which are empty then.
+fn translation_off(win: &Window, nas: u16) {
+    for asid in 0..nas {
+        let _ = win.dma(asid, dma::CMD_TRANSLATE_OFF, 0, 0, 0, 0);
+    }
 }
 
 /// The driver.
@@ -42,12 +50,39 @@ impl Driver for VhostMdevDriver {
         if nvqs == 0 || nvqs as usize > MAX_VQS {
             return Err(ENODEV);
         }
+        // A device without the group registers has one of each.
+        let ngroups = window.read(Register::NUM_GROUPS).max(1);
+        let nas = window.read(Register::NUM_AS).max(1);
+        if ngroups > u32::from(MAX_AS) || nas > u32::from(MAX_AS) {
+            return Err(ENODEV);
+        }
         window.reset();
-        window.dma(dma::CMD_TRANSLATE_ON, 0, 0, 0, 0)?;
+        // Every address space translates, before userspace can reach the device: a group
+        // moved to one that did not would reach physical memory.
+        for asid in 0..nas as u16 {
+            if let Err(e) = window.dma(asid, dma::CMD_TRANSLATE_ON, 0, 0, 0, 0) {
+                translation_off(window, asid);
+                return Err(e);
+            }
+        }
         let device_features = window.device_features();
         let _ = window.select_queue(0);
         let vq_num_max = window.read(Register::QUEUE_NUM_MAX).min(0xffff) as u16;
+        let suspend = window.read(Register::DEVICE_CAPS) & caps::SUSPEND != 0;
         let inner = Inner {
+            caps: BackendCaps {
+                suspend,
+                resume: suspend,
+                desc_group: false,
+                // The device's DMA table outlives a reset (register-map.rst).
+                persist: true,
+                // Queues may be enabled at any time after FEATURES_OK.
+                enable_after_driver_ok: true,
+            },
+            suspended: false,
+            ngroups,
+            nas,
+            batch: IotlbBatch::default(),
             win: Some(window.clone()),
             owner: None,
             fork_from_owner: true,
@@ -62,14 +97,14 @@ impl Driver for VhostMdevDriver {
             vrings: [VringShadow::default(); MAX_VQS],
             kicks: [const { None }; MAX_VQS],
             errs: [const { None }; MAX_VQS],
-            iotlb: None,
+            iotlb: [const { None }; MAX_AS as usize],
             node: None,
         };
         let made = shared
             .devices
             .insert(|minor| Arc::pin_init(VhostDev::new(minor, inner), GFP_KERNEL));
         if made.is_err() {
-            let _ = window.dma(dma::CMD_TRANSLATE_OFF, 0, 0, 0, 0);
+            translation_off(window, nas as u16);
         }
         made
     }
@@ -91,7 +126,7 @@ impl Driver for VhostMdevDriver {
                 Ok(())
             }
             Err(e) => {
-                let _ = win.dma(dma::CMD_TRANSLATE_OFF, 0, 0, 0, 0);
+                translation_off(win, inner.nas as u16);
                 drop(inner);
                 shared.devices.remove(dev.minor);
                 Err(e)
@@ -109,7 +144,7 @@ impl Driver for VhostMdevDriver {
         inner.cleanup(dev);
         if let Some(win) = inner.win.take() {
             win.reset();
-            let _ = win.dma(dma::CMD_TRANSLATE_OFF, 0, 0, 0, 0);
+            translation_off(&win, inner.nas as u16);
         }
     }
 

@@ -13,9 +13,9 @@ use super::kglue::mm::OwnerMm;
 use super::kglue::sync::BhSpinLock;
 use super::kglue::window::Window;
 use super::pinned_iotlb::AddressSpace;
-use super::vhost_uapi::{self, errno, Owner, StatusChange};
+use super::vhost_uapi::{self, errno, BackendCaps, IotlbBatch, Owner, StatusChange, SuspendAction};
 use super::vmdev_regs::map::Register;
-use super::vmdev_regs::{features, status};
+use super::vmdev_regs::{features, status, MAX_AS};
 use core::sync::atomic::AtomicBool;
 use kernel::error::code::{EBUSY, EINVAL, ENODEV};
 use kernel::new_mutex;
@@ -64,6 +64,16 @@ pub(crate) struct Inner {
     /// The owner's address space (`SET_OWNER`).
     pub(crate) owner: Option<OwnerMm>,
     pub(crate) fork_from_owner: bool,
+    /// What the device can do, as far as backend features depend on it.
+    pub(crate) caps: BackendCaps,
+    /// `VHOST_VDPA_SUSPEND` succeeded and no resume or reset followed (vhost-vdpa's
+    /// `v->suspended`).
+    pub(crate) suspended: bool,
+    /// The device's virtqueue groups (`NUM_GROUPS`) and address spaces (`NUM_AS`).
+    pub(crate) ngroups: u32,
+    pub(crate) nas: u32,
+    /// The open IOTLB batch, if any.
+    pub(crate) batch: IotlbBatch,
     pub(crate) backend_features: u64,
     pub(crate) driver_features: u64,
     pub(crate) device_features: u64,
@@ -76,8 +86,9 @@ pub(crate) struct Inner {
     pub(crate) vrings: [VringShadow; MAX_VQS],
     pub(crate) kicks: [Option<KickWatch<Doorbell>>; MAX_VQS],
     pub(crate) errs: [Option<EventCtx>; MAX_VQS],
-    /// The IOTLB (asid 0); `None` until the first UPDATE or BATCH_BEGIN creates it.
-    pub(crate) iotlb: Option<AddressSpace>,
+    /// The IOTLB of each address space; `None` until the first UPDATE or BATCH_BEGIN for it
+    /// creates it.
+    pub(crate) iotlb: [Option<AddressSpace>; MAX_AS as usize],
     /// The character device, until the device is removed.
     pub(crate) node: Option<Node>,
 }
@@ -186,6 +197,7 @@ impl Inner {
             }
         }
         win.reset();
+        self.suspended = false;
         self.driver_features = 0;
         for (v, base) in self.vrings.iter_mut().zip(bases) {
             *v = VringShadow {
@@ -277,16 +289,53 @@ impl Inner {
         Ok(())
     }
 
+    /// `VHOST_VDPA_SUSPEND` (`suspend`) or `VHOST_VDPA_RESUME`: a no-op before `DRIVER_OK`,
+    /// else the device's `SUSPEND` register, which has taken effect when the write returns.
+    pub(crate) fn suspend(&mut self, suspend: bool) -> Result {
+        let can = if suspend {
+            self.caps.suspend
+        } else {
+            self.caps.resume
+        };
+        match vhost_uapi::check_suspend(self.driver_ok(), can).map_err(errno_of)? {
+            SuspendAction::Nothing => Ok(()),
+            SuspendAction::Device => {
+                let win = self.win()?;
+                win.write(Register::SUSPEND, u32::from(suspend))?;
+                if win.read(Register::SUSPEND) != u32::from(suspend) {
+                    return Err(errno_of(errno::EIO));
+                }
+                self.suspended = suspend;
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes a suspended device's enabled ring `idx` use the addresses and size in its shadow:
+    /// the queue is stopped (which records its position) and started again from there.
+    pub(crate) fn reload_vring(&mut self, idx: u32) -> Result {
+        let win = self.win()?;
+        win.select_queue(idx)?;
+        if win.read(Register::QUEUE_READY) != 1 {
+            return Ok(());
+        }
+        win.write(Register::QUEUE_READY, 0)?;
+        self.enable_vring(idx, true)
+    }
+
     pub(crate) fn driver_ok(&self) -> bool {
         self.win()
             .is_ok_and(|w| w.status() & status::DRIVER_OK != 0)
     }
 
-    /// Drops the IOTLB and every pin (close and removal).
+    /// Drops every IOTLB and every pin (close and removal).
     pub(crate) fn drop_iotlb(&mut self) {
-        if let Some(mut asp) = self.iotlb.take() {
-            asp.clear(self.win.as_ref());
+        for slot in self.iotlb.iter_mut() {
+            if let Some(mut asp) = slot.take() {
+                asp.clear(self.win.as_ref());
+            }
         }
+        self.batch = IotlbBatch::default();
     }
 
     /// Close or removal: what `vhost_vdpa_release()` undoes, except the device binding.

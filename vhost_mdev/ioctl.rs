@@ -11,24 +11,13 @@ use super::kglue::eventfd::{EventCtx, KickWatch};
 use super::kglue::mm::OwnerMm;
 use super::pinned_iotlb::AddressSpace;
 use super::vhost_uapi::{
-    self, errno, BackendCaps, DeviceCmd, Dispatch, IotlbKind, Owner, VdpaConfigHeader, VringAddr,
-    VringCmd, VringFile, VringState,
+    self, errno, DeviceCmd, Dispatch, IotlbKind, Owner, VdpaConfigHeader, VringAddr, VringCmd,
+    VringFile, VringState,
 };
 use super::vmdev_regs::map::Register;
 use kernel::error::code::{EEXIST, EINVAL, ENOTTY, EPERM};
 use kernel::prelude::*;
 use kernel::uaccess::UserSlice;
-
-/// The backend features this driver can offer: no SUSPEND/RESUME (the register map has no
-/// suspend yet) and no descriptor groups; the device's DMA table outlives a reset, which is
-/// IOTLB_PERSIST.
-const CAPS: BackendCaps = BackendCaps {
-    suspend: false,
-    resume: false,
-    desc_group: false,
-    persist: true,
-    enable_after_driver_ok: true,
-};
 
 fn user_read<const N: usize>(arg: usize, buf: &mut [u8; N]) -> Result {
     UserSlice::new(arg, N).reader().read_slice(buf)
@@ -85,7 +74,7 @@ impl VhostDev {
         match dispatch {
             Dispatch::BackendFeatures => {
                 let f = get_u64(arg)?;
-                vhost_uapi::check_backend_features(f, CAPS).map_err(errno_of)?;
+                vhost_uapi::check_backend_features(f, inner.caps).map_err(errno_of)?;
                 inner.backend_features = f;
                 Ok(())
             }
@@ -113,7 +102,7 @@ impl VhostDev {
             DeviceCmd::SetFeatures => inner.set_features(get_u64(arg)?),
             DeviceCmd::GetBackendFeatures => user_write(
                 arg,
-                &vhost_uapi::offered_backend_features(CAPS).to_ne_bytes(),
+                &vhost_uapi::offered_backend_features(inner.caps).to_ne_bytes(),
             ),
             DeviceCmd::GetDeviceId => put_u32(arg, inner.device_id),
             DeviceCmd::GetStatus => user_write(arg, &[inner.win()?.status()]),
@@ -134,16 +123,11 @@ impl VhostDev {
             }
             DeviceCmd::GetIovaRange => user_write(arg, &vhost_uapi::IovaRange::FULL.to_bytes()),
             DeviceCmd::GetConfigSize => put_u32(arg, inner.config_size),
-            DeviceCmd::GetAsNum | DeviceCmd::GetGroupNum => put_u32(arg, 1),
+            DeviceCmd::GetAsNum => put_u32(arg, inner.nas),
+            DeviceCmd::GetGroupNum => put_u32(arg, inner.ngroups),
             DeviceCmd::GetVqsCount => put_u32(arg, inner.nvqs),
-            DeviceCmd::Suspend | DeviceCmd::Resume => {
-                // vhost_vdpa_suspend(): a no-op before DRIVER_OK, else the parent's op.
-                if inner.driver_ok() {
-                    Err(errno_of(errno::EOPNOTSUPP))
-                } else {
-                    Ok(())
-                }
-            }
+            DeviceCmd::Suspend => inner.suspend(true),
+            DeviceCmd::Resume => inner.suspend(false),
         }
     }
 
@@ -166,18 +150,20 @@ impl VhostDev {
                 v.desc = a.desc_user_addr;
                 v.avail = a.avail_user_addr;
                 v.used = a.used_user_addr;
-                // vhost-vdpa updates its copy, then refuses a running device.
+                // vhost-vdpa updates its copy, then refuses a running device that is not
+                // suspended; a suspended one takes the new addresses when it resumes.
+                vhost_uapi::check_vring_change(inner.driver_ok(), inner.suspended)
+                    .map_err(errno_of)?;
                 if inner.driver_ok() {
-                    return Err(EINVAL);
+                    inner.reload_vring(index)?;
                 }
                 Ok(())
             }
             VringCmd::SetBase => {
                 let s = get_state(arg)?;
                 let base = vhost_uapi::check_vring_base(s.num).map_err(errno_of)?;
-                if inner.driver_ok() {
-                    return Err(EINVAL);
-                }
+                vhost_uapi::check_vring_change(inner.driver_ok(), inner.suspended)
+                    .map_err(errno_of)?;
                 inner.set_vring_base(index, base)
             }
             VringCmd::GetBase => {
@@ -230,10 +216,20 @@ impl VhostDev {
                 let s = get_state(arg)?;
                 inner.enable_vring(index, s.num != 0)
             }
-            VringCmd::GetGroup => user_write(arg, &VringState { index, num: 0 }.to_bytes()),
+            VringCmd::GetGroup => {
+                let win = inner.win()?;
+                win.select_queue(index)?;
+                let group = win.read(Register::QUEUE_GROUP);
+                let num = vhost_uapi::check_vq_group(group, inner.ngroups).map_err(errno_of)?;
+                user_write(arg, &VringState { index, num }.to_bytes())
+            }
             VringCmd::SetGroupAsid => {
                 let s = get_state(arg)?;
-                vhost_uapi::check_group_asid(s.index, s.num, 1, 1).map_err(errno_of)
+                vhost_uapi::check_group_asid(s.index, s.num, inner.ngroups, inner.nas)
+                    .map_err(errno_of)?;
+                let win = inner.win()?;
+                win.write(Register::GROUP_SEL, s.index)?;
+                win.write(Register::GROUP_ASID, s.num)
             }
             VringCmd::GetDescGroup | VringCmd::GetSize => Err(errno_of(errno::EOPNOTSUPP)),
             VringCmd::Endian | VringCmd::Unhandled => Err(ENOTTY),
@@ -304,23 +300,28 @@ fn iotlb_msg(inner: &mut Inner, asid: u32, msg: &vhost_uapi::IotlbMsg) -> Result
         return Err(EPERM);
     }
     let kind = vhost_uapi::check_iotlb_kind(msg.kind).map_err(errno_of)?;
-    // One address space (nas = 1).
-    if asid != 0 {
-        return Err(EINVAL);
-    }
     let Inner {
         win,
         owner,
         iotlb,
         dma_entries,
+        nas,
+        batch,
         ..
     } = inner;
     let win = win.as_ref().ok_or(EINVAL)?;
-    if kind.allocates_as() && iotlb.is_none() {
+    let exists = iotlb.get(asid as usize).is_some_and(Option::is_some);
+    let route = vhost_uapi::route_iotlb_msg(kind, asid, *nas, exists, batch);
+    if route.create_as {
+        let slot = iotlb.get_mut(asid as usize).ok_or(EINVAL)?;
         let mm = owner.as_ref().ok_or(EPERM)?.clone();
-        *iotlb = Some(AddressSpace::new(mm, *dma_entries)?);
+        *slot = Some(AddressSpace::new(mm, *dma_entries, asid as u16)?);
     }
-    let asp = iotlb.as_mut().ok_or(EINVAL)?;
+    route.outcome.map_err(errno_of)?;
+    let asp = iotlb
+        .get_mut(asid as usize)
+        .and_then(Option::as_mut)
+        .ok_or(EINVAL)?;
     match kind {
         IotlbKind::Update => {
             let last =
@@ -336,8 +337,7 @@ fn iotlb_msg(inner: &mut Inner, asid: u32, msg: &vhost_uapi::IotlbMsg) -> Result
             Ok(())
         }
         // Every update reaches the device's table at once (vhost-vdpa's dma_map parents
-        // behave the same), so a batch needs no state: BEGIN only creates the address space
-        // and END only requires it.
+        // behave the same), so a batch only ties the messages to one address space.
         IotlbKind::BatchBegin | IotlbKind::BatchEnd => Ok(()),
     }
 }

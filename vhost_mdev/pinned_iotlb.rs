@@ -41,7 +41,7 @@ const NO_RUN: Mapping<PinnedRun> = Mapping {
     value: PinnedRun { pfn: 0, perm: 0 },
 };
 
-/// One address space (vhost-vdpa's `vhost_iotlb` for asid 0).
+/// One address space (vhost-vdpa's `vhost_iotlb` of one asid).
 ///
 /// # Invariants
 ///
@@ -52,23 +52,26 @@ pub(crate) struct AddressSpace {
     /// The device's `DMA_MAX_ENTRIES`: holding more runs than the device can map is useless.
     max_runs: usize,
     mm: OwnerMm,
+    /// The device's address space these entries are mapped in.
+    asid: u16,
 }
 
 fn pages_of(m: &Mapping<PinnedRun>) -> u64 {
     (m.last.wrapping_sub(m.first) >> PAGE_SHIFT).wrapping_add(1)
 }
 
-/// Unmaps `size` bytes at `iova` from the device, which then no longer touches them.
-fn device_unmap(win: &Window, iova: u64, size: u64) {
+/// Unmaps `size` bytes at `iova` from the device's address space `asid`, after which the
+/// device no longer touches them.
+fn device_unmap(win: &Window, asid: u16, iova: u64, size: u64) {
     // A refused unmap means the device never had the entry; either way it does not use the
     // pages.
-    let _ = win.dma(dma::CMD_UNMAP, iova, size, 0, 0);
+    let _ = win.dma(asid, dma::CMD_UNMAP, iova, size, 0, 0);
 }
 
 /// Unmaps run `m` from the device (which then no longer touches it) and unpins its pages.
-fn release(mm: &OwnerMm, win: Option<&Window>, m: Mapping<PinnedRun>) {
+fn release(mm: &OwnerMm, win: Option<&Window>, asid: u16, m: Mapping<PinnedRun>) {
     if let Some(win) = win {
-        device_unmap(win, m.first, pages_of(&m) << PAGE_SHIFT);
+        device_unmap(win, asid, m.first, pages_of(&m) << PAGE_SHIFT);
     }
     unpin(mm, m);
 }
@@ -83,14 +86,15 @@ fn unpin(mm: &OwnerMm, m: Mapping<PinnedRun>) {
 }
 
 impl AddressSpace {
-    /// An empty address space charging pins to `mm`, for a device whose DMA table holds up to
-    /// `max_runs` entries.
-    pub(crate) fn new(mm: OwnerMm, max_runs: usize) -> Result<Self> {
+    /// An empty address space `asid` charging pins to `mm`, for a device whose DMA table
+    /// holds up to `max_runs` entries.
+    pub(crate) fn new(mm: OwnerMm, max_runs: usize, asid: u16) -> Result<Self> {
         let v = KVVec::from_elem(NO_RUN, iotlb::DEFAULT_CAPACITY.min(max_runs), GFP_KERNEL)?;
         Ok(Self {
             runs: RunTable::new(v),
             max_runs,
             mm,
+            asid,
         })
     }
 
@@ -116,7 +120,14 @@ impl AddressSpace {
                 InsertError::Invalid => EINVAL,
             })?;
         let dma_perm = u32::from(perm) & 3;
-        if let Err(e) = win.dma(dma::CMD_MAP, iova, size, pfn << PAGE_SHIFT, dma_perm) {
+        if let Err(e) = win.dma(
+            self.asid,
+            dma::CMD_MAP,
+            iova,
+            size,
+            pfn << PAGE_SHIFT,
+            dma_perm,
+        ) {
             self.runs.remove_overlapping(iova, last, |_| {});
             return Err(e);
         }
@@ -225,7 +236,7 @@ impl AddressSpace {
 
     /// Removes every entry overlapping `[first, last]`, in full (vhost_iotlb_del_range()).
     pub(crate) fn unmap_range(&mut self, win: Option<&Window>, first: u64, last: u64) {
-        let mm = &self.mm;
+        let (mm, asid) = (&self.mm, self.asid);
         // The device's table holds our runs entry for entry, so one unmap of the span they
         // cover removes exactly them there, and the device compacts its table once rather
         // than once per run (a map of fragmented memory has a run per page). Only the span
@@ -236,12 +247,12 @@ impl AddressSpace {
             .and_then(|(a, b)| Some((a, (b - a).checked_add(1)?)));
         match (win, span) {
             (Some(win), Some((iova, size))) => {
-                device_unmap(win, iova, size);
+                device_unmap(win, asid, iova, size);
                 self.runs.remove_overlapping(first, last, |m| unpin(mm, m));
             }
             _ => {
                 self.runs
-                    .remove_overlapping(first, last, |m| release(mm, win, m));
+                    .remove_overlapping(first, last, |m| release(mm, win, asid, m));
             }
         }
     }

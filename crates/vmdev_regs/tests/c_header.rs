@@ -4,8 +4,8 @@
 //! same name, and the same DMA commands, results and permissions.
 
 use std::collections::BTreeMap;
-use vmdev_regs::dma;
 use vmdev_regs::map::{Register, CONFIG_BASE, MAGIC};
+use vmdev_regs::{caps, dma};
 
 const HEADER: &str = include_str!("../../../transport/vmdev.h");
 
@@ -105,15 +105,15 @@ fn constants_agree() {
         ("DMA_ERR_OFF", dma::ERR_OFF.into()),
         ("DMA_PERM_READ", dma::PERM_READ.into()),
         ("DMA_PERM_WRITE", dma::PERM_WRITE.into()),
+        ("CAP_SUSPEND", caps::SUSPEND.into()),
     ];
     for &(name, v) in want {
         assert_eq!(d.get(name).copied(), Some(v), "VMDEV_{name}");
     }
-    // Every DMA constant of the header is one of those.
-    for name in d
-        .keys()
-        .filter(|n| n.starts_with("DMA_") && !header_registers().contains_key(*n))
-    {
+    // Every DMA and capability constant of the header is one of those.
+    for name in d.keys().filter(|n| {
+        (n.starts_with("DMA_") || n.starts_with("CAP_")) && !header_registers().contains_key(*n)
+    }) {
         assert!(
             want.iter().any(|(w, _)| w == name),
             "VMDEV_{name} is not checked against map.rs"

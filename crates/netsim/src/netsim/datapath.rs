@@ -14,7 +14,7 @@ pub struct QueueStats {
     /// Ethernet bytes of those frames; the virtio-net header is not counted.
     pub bytes: u64,
     /// Frames dropped: TX while the link is down; RX when the filter
-    /// refuses a frame or the receive buffer is too small.
+    /// refuses a frame, the receive buffer is too small, or there is none.
     pub drops: u64,
     /// Frames the driver got wrong: malformed TX frames, RX buffers too
     /// small for a frame that fits the MTU.
@@ -60,8 +60,8 @@ pub struct Outcome {
     pub rx_completed: u32,
     /// The budget ran out while TX still had frames: schedule another run.
     pub more_pending: bool,
-    /// A frame is waiting for RX buffers. It stays on the TX queue; run
-    /// again when the driver kicks RX.
+    /// A frame found no RX buffer and was dropped (counted in the RX
+    /// drops), as a NIC drops on overrun.
     pub rx_starved: bool,
     /// A queue broke; processing stopped.
     pub error: Option<QueueFault>,
@@ -128,7 +128,8 @@ struct Queues<'a, M: GuestMemory + ?Sized> {
 /// An RX buffer too small for a frame is left on the RX queue for the next
 /// frame (drop and error counted on RX); the TX frame is still completed, so
 /// the driver cannot stall the loop with small buffers. Without any RX
-/// buffer the frame stays on the TX queue and `rx_starved` is set.
+/// buffer the frame is dropped (RX drop counted, TX completed) and
+/// `rx_starved` is set: TX never waits for RX.
 ///
 /// Malformed rings or chains, and buffers outside driver memory, break the
 /// queue they belong to; `error` names it and processing stops.
@@ -414,9 +415,13 @@ impl<M: GuestMemory + ?Sized> Queues<'_, M> {
         match self.rx.pop(self.mem) {
             Ok(Some(c)) => Ok(c),
             Ok(None) => {
-                self.tx.undo_pop();
+                // No buffer to receive into: dropped, as a NIC drops on overrun. Holding the
+                // frame would stall TX for good under a driver that only transmits (DPDK's
+                // txonly, pktgen).
+                self.stats.tx.count(frame_len);
+                self.stats.rx.drop_one();
                 self.out.rx_starved = true;
-                Err(Flow::Stop)
+                Err(self.complete(QueueId::Tx, tx_head, 0))
             }
             Err(e) => {
                 self.fault(QueueId::Rx, e);

@@ -69,9 +69,8 @@ pub fn run_pass<M: GuestMemory + ?Sized>(
                 .map(|n| n > 0))
         };
         let tx_more = rearm(tx);
-        let rx_more = rearm(rx);
-        // Frames waiting for RX buffers wait for the RX kick.
-        run_again = tx_more && (!out.rx_starved || rx_more);
+        rearm(rx);
+        run_again = tx_more;
     }
     if out.error.is_some() || tx.is_broken() || rx.is_broken() {
         return PassEnd {

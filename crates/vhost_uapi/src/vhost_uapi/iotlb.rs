@@ -168,6 +168,64 @@ impl IotlbKind {
     }
 }
 
+/// What vhost-vdpa remembers between IOTLB messages: the address space of
+/// the batch a BATCH_BEGIN opened, until BATCH_END (`v->in_batch`,
+/// `v->batch_asid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IotlbBatch {
+    open: Option<u32>,
+}
+
+impl IotlbBatch {
+    /// The address space of the open batch, if one is open.
+    pub fn open(&self) -> Option<u32> {
+        self.open
+    }
+}
+
+/// How [`route_iotlb_msg`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IotlbRoute {
+    /// Create address space `asid` now (UPDATE or BATCH_BEGIN on one that
+    /// does not exist yet): vhost-vdpa allocates it even when the message is
+    /// then refused.
+    pub create_as: bool,
+    /// Whether the message goes on to its handler.
+    pub outcome: Result<(), Errno>,
+}
+
+/// Routes one IOTLB message of `kind` for address space `asid` of `nas`, as
+/// `vhost_vdpa_process_iotlb_msg()` after the owner check:
+///
+/// 1. UPDATE and BATCH_BEGIN find or create the address space (EINVAL if
+///    `asid >= nas`); INVALIDATE and BATCH_END need it to exist (`exists`);
+/// 2. a message for another address space than the open batch's, or without
+///    an address space, is EINVAL;
+/// 3. BATCH_BEGIN opens a batch for `asid`, BATCH_END closes any batch.
+///
+/// UPDATE and INVALIDATE then run on the address space (the caller's part).
+pub fn route_iotlb_msg(
+    kind: IotlbKind,
+    asid: u32,
+    nas: u32,
+    exists: bool,
+    batch: &mut IotlbBatch,
+) -> IotlbRoute {
+    let create_as = kind.allocates_as() && !exists && asid < nas;
+    let have = exists || create_as;
+    let outcome = if batch.open.is_some_and(|b| b != asid) || !have {
+        Err(EINVAL)
+    } else {
+        match kind {
+            IotlbKind::BatchBegin => batch.open = Some(asid),
+            IotlbKind::BatchEnd => batch.open = None,
+            IotlbKind::Update | IotlbKind::Invalidate => {}
+        }
+        Ok(())
+    };
+    IotlbRoute { create_as, outcome }
+}
+
 /// Classifies the inner `type` as the `switch` of
 /// `vhost_vdpa_process_iotlb_msg()`: MISS (1), ACCESS_FAIL (4), 0 and >= 7
 /// are EINVAL (EFAULT at the `write()` level).

@@ -1109,3 +1109,92 @@ fn preflight_never_reads_outside_vring_path() {
         }
     }
 }
+
+#[test]
+fn rings_change_only_while_stopped_or_suspended() {
+    assert_eq!(check_vring_change(false, false), Ok(()));
+    assert_eq!(check_vring_change(true, false), Err(EINVAL));
+    assert_eq!(check_vring_change(true, true), Ok(()));
+    // A suspension that outlived DRIVER_OK (the device was reset) changes nothing.
+    assert_eq!(check_vring_change(false, true), Ok(()));
+}
+
+#[test]
+fn suspend_is_a_no_op_before_driver_ok_and_needs_the_parent_after() {
+    assert_eq!(check_suspend(false, false), Ok(SuspendAction::Nothing));
+    assert_eq!(check_suspend(false, true), Ok(SuspendAction::Nothing));
+    assert_eq!(check_suspend(true, false), Err(EOPNOTSUPP));
+    assert_eq!(check_suspend(true, true), Ok(SuspendAction::Device));
+}
+
+#[test]
+fn iotlb_messages_find_or_create_their_address_space() {
+    let mut b = IotlbBatch::default();
+    // An UPDATE creates asid 1 of 2; asid 2 does not exist.
+    let r = route_iotlb_msg(IotlbKind::Update, 1, 2, false, &mut b);
+    assert_eq!(
+        r,
+        IotlbRoute {
+            create_as: true,
+            outcome: Ok(())
+        }
+    );
+    let r = route_iotlb_msg(IotlbKind::Update, 2, 2, false, &mut b);
+    assert_eq!(
+        r,
+        IotlbRoute {
+            create_as: false,
+            outcome: Err(EINVAL)
+        }
+    );
+    // INVALIDATE and BATCH_END never create one.
+    for kind in [IotlbKind::Invalidate, IotlbKind::BatchEnd] {
+        let r = route_iotlb_msg(kind, 1, 2, false, &mut b);
+        assert_eq!(
+            r,
+            IotlbRoute {
+                create_as: false,
+                outcome: Err(EINVAL)
+            }
+        );
+        let r = route_iotlb_msg(kind, 1, 2, true, &mut b);
+        assert_eq!(r.outcome, Ok(()));
+    }
+    assert_eq!(b, IotlbBatch::default());
+}
+
+#[test]
+fn a_batch_belongs_to_one_address_space() {
+    let mut b = IotlbBatch::default();
+    assert_eq!(
+        route_iotlb_msg(IotlbKind::BatchBegin, 1, 2, false, &mut b).outcome,
+        Ok(())
+    );
+    assert_eq!(b.open(), Some(1));
+    // Another address space inside the batch is refused, but would still be created.
+    let r = route_iotlb_msg(IotlbKind::Update, 0, 2, false, &mut b);
+    assert_eq!(
+        r,
+        IotlbRoute {
+            create_as: true,
+            outcome: Err(EINVAL)
+        }
+    );
+    assert_eq!(
+        route_iotlb_msg(IotlbKind::BatchEnd, 0, 2, true, &mut b).outcome,
+        Err(EINVAL)
+    );
+    assert_eq!(
+        route_iotlb_msg(IotlbKind::Update, 1, 2, true, &mut b).outcome,
+        Ok(())
+    );
+    assert_eq!(
+        route_iotlb_msg(IotlbKind::BatchEnd, 1, 2, true, &mut b).outcome,
+        Ok(())
+    );
+    assert_eq!(b.open(), None);
+    assert_eq!(
+        route_iotlb_msg(IotlbKind::Update, 0, 2, true, &mut b).outcome,
+        Ok(())
+    );
+}

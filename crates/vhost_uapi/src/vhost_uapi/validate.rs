@@ -180,3 +180,34 @@ pub fn check_fork_owner_value(v: u8) -> Result<bool, Errno> {
         _ => Err(EINVAL),
     }
 }
+
+/// Whether `SET_VRING_ADDR` and `SET_VRING_BASE` may change a ring, as
+/// `vhost_vdpa_vring_ioctl()` decides after storing the value in its own copy:
+/// EINVAL while the device runs (`DRIVER_OK`) unless it is suspended.
+pub fn check_vring_change(driver_ok: bool, suspended: bool) -> Result<(), Errno> {
+    if driver_ok && !suspended {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// What `VHOST_VDPA_SUSPEND` or `VHOST_VDPA_RESUME` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuspendAction {
+    /// Succeed without touching the device: it is not running (no `DRIVER_OK`).
+    Nothing,
+    /// Ask the device.
+    Device,
+}
+
+/// Decides a `VHOST_VDPA_SUSPEND` (or `RESUME`) as `vhost_vdpa_suspend()`
+/// (`vhost_vdpa_resume()`): a device without `DRIVER_OK` succeeds at once,
+/// whatever it can do; otherwise EOPNOTSUPP unless the parent `can` do it.
+/// Neither needs the backend feature negotiated.
+pub fn check_suspend(driver_ok: bool, can: bool) -> Result<SuspendAction, Errno> {
+    match (driver_ok, can) {
+        (false, _) => Ok(SuspendAction::Nothing),
+        (true, false) => Err(EOPNOTSUPP),
+        (true, true) => Ok(SuspendAction::Device),
+    }
+}

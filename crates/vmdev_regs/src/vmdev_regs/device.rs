@@ -7,10 +7,42 @@
 //! [`Rejected`] reason; the device may count or log it, the driver sees the register unchanged
 //! (which is how virtio tells a driver that, for example, its features were not accepted).
 
-use super::dma;
 use super::features::VERSION_1;
 use super::map::{Register, MAGIC, VERSION};
 use super::status::*;
+use super::{caps, dma};
+
+/// The most address spaces (`NUM_AS`) a register file supports.
+pub const MAX_AS: u16 = 2;
+
+/// How a device sorts its queues into virtqueue groups, each of which uses one address space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupLayout {
+    /// Every queue is in group 0.
+    Single,
+    /// The last queue (a control queue) is alone in group 1; the others are in group 0. A
+    /// driver can then give the control queue an address space of its own (as QEMU does when
+    /// it shadows the control queue).
+    LastAlone,
+}
+
+impl GroupLayout {
+    /// How many groups there are (`NUM_GROUPS`).
+    pub const fn groups(self) -> u16 {
+        match self {
+            GroupLayout::Single => 1,
+            GroupLayout::LastAlone => 2,
+        }
+    }
+
+    /// The group of queue `q` of `n`.
+    pub const fn group_of(self, q: u16, n: u16) -> u16 {
+        match self {
+            GroupLayout::LastAlone if q + 1 == n => 1,
+            _ => 0,
+        }
+    }
+}
 
 /// What a device declares about itself; fixed for the device's lifetime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +61,12 @@ pub struct DeviceInfo {
     pub config_size: u32,
     /// Entries in the device's DMA translation table (`DMA_MAX_ENTRIES`); 0 if it has none.
     pub dma_entries: u32,
+    /// `DEVICE_CAPS`: the `caps::*` bits of what the device implements.
+    pub caps: u32,
+    /// How the queues are grouped.
+    pub groups: GroupLayout,
+    /// Address spaces (`NUM_AS`), 1 to [`MAX_AS`]: a DMA table each.
+    pub address_spaces: u16,
 }
 
 /// The configuration of one queue as the driver wrote it.
@@ -63,6 +101,8 @@ pub struct DmaRequest {
     pub addr: u64,
     /// `dma::PERM_*` bits; for `CMD_MAP` only.
     pub perm: u32,
+    /// The address space the command acts on (`DMA_ASID`).
+    pub asid: u16,
 }
 
 /// What an accepted write asks the device to do.
@@ -89,6 +129,23 @@ pub enum Effect {
     /// The driver wrote a DMA command. The device runs it and reports the outcome with
     /// [`RegisterFile::set_dma_result`] before the write returns.
     Dma(DmaRequest),
+    /// The driver suspended the running device: before the write returns the device must
+    /// have stopped reading and writing rings and buffers and raising queue interrupts, and
+    /// have recorded where each enabled queue stands (`QUEUE_AVAIL_STATE`,
+    /// `QUEUE_USED_STATE`). Registers keep working; a queue enabled while suspended is not
+    /// processed until the device resumes.
+    Suspend,
+    /// The driver resumed the device: it goes on from where its queues stand, including
+    /// buffers made available and notifications written while it was suspended.
+    Resume,
+    /// The queues of `group` use address space `asid` from now on: the device must have
+    /// stopped translating their addresses through the old one when the write returns.
+    GroupAsid {
+        /// The group.
+        group: u16,
+        /// Its new address space.
+        asid: u16,
+    },
 }
 
 /// Why a write was refused.
@@ -114,6 +171,8 @@ pub enum Rejected {
     BadQueueSize,
     /// A value outside what the register accepts.
     BadValue,
+    /// The device does not implement what the write asks for (see `DEVICE_CAPS`).
+    NotSupported,
 }
 
 /// The register state of one device with `N` queues.
@@ -132,6 +191,13 @@ pub struct RegisterFile<const N: usize> {
     dma_addr: u64,
     dma_perm: u32,
     dma_result: u32,
+    suspended: bool,
+    /// Queues the device has (`NUM_QUEUES`), at most `N`.
+    nq: usize,
+    group_sel: u32,
+    /// The address space of each group.
+    group_asid: [u16; 2],
+    dma_asid: u16,
 }
 
 fn set_word(value: u64, word: u32, bits: u32) -> u64 {
@@ -167,6 +233,11 @@ impl<const N: usize> RegisterFile<N> {
             dma_addr: 0,
             dma_perm: 0,
             dma_result: dma::OK,
+            suspended: false,
+            nq: N,
+            group_sel: 0,
+            group_asid: [0; 2],
+            dma_asid: 0,
         }
     }
 
@@ -180,29 +251,65 @@ impl<const N: usize> RegisterFile<N> {
         self.status
     }
 
+    /// Whether the driver suspended the device (cleared by resume and by reset).
+    pub fn suspended(&self) -> bool {
+        self.suspended
+    }
+
     /// The features the driver accepted (meaningful once `FEATURES_OK` is set).
     pub fn driver_features(&self) -> u64 {
         self.driver_features
     }
 
     /// The number of queues, as `NUM_QUEUES` reports it.
-    pub const fn num_queues() -> u16 {
-        if N > u16::MAX as usize {
-            u16::MAX
-        } else {
-            N as u16
+    pub fn num_queues(&self) -> u16 {
+        u16::try_from(self.nq).unwrap_or(u16::MAX)
+    }
+
+    /// Gives the device `n` of its `N` queues (a device whose queue count is a setting, such
+    /// as a net device's number of queue pairs); queues from `n` on do not exist. Only while
+    /// the device is reset (status 0), so that no driver has counted them yet.
+    pub fn set_num_queues(&mut self, n: u16) -> Result<(), Rejected> {
+        if self.status != 0 {
+            return Err(Rejected::QueueBusy);
         }
+        let n = usize::from(n);
+        if n == 0 || n > N {
+            return Err(Rejected::BadValue);
+        }
+        self.nq = n;
+        Ok(())
+    }
+
+    /// The virtqueue group of queue `idx`.
+    pub fn queue_group(&self, idx: u16) -> u16 {
+        self.info.groups.group_of(idx, self.num_queues())
+    }
+
+    /// The address space queue `idx` uses.
+    pub fn queue_asid(&self, idx: u16) -> u16 {
+        let g = usize::from(self.queue_group(idx));
+        self.group_asid.get(g).copied().unwrap_or(0)
+    }
+
+    /// The queues that exist.
+    fn live(&self) -> &[QueueRegs] {
+        self.queues.get(..self.nq).unwrap_or(&[])
+    }
+
+    fn live_mut(&mut self) -> &mut [QueueRegs] {
+        self.queues.get_mut(..self.nq).unwrap_or(&mut [])
     }
 
     /// The configuration of queue `idx`, if it exists.
     pub fn queue(&self, idx: u16) -> Option<&QueueRegs> {
-        self.queues.get(usize::from(idx))
+        self.live().get(usize::from(idx))
     }
 
     /// Marks queue `idx` ready or not ready from the device side (for example when the
     /// device could not use the configuration the driver wrote).
     pub fn set_queue_ready(&mut self, idx: u16, ready: bool) {
-        if let Some(q) = self.queues.get_mut(usize::from(idx)) {
+        if let Some(q) = self.live_mut().get_mut(usize::from(idx)) {
             q.ready = ready;
         }
     }
@@ -210,14 +317,14 @@ impl<const N: usize> RegisterFile<N> {
     /// Records the position the device reached in queue `idx`, so `QUEUE_AVAIL_STATE`
     /// reads it back.
     pub fn set_avail_state(&mut self, idx: u16, next_avail: u16) {
-        if let Some(q) = self.queues.get_mut(usize::from(idx)) {
+        if let Some(q) = self.live_mut().get_mut(usize::from(idx)) {
             q.avail_state = next_avail;
         }
     }
 
     /// Records the used index the device reached in queue `idx` (`QUEUE_USED_STATE`).
     pub fn set_used_state(&mut self, idx: u16, next_used: u16) {
-        if let Some(q) = self.queues.get_mut(usize::from(idx)) {
+        if let Some(q) = self.live_mut().get_mut(usize::from(idx)) {
             q.used_state = next_used;
         }
     }
@@ -238,14 +345,15 @@ impl<const N: usize> RegisterFile<N> {
     }
 
     fn reset(&mut self) {
-        let generation = self.config_generation;
+        let (generation, nq) = (self.config_generation, self.nq);
         *self = Self::new(self.info);
         // The generation must not go back: a driver may hold an old value across a reset.
         self.config_generation = generation;
+        self.nq = nq;
     }
 
     fn selected(&self) -> Option<&QueueRegs> {
-        self.queues.get(self.queue_sel as usize)
+        self.live().get(self.queue_sel as usize)
     }
 
     /// Reads register `reg`. Write-only registers read 0 (the transport refuses such reads
@@ -276,6 +384,19 @@ impl<const N: usize> RegisterFile<N> {
             Register::QUEUE_USED_HIGH => q.map_or(0, |q| (q.used >> 32) as u32),
             Register::QUEUE_AVAIL_STATE => q.map_or(0, |q| u32::from(q.avail_state)),
             Register::QUEUE_USED_STATE => q.map_or(0, |q| u32::from(q.used_state)),
+            Register::DEVICE_CAPS => self.info.caps,
+            Register::NUM_GROUPS => u32::from(self.info.groups.groups()),
+            Register::NUM_AS => u32::from(self.info.address_spaces),
+            Register::QUEUE_GROUP => {
+                q.map_or(0, |_| u32::from(self.queue_group(self.queue_sel as u16)))
+            }
+            Register::GROUP_SEL => self.group_sel,
+            Register::GROUP_ASID => self
+                .group_asid
+                .get(self.group_sel as usize)
+                .map_or(0, |&a| u32::from(a)),
+            Register::DMA_ASID => u32::from(self.dma_asid),
+            Register::SUSPEND => u32::from(self.suspended),
             Register::DMA_IOVA_LOW => self.dma_iova as u32,
             Register::DMA_IOVA_HIGH => (self.dma_iova >> 32) as u32,
             Register::DMA_SIZE_LOW => self.dma_size as u32,
@@ -285,7 +406,7 @@ impl<const N: usize> RegisterFile<N> {
             Register::DMA_PERM => self.dma_perm,
             Register::DMA_CMD => self.dma_result,
             Register::DMA_MAX_ENTRIES => self.info.dma_entries,
-            Register::NUM_QUEUES => u32::from(Self::num_queues()),
+            Register::NUM_QUEUES => u32::from(self.num_queues()),
             Register::CONFIG_SIZE => self.info.config_size,
             Register::CONFIG_GENERATION => self.config_generation,
         }
@@ -327,7 +448,7 @@ impl<const N: usize> RegisterFile<N> {
                 Ok(Effect::None)
             }
             Register::QUEUE_NOTIFY => match u16::try_from(val) {
-                Ok(idx) if usize::from(idx) < N => Ok(Effect::Notify(idx)),
+                Ok(idx) if usize::from(idx) < self.nq => Ok(Effect::Notify(idx)),
                 _ => Err(Rejected::NoSuchQueue),
             },
             Register::STATUS => self.write_status(val),
@@ -363,6 +484,28 @@ impl<const N: usize> RegisterFile<N> {
                 Ok(Effect::None)
             }
             Register::DMA_CMD => Ok(self.write_dma_cmd(val)),
+            Register::SUSPEND => self.write_suspend(val),
+            Register::GROUP_SEL => {
+                if val >= u32::from(self.info.groups.groups()) {
+                    return Err(Rejected::BadSelector);
+                }
+                self.group_sel = val;
+                Ok(Effect::None)
+            }
+            Register::GROUP_ASID => {
+                let asid = self.address_space(val)?;
+                let group = self.group_sel as u16;
+                let slot = self
+                    .group_asid
+                    .get_mut(usize::from(group))
+                    .ok_or(Rejected::BadSelector)?;
+                *slot = asid;
+                Ok(Effect::GroupAsid { group, asid })
+            }
+            Register::DMA_ASID => {
+                self.dma_asid = self.address_space(val)?;
+                Ok(Effect::None)
+            }
             Register::QUEUE_READY => self.write_queue_ready(val),
             Register::QUEUE_NUM
             | Register::QUEUE_DESC_LOW
@@ -383,6 +526,10 @@ impl<const N: usize> RegisterFile<N> {
             | Register::CONFIG_SIZE
             | Register::CONFIG_GENERATION
             | Register::QUEUE_USED_STATE
+            | Register::DEVICE_CAPS
+            | Register::NUM_GROUPS
+            | Register::NUM_AS
+            | Register::QUEUE_GROUP
             | Register::DMA_MAX_ENTRIES => Err(Rejected::ReadOnly),
         }
     }
@@ -394,6 +541,7 @@ impl<const N: usize> RegisterFile<N> {
             self.dma_result = dma::ERR_NOTSUPP;
             return Effect::None;
         }
+        let asid = self.dma_asid;
         let range = || {
             let last = self.dma_iova.checked_add(self.dma_size.checked_sub(1)?)?;
             Some(last)
@@ -405,6 +553,7 @@ impl<const N: usize> RegisterFile<N> {
                 last: 0,
                 addr: 0,
                 perm: 0,
+                asid,
             }),
             dma::CMD_UNMAP => range().map(|last| DmaRequest {
                 cmd,
@@ -412,6 +561,7 @@ impl<const N: usize> RegisterFile<N> {
                 last,
                 addr: 0,
                 perm: 0,
+                asid,
             }),
             dma::CMD_MAP => range()
                 .filter(|_| {
@@ -425,6 +575,7 @@ impl<const N: usize> RegisterFile<N> {
                     last,
                     addr: self.dma_addr,
                     perm: self.dma_perm,
+                    asid,
                 }),
             _ => None,
         };
@@ -440,6 +591,40 @@ impl<const N: usize> RegisterFile<N> {
                 Effect::None
             }
         }
+    }
+
+    /// `val` as an address space of this device.
+    fn address_space(&self, val: u32) -> Result<u16, Rejected> {
+        match u16::try_from(val) {
+            Ok(a) if a < self.info.address_spaces.min(MAX_AS) => Ok(a),
+            _ => Err(Rejected::BadValue),
+        }
+    }
+
+    /// Suspends (1) or resumes (0) a device that implements it. Suspending needs
+    /// `DRIVER_OK`: before it the device touches no ring anyway. Writing the state the device
+    /// is already in changes nothing.
+    fn write_suspend(&mut self, val: u32) -> Result<Effect, Rejected> {
+        let want = match val {
+            0 => false,
+            1 => true,
+            _ => return Err(Rejected::BadValue),
+        };
+        if self.info.caps & caps::SUSPEND == 0 {
+            return Err(Rejected::NotSupported);
+        }
+        if want == self.suspended {
+            return Ok(Effect::None);
+        }
+        if want && self.status & DRIVER_OK == 0 {
+            return Err(Rejected::StatusOrder);
+        }
+        self.suspended = want;
+        Ok(if want {
+            Effect::Suspend
+        } else {
+            Effect::Resume
+        })
     }
 
     fn write_status(&mut self, val: u32) -> Result<Effect, Rejected> {
@@ -494,10 +679,8 @@ impl<const N: usize> RegisterFile<N> {
     fn write_queue_ready(&mut self, val: u32) -> Result<Effect, Rejected> {
         let idx = self.queue_sel as u16;
         let negotiated = self.status & FEATURES_OK != 0;
-        let q = self
-            .queues
-            .get_mut(self.queue_sel as usize)
-            .ok_or(Rejected::NoSuchQueue)?;
+        let sel = self.queue_sel as usize;
+        let q = self.live_mut().get_mut(sel).ok_or(Rejected::NoSuchQueue)?;
         match val {
             0 => {
                 let was = q.ready;
@@ -527,10 +710,8 @@ impl<const N: usize> RegisterFile<N> {
 
     fn write_queue_config(&mut self, reg: Register, val: u32) -> Result<Effect, Rejected> {
         let max = self.info.queue_num_max;
-        let q = self
-            .queues
-            .get_mut(self.queue_sel as usize)
-            .ok_or(Rejected::NoSuchQueue)?;
+        let sel = self.queue_sel as usize;
+        let q = self.live_mut().get_mut(sel).ok_or(Rejected::NoSuchQueue)?;
         if q.ready {
             return Err(Rejected::QueueBusy);
         }
@@ -572,6 +753,9 @@ mod tests {
         queue_align: 4096,
         config_size: 12,
         dma_entries: 16,
+        caps: caps::SUSPEND,
+        groups: GroupLayout::LastAlone,
+        address_spaces: 2,
     };
 
     type Regs = RegisterFile<2>;
@@ -885,7 +1069,7 @@ mod tests {
         r.set_avail_state(9, 7); // out of range: ignored, no panic
     }
 
-    fn stage(r: &mut Regs, iova: u64, size: u64, addr: u64, perm: u32) {
+    fn stage<const N: usize>(r: &mut RegisterFile<N>, iova: u64, size: u64, addr: u64, perm: u32) {
         for (lo, hi, v) in [
             (Register::DMA_IOVA_LOW, Register::DMA_IOVA_HIGH, iova),
             (Register::DMA_SIZE_LOW, Register::DMA_SIZE_HIGH, size),
@@ -912,6 +1096,7 @@ mod tests {
                 last: 0x1_2345_8fff,
                 addr: 0xabc_d000,
                 perm: dma::PERM_READ,
+                asid: 0,
             }))
         );
         // Until the device reports, the result is not success.
@@ -950,6 +1135,169 @@ mod tests {
         // Unknown permission bits are refused outright.
         assert_eq!(r.write(Register::DMA_PERM, 4), Err(Rejected::BadValue));
         assert_eq!(r.read(Register::DMA_PERM), 3);
+    }
+
+    fn running() -> Regs {
+        let mut r = negotiated();
+        let st = ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK;
+        assert_eq!(
+            r.write(Register::STATUS, u32::from(st)),
+            Ok(Effect::DriverOk)
+        );
+        r
+    }
+
+    #[test]
+    fn suspend_needs_driver_ok_and_round_trips() {
+        let mut r = negotiated();
+        assert_eq!(r.read(Register::DEVICE_CAPS), caps::SUSPEND);
+        // Before DRIVER_OK there is nothing to stop; resuming a running device is a no-op.
+        assert_eq!(r.write(Register::SUSPEND, 1), Err(Rejected::StatusOrder));
+        assert_eq!(r.read(Register::SUSPEND), 0);
+        assert_eq!(r.write(Register::SUSPEND, 0), Ok(Effect::None));
+        let mut r = running();
+        assert_eq!(r.write(Register::SUSPEND, 2), Err(Rejected::BadValue));
+        assert_eq!(r.write(Register::SUSPEND, 1), Ok(Effect::Suspend));
+        assert!(r.suspended());
+        assert_eq!(r.read(Register::SUSPEND), 1);
+        assert_eq!(r.write(Register::SUSPEND, 1), Ok(Effect::None));
+        assert_eq!(r.write(Register::SUSPEND, 0), Ok(Effect::Resume));
+        assert_eq!(r.read(Register::SUSPEND), 0);
+        assert_eq!(r.write(Register::SUSPEND, 0), Ok(Effect::None));
+    }
+
+    #[test]
+    fn reset_ends_a_suspension() {
+        let mut r = running();
+        r.write(Register::SUSPEND, 1).unwrap();
+        assert_eq!(r.write(Register::STATUS, 0), Ok(Effect::Reset));
+        assert!(!r.suspended());
+        assert_eq!(r.read(Register::SUSPEND), 0);
+    }
+
+    #[test]
+    fn queues_stay_configurable_while_suspended() {
+        let mut r = running();
+        r.write(Register::SUSPEND, 1).unwrap();
+        r.write(Register::QUEUE_SEL, 1).unwrap();
+        r.write(Register::QUEUE_NUM, 64).unwrap();
+        r.write(Register::QUEUE_AVAIL_STATE, 9).unwrap();
+        assert_eq!(
+            r.write(Register::QUEUE_READY, 1),
+            Ok(Effect::QueueEnabled(1))
+        );
+        assert_eq!(
+            r.write(Register::QUEUE_READY, 0),
+            Ok(Effect::QueueDisabled(1))
+        );
+        assert_eq!(r.read(Register::QUEUE_AVAIL_STATE), 9);
+        assert!(r.suspended());
+    }
+
+    #[test]
+    fn a_device_may_use_fewer_queues_than_it_has_room_for() {
+        let mut r = RegisterFile::<4>::new(INFO);
+        assert_eq!(r.read(Register::NUM_QUEUES), 4);
+        assert_eq!(r.set_num_queues(0), Err(Rejected::BadValue));
+        assert_eq!(r.set_num_queues(5), Err(Rejected::BadValue));
+        assert_eq!(r.set_num_queues(3), Ok(()));
+        assert_eq!(r.read(Register::NUM_QUEUES), 3);
+        // Queue 3 no longer exists: it reads like any queue past the end.
+        r.write(Register::STATUS, u32::from(ACKNOWLEDGE)).unwrap();
+        r.write(Register::QUEUE_SEL, 3).unwrap();
+        assert_eq!(r.read(Register::QUEUE_NUM_MAX), 0);
+        assert_eq!(r.write(Register::QUEUE_NUM, 64), Err(Rejected::NoSuchQueue));
+        assert_eq!(
+            r.write(Register::QUEUE_READY, 1),
+            Err(Rejected::NoSuchQueue)
+        );
+        assert_eq!(
+            r.write(Register::QUEUE_NOTIFY, 3),
+            Err(Rejected::NoSuchQueue)
+        );
+        assert_eq!(r.write(Register::QUEUE_NOTIFY, 2), Ok(Effect::Notify(2)));
+        assert!(r.queue(3).is_none());
+        r.write(Register::QUEUE_SEL, 2).unwrap();
+        assert_eq!(r.read(Register::QUEUE_NUM_MAX), 256);
+        // Fixed while a driver is at work; a reset keeps the count.
+        assert_eq!(r.set_num_queues(4), Err(Rejected::QueueBusy));
+        assert_eq!(r.write(Register::STATUS, 0), Ok(Effect::Reset));
+        assert_eq!(r.read(Register::NUM_QUEUES), 3);
+        assert_eq!(r.set_num_queues(4), Ok(()));
+        assert_eq!(r.read(Register::NUM_QUEUES), 4);
+    }
+
+    #[test]
+    fn the_control_queue_has_a_group_and_address_space_of_its_own() {
+        let mut r = RegisterFile::<3>::new(INFO);
+        assert_eq!(r.read(Register::NUM_GROUPS), 2);
+        assert_eq!(r.read(Register::NUM_AS), 2);
+        for (q, group) in [(0, 0), (1, 0), (2, 1)] {
+            r.write(Register::QUEUE_SEL, q).unwrap();
+            assert_eq!(r.read(Register::QUEUE_GROUP), group, "queue {q}");
+        }
+        // The last queue moves with the queue count (a net device's pairs).
+        r.set_num_queues(2).unwrap();
+        assert_eq!(r.queue_group(1), 1);
+        r.set_num_queues(3).unwrap();
+        assert_eq!(r.write(Register::GROUP_SEL, 2), Err(Rejected::BadSelector));
+        r.write(Register::GROUP_SEL, 1).unwrap();
+        assert_eq!(r.write(Register::GROUP_ASID, 2), Err(Rejected::BadValue));
+        assert_eq!(
+            r.write(Register::GROUP_ASID, 1),
+            Ok(Effect::GroupAsid { group: 1, asid: 1 })
+        );
+        assert_eq!(r.read(Register::GROUP_ASID), 1);
+        assert_eq!(
+            (r.queue_asid(0), r.queue_asid(1), r.queue_asid(2)),
+            (0, 0, 1)
+        );
+        r.write(Register::GROUP_SEL, 0).unwrap();
+        assert_eq!(r.read(Register::GROUP_ASID), 0);
+        // DMA commands name their address space.
+        assert_eq!(r.write(Register::DMA_ASID, 2), Err(Rejected::BadValue));
+        r.write(Register::DMA_ASID, 1).unwrap();
+        stage(&mut r, 0x1000, 0x1000, 0x2000, dma::PERM_READ);
+        assert!(matches!(
+            r.write(Register::DMA_CMD, dma::CMD_MAP),
+            Ok(Effect::Dma(DmaRequest { asid: 1, .. }))
+        ));
+        // A reset puts every group back in address space 0, as vdpa_sim does.
+        r.write(Register::STATUS, 0).unwrap();
+        assert_eq!(r.queue_asid(2), 0);
+        assert_eq!(r.read(Register::DMA_ASID), 0);
+        for reg in [
+            Register::NUM_GROUPS,
+            Register::NUM_AS,
+            Register::QUEUE_GROUP,
+        ] {
+            assert_eq!(r.write(reg, 1), Err(Rejected::ReadOnly));
+        }
+    }
+
+    #[test]
+    fn a_single_group_device_has_one_address_space() {
+        let mut r = RegisterFile::<3>::new(DeviceInfo {
+            groups: GroupLayout::Single,
+            address_spaces: 1,
+            ..INFO
+        });
+        assert_eq!(r.read(Register::NUM_GROUPS), 1);
+        assert_eq!(r.read(Register::NUM_AS), 1);
+        assert_eq!(r.queue_group(2), 0);
+        assert_eq!(r.write(Register::GROUP_SEL, 1), Err(Rejected::BadSelector));
+        assert_eq!(r.write(Register::GROUP_ASID, 1), Err(Rejected::BadValue));
+        assert_eq!(r.write(Register::DMA_ASID, 1), Err(Rejected::BadValue));
+    }
+
+    #[test]
+    fn a_device_without_suspend_refuses_it() {
+        let mut r = RegisterFile::<2>::new(DeviceInfo { caps: 0, ..INFO });
+        r.write(Register::STATUS, u32::from(ACKNOWLEDGE)).unwrap();
+        assert_eq!(r.read(Register::DEVICE_CAPS), 0);
+        assert_eq!(r.write(Register::SUSPEND, 1), Err(Rejected::NotSupported));
+        assert_eq!(r.write(Register::SUSPEND, 0), Err(Rejected::NotSupported));
+        assert_eq!(r.write(Register::DEVICE_CAPS, 1), Err(Rejected::ReadOnly));
     }
 
     #[test]

@@ -109,6 +109,18 @@ registers! {
     QUEUE_NOTIFY = 0x050, Wo;
     /// Device status; writing 0 resets the device.
     STATUS = 0x060, Rw;
+    /// Extension: number of virtqueue groups (at least 1).
+    NUM_GROUPS = 0x064, Ro;
+    /// Extension: number of DMA address spaces (at least 1).
+    NUM_AS = 0x068, Ro;
+    /// Extension: the virtqueue group of the selected queue.
+    QUEUE_GROUP = 0x06c, Ro;
+    /// Extension: selects the group `GROUP_ASID` acts on.
+    GROUP_SEL = 0x070, Rw;
+    /// Extension: the address space the queues of the selected group use; 0 after reset.
+    GROUP_ASID = 0x074, Rw;
+    /// Extension: the address space the next DMA commands act on.
+    DMA_ASID = 0x078, Rw;
     /// Descriptor table address of the selected queue, low 32 bits.
     QUEUE_DESC_LOW = 0x080, Rw;
     /// Descriptor table address, high 32 bits.
@@ -127,6 +139,11 @@ registers! {
     /// Extension: the selected split queue's next used index (bits 15:0), as the device last
     /// recorded it. Enabling a queue starts it from `QUEUE_AVAIL_STATE` for both indexes.
     QUEUE_USED_STATE = 0x0b4, Ro;
+    /// Extension: what the device can do beyond this map's baseline (`caps::*` bits).
+    DEVICE_CAPS = 0x0b8, Ro;
+    /// Extension: 1 while the device is suspended. Writing 1 suspends a running device
+    /// (needs `caps::SUSPEND` and `DRIVER_OK`), 0 resumes it.
+    SUSPEND = 0x0bc, Rw;
     /// Extension: number of queues the device has.
     NUM_QUEUES = 0x0c4, Ro;
     /// Extension: size in bytes of the device configuration space at `CONFIG_BASE`.

@@ -11,7 +11,9 @@ pub mod debug;
 pub mod device;
 pub mod map;
 
-pub use self::device::{DeviceInfo, DmaRequest, Effect, QueueRegs, RegisterFile, Rejected};
+pub use self::device::{
+    DeviceInfo, DmaRequest, Effect, GroupLayout, QueueRegs, RegisterFile, Rejected, MAX_AS,
+};
 pub use self::map::{check_config_access, check_reg_access, AccessError, Dir, Register};
 
 /// virtio device status bits (virtio 1.2, 2.1).
@@ -40,6 +42,15 @@ pub mod features {
     pub const RING_EVENT_IDX: u64 = 1 << 29;
     /// The driver may use indirect descriptors.
     pub const RING_INDIRECT_DESC: u64 = 1 << 28;
+}
+
+/// `DEVICE_CAPS` bits.
+pub mod caps {
+    /// The device implements `SUSPEND`: writing 1 stops it touching rings and raising
+    /// interrupts, writing 0 lets it go on where it stopped.
+    pub const SUSPEND: u32 = 1 << 0;
+    /// Every bit this revision of the map defines.
+    pub const ALL: u32 = SUSPEND;
 }
 
 /// `DMA_CMD` commands and results.

@@ -7,7 +7,9 @@
 //!
 //! ```text
 //! vhost_client traffic   --dev PATH [--frames N] [--min BYTES] [--max BYTES] [--batch K]
+//!                        [--suspend-every F] [--late-enable 0|1] [--restarts R]
 //! vhost_client errno     --dev PATH
+//! vhost_client ctrl      --dev PATH
 //! vhost_client hold      --dev PATH --mb M
 //! vhost_client malicious --dev PATH --case loop|unmapped|huge-len|avail-jump
 //! vhost_client bench     --dev PATH [--size BYTES] [--seconds S] [--batch K]
@@ -17,10 +19,18 @@
 //! - `traffic` brings the device up like DPDK/QEMU (owner, backend features, status, features,
 //!   one IOTLB map at an IOVA that is not the virtual address, RX and TX split rings, eventfd
 //!   kicks and calls, DRIVER_OK), loops N frames TX to RX and checks every byte of every frame,
-//!   then resets and unmaps.
+//!   then resets and unmaps. With `--suspend-every F` it also suspends the device every F
+//!   frames sent, in the middle of the burst: each ring's `GET_VRING_BASE` must equal its used
+//!   index, nothing may move or signal while suspended (more frames are posted and kicked),
+//!   `SET_VRING_BASE` and `SET_VRING_ADDR` are accepted, and after RESUME every frame still
+//!   comes back exactly once. `--late-enable 1` enables the rings only after DRIVER_OK;
+//!   `--restarts R` resets the device R times after the run and loops all frames again each
+//!   time on fresh rings and the same IOTLB map (which IOTLB_PERSIST keeps).
 //! - `errno` runs the bad-input catalogue: `ok <case> <got>` or
 //!   `FAIL <case> got <X> expected <Y>` per case, `info <name> <value>` for values that differ
 //!   between backends, and a summary line.
+//! - `ctrl` moves the control queue to address space 1 and sends every control command the
+//!   device offers, well-formed and malformed: `ok <case> <got>` or `FAIL ...` per case.
 //! - `hold` maps M MiB, prints `mapped ...` and the `VmPin:` line, and sleeps until killed.
 //! - `malicious` posts one crafted TX request on a running device, waits up to 3 s, prints the
 //!   status, resets and closes.
@@ -33,6 +43,8 @@
 
 #[path = "vhost_client/bench.rs"]
 mod bench;
+#[path = "vhost_client/ctrl.rs"]
+mod ctrl;
 #[path = "vhost_client/errno_cases.rs"]
 mod errno_cases;
 #[path = "vhost_client/hold.rs"]
@@ -53,7 +65,9 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage:
   vhost_client traffic   --dev PATH [--frames N] [--min BYTES] [--max BYTES] [--batch K]
+                         [--suspend-every F] [--late-enable 0|1] [--restarts R]
   vhost_client errno     --dev PATH
+  vhost_client ctrl      --dev PATH
   vhost_client hold      --dev PATH --mb M
   vhost_client malicious --dev PATH --case loop|unmapped|huge-len|avail-jump
   vhost_client bench     --dev PATH [--size BYTES] [--seconds S] [--batch K]
@@ -100,8 +114,17 @@ fn run(args: &[String]) -> Result<(), Failure> {
         .split_first()
         .ok_or_else(|| usage("missing subcommand".to_string()))?;
     let allowed: &[&str] = match cmd.as_str() {
-        "traffic" => &["dev", "frames", "min", "max", "batch"],
-        "errno" => &["dev"],
+        "traffic" => &[
+            "dev",
+            "frames",
+            "min",
+            "max",
+            "batch",
+            "suspend-every",
+            "late-enable",
+            "restarts",
+        ],
+        "errno" | "ctrl" => &["dev"],
         "hold" => &["dev", "mb"],
         "malicious" => &["dev", "case"],
         "bench" => &["dev", "size", "seconds", "batch"],
@@ -124,6 +147,13 @@ fn run(args: &[String]) -> Result<(), Failure> {
                 min: num(&m, "min", Some(60)).map_err(usage)?,
                 max: num(&m, "max", Some(1514)).map_err(usage)?,
                 batch: num(&m, "batch", Some(16)).map_err(usage)?,
+                suspend_every: num(&m, "suspend-every", Some(0)).map_err(usage)?,
+                late_enable: match num(&m, "late-enable", Some(0u8)).map_err(usage)? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(usage("--late-enable must be 0 or 1".to_string())),
+                },
+                restarts: num(&m, "restarts", Some(0)).map_err(usage)?,
             };
             traffic::run(&dev, &o).map_err(Failure::Run)
         }
@@ -132,6 +162,7 @@ fn run(args: &[String]) -> Result<(), Failure> {
             Ok(false) => Err(Failure::Run("some cases failed".to_string())),
             Err(e) => Err(Failure::Run(e)),
         },
+        "ctrl" => ctrl::run(&dev).map_err(Failure::Run),
         "bench" => {
             let o = bench::Opts {
                 size: num(&m, "size", Some(64)).map_err(usage)?,

@@ -11,17 +11,18 @@ use std::os::fd::AsRawFd;
 use vhost_uapi::errno::{E2BIG, EBADF, EBUSY, EFAULT, EINVAL, ENOBUFS, ENOTTY, EOPNOTSUPP, EPERM};
 use vhost_uapi::{
     encode_msg_v1, encode_msg_v2, iow, IotlbMsg, MemoryHeader, VringAddr, VringState,
-    BACKEND_DESC_ASID, BACKEND_IOTLB_BATCH, BACKEND_IOTLB_MSG_V2, VHOST_GET_BACKEND_FEATURES,
-    VHOST_GET_FEATURES, VHOST_GET_VRING_BASE, VHOST_RESET_OWNER, VHOST_SET_BACKEND_FEATURES,
-    VHOST_SET_FEATURES, VHOST_SET_LOG_BASE, VHOST_SET_LOG_FD, VHOST_SET_MEM_TABLE, VHOST_SET_OWNER,
-    VHOST_SET_VRING_BASE, VHOST_SET_VRING_CALL, VHOST_SET_VRING_ENDIAN, VHOST_SET_VRING_ERR,
-    VHOST_SET_VRING_KICK, VHOST_SET_VRING_NUM, VHOST_VDPA_GET_AS_NUM, VHOST_VDPA_GET_CONFIG_SIZE,
-    VHOST_VDPA_GET_DEVICE_ID, VHOST_VDPA_GET_GROUP_NUM, VHOST_VDPA_GET_STATUS,
-    VHOST_VDPA_GET_VQS_COUNT, VHOST_VDPA_GET_VRING_GROUP, VHOST_VDPA_GET_VRING_NUM,
-    VHOST_VDPA_GET_VRING_SIZE, VHOST_VDPA_RESUME, VHOST_VDPA_SET_CONFIG_CALL,
+    BACKEND_DESC_ASID, BACKEND_IOTLB_ASID, BACKEND_IOTLB_BATCH, BACKEND_IOTLB_MSG_V2,
+    VHOST_GET_BACKEND_FEATURES, VHOST_GET_FEATURES, VHOST_GET_VRING_BASE, VHOST_RESET_OWNER,
+    VHOST_SET_BACKEND_FEATURES, VHOST_SET_FEATURES, VHOST_SET_LOG_BASE, VHOST_SET_LOG_FD,
+    VHOST_SET_MEM_TABLE, VHOST_SET_OWNER, VHOST_SET_VRING_BASE, VHOST_SET_VRING_CALL,
+    VHOST_SET_VRING_ENDIAN, VHOST_SET_VRING_ERR, VHOST_SET_VRING_KICK, VHOST_SET_VRING_NUM,
+    VHOST_VDPA_GET_AS_NUM, VHOST_VDPA_GET_CONFIG_SIZE, VHOST_VDPA_GET_DEVICE_ID,
+    VHOST_VDPA_GET_GROUP_NUM, VHOST_VDPA_GET_STATUS, VHOST_VDPA_GET_VQS_COUNT,
+    VHOST_VDPA_GET_VRING_GROUP, VHOST_VDPA_GET_VRING_NUM, VHOST_VDPA_GET_VRING_SIZE,
+    VHOST_VDPA_RESUME, VHOST_VDPA_SET_CONFIG_CALL, VHOST_VDPA_SET_GROUP_ASID,
     VHOST_VDPA_SET_STATUS, VHOST_VDPA_SET_VRING_ENABLE, VHOST_VDPA_SUSPEND, VHOST_VIRTIO,
-    VIRTIO_CONFIG_S_ACKNOWLEDGE, VIRTIO_CONFIG_S_DRIVER, VIRTIO_CONFIG_S_FEATURES_OK,
-    VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_VERSION_1,
+    VIRTIO_CONFIG_S_ACKNOWLEDGE, VIRTIO_CONFIG_S_DRIVER, VIRTIO_CONFIG_S_DRIVER_OK,
+    VIRTIO_CONFIG_S_FEATURES_OK, VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_VERSION_1,
 };
 
 use crate::setup::{choose_iova, ring_size};
@@ -75,6 +76,19 @@ impl Ctx {
     fn features_ok(&self) -> Result<Dev, String> {
         let d = self.owned()?;
         walk_to_features_ok(&d)?;
+        Ok(d)
+    }
+
+    /// An owned fd at DRIVER_OK with no ring enabled.
+    fn driver_ok(&self) -> Result<Dev, String> {
+        let d = self.features_ok()?;
+        step(
+            "SET_STATUS(DRIVER_OK)",
+            d.set_u8(
+                VHOST_VDPA_SET_STATUS,
+                STATUS_FOK | VIRTIO_CONFIG_S_DRIVER_OK,
+            ),
+        )?;
         Ok(d)
     }
 
@@ -384,6 +398,7 @@ pub(crate) fn run(path: &str) -> Result<bool, String> {
     vring_cases(&mut r, &c, en);
     eventfd_cases(&mut r, &c, en);
     iotlb_cases(&mut r, &c, en);
+    group_cases(&mut r, &c, en);
     lifetime_cases(&mut r, &c, en);
 
     println!(
@@ -611,6 +626,64 @@ fn feature_and_status_cases(r: &mut Runner, c: &Ctx, en: En) {
     });
     r.case(c, "resume-before-driver-ok", "OK", |c| {
         Ok(o(c.features_ok()?.ioctl_none(VHOST_VDPA_RESUME)))
+    });
+    suspend_cases(r, c, en);
+}
+
+/// SUSPEND and RESUME at DRIVER_OK, and the ring changes they allow.
+fn suspend_cases(r: &mut Runner, c: &Ctx, en: En) {
+    let suspended = |c: &Ctx| -> Result<Dev, String> {
+        let d = c.driver_ok()?;
+        step("VHOST_VDPA_SUSPEND", d.ioctl_none(VHOST_VDPA_SUSPEND))?;
+        Ok(d)
+    };
+    r.case(c, "suspend-after-driver-ok", "OK", |c| {
+        Ok(o(c.driver_ok()?.ioctl_none(VHOST_VDPA_SUSPEND)))
+    });
+    r.case(c, "suspend-twice", "OK", |c| {
+        Ok(o(suspended(c)?.ioctl_none(VHOST_VDPA_SUSPEND)))
+    });
+    r.case(c, "resume-not-suspended", "OK", |c| {
+        Ok(o(c.driver_ok()?.ioctl_none(VHOST_VDPA_RESUME)))
+    });
+    r.case(c, "suspend-keeps-status", "OK/0x0f", |c| {
+        let d = suspended(c)?;
+        Ok(format!("OK/{}", status(&d)))
+    });
+    r.case(c, "vring-base-while-running", &en(EINVAL), |c| {
+        Ok(o(c.driver_ok()?.set_state(VHOST_SET_VRING_BASE, 0, 3)))
+    });
+    r.case(c, "vring-addr-while-running", &en(EINVAL), |c| {
+        Ok(o(c.driver_ok()?.set_addr(&c.vring_addr(0))))
+    });
+    r.case(c, "vring-base-while-suspended", "OK/3", |c| {
+        let d = suspended(c)?;
+        let a = o(d.set_state(VHOST_SET_VRING_BASE, 0, 3));
+        Ok(format!(
+            "{a}/{}",
+            o_val(d.get_state(VHOST_GET_VRING_BASE, 0))
+        ))
+    });
+    r.case(c, "vring-addr-while-suspended", "OK", |c| {
+        Ok(o(suspended(c)?.set_addr(&c.vring_addr(0))))
+    });
+    r.case(c, "vring-base-after-resume", &en(EINVAL), |c| {
+        let d = suspended(c)?;
+        step("VHOST_VDPA_RESUME", d.ioctl_none(VHOST_VDPA_RESUME))?;
+        Ok(o(d.set_state(VHOST_SET_VRING_BASE, 0, 3)))
+    });
+    r.case(c, "reset-ends-suspension", &en(EINVAL), |c| {
+        let d = suspended(c)?;
+        step("SET_STATUS(0)", d.set_u8(VHOST_VDPA_SET_STATUS, 0))?;
+        walk_to_features_ok(&d)?;
+        step(
+            "SET_STATUS(DRIVER_OK)",
+            d.set_u8(
+                VHOST_VDPA_SET_STATUS,
+                STATUS_FOK | VIRTIO_CONFIG_S_DRIVER_OK,
+            ),
+        )?;
+        Ok(o(d.set_state(VHOST_SET_VRING_BASE, 0, 3)))
     });
 }
 
@@ -924,6 +997,73 @@ fn iotlb_cases(r: &mut Runner, c: &Ctx, en: En) {
         step("UPDATE", d.iotlb(&c.m1()))?;
         step("INVALIDATE", d.iotlb(&invalidate(c.base + M, M)))?;
         Ok(w(&d, &c.m1()))
+    });
+}
+
+/// Virtqueue groups and address spaces: the control queue (the last vq) alone in group 1 of 2,
+/// two address spaces, and IOTLB messages routed by their asid once IOTLB_ASID is acked.
+fn group_cases(r: &mut Runner, c: &Ctx, en: En) {
+    let cvq = c.nvqs - 1;
+    let asid_acked = |c: &Ctx| -> Result<Dev, String> {
+        let d = c.owned()?;
+        step(
+            "SET_BACKEND_FEATURES(MSG_V2|BATCH|ASID)",
+            d.set_u64(
+                VHOST_SET_BACKEND_FEATURES,
+                BACKEND_IOTLB_MSG_V2 | BACKEND_IOTLB_BATCH | BACKEND_IOTLB_ASID,
+            ),
+        )?;
+        Ok(d)
+    };
+    r.case(c, "group-num", "2", |c| {
+        Ok(o_val(c.open()?.get_u32(VHOST_VDPA_GET_GROUP_NUM)))
+    });
+    r.case(c, "as-num", "2", |c| {
+        Ok(o_val(c.open()?.get_u32(VHOST_VDPA_GET_AS_NUM)))
+    });
+    r.case(c, "vring-group-vq0", "0", |c| {
+        Ok(o_val(c.owned()?.get_state(VHOST_VDPA_GET_VRING_GROUP, 0)))
+    });
+    r.case(c, "vring-group-cvq", "1", move |c| {
+        Ok(o_val(c.owned()?.get_state(VHOST_VDPA_GET_VRING_GROUP, cvq)))
+    });
+    let sets: [(&str, u32, u32, String); 4] = [
+        ("1-1", 1, 1, "OK".into()),
+        ("0-1", 0, 1, "OK".into()),
+        ("group-2", 2, 0, en(EINVAL)),
+        ("asid-2", 1, 2, en(EINVAL)),
+    ];
+    for (name, group, asid, want) in sets {
+        r.case(c, &format!("set-group-asid-{name}"), &want, |c| {
+            Ok(o(c.owned()?.set_state(
+                VHOST_VDPA_SET_GROUP_ASID,
+                group,
+                asid,
+            )))
+        });
+    }
+    r.case(c, "iotlb-asid-1-update", "72", |c| {
+        Ok(wrote(&asid_acked(c)?.iotlb_in(1, &c.m1())))
+    });
+    r.case(c, "iotlb-asid-2-update", &en(EFAULT), |c| {
+        Ok(wrote(&asid_acked(c)?.iotlb_in(2, &c.m1())))
+    });
+    r.case(c, "iotlb-asid-1-invalidate-without-map", &en(EFAULT), |c| {
+        let msg = invalidate(c.base + M, M);
+        Ok(wrote(&asid_acked(c)?.iotlb_in(1, &msg)))
+    });
+    // The same IOVA in both address spaces: they are separate tables.
+    r.case(c, "iotlb-same-iova-in-both", "72/72/EFAULT", |c| {
+        let d = asid_acked(c)?;
+        let a = wrote(&d.iotlb_in(0, &c.m1()));
+        let b = wrote(&d.iotlb_in(1, &c.m1()));
+        Ok(format!("{a}/{b}/{}", wrote(&d.iotlb_in(1, &c.m1()))))
+    });
+    r.case(c, "iotlb-batch-other-asid", "72/EFAULT/72", |c| {
+        let d = asid_acked(c)?;
+        let a = wrote(&d.iotlb_in(0, &batch(true)));
+        let b = wrote(&d.iotlb_in(1, &c.m1()));
+        Ok(format!("{a}/{b}/{}", wrote(&d.iotlb_in(0, &batch(false)))))
     });
 }
 

@@ -3,14 +3,14 @@
 //! and taking it down again.
 
 use vhost_uapi::{
-    IovaRange, BACKEND_IOTLB_BATCH, BACKEND_IOTLB_MSG_V2, VHOST_GET_BACKEND_FEATURES,
-    VHOST_GET_FEATURES, VHOST_MSG_SIZE, VHOST_SET_BACKEND_FEATURES, VHOST_SET_FEATURES,
-    VHOST_SET_OWNER, VHOST_SET_VRING_BASE, VHOST_SET_VRING_CALL, VHOST_SET_VRING_KICK,
-    VHOST_SET_VRING_NUM, VHOST_VDPA_GET_CONFIG_SIZE, VHOST_VDPA_GET_DEVICE_ID,
-    VHOST_VDPA_GET_STATUS, VHOST_VDPA_GET_VQS_COUNT, VHOST_VDPA_GET_VRING_NUM,
-    VHOST_VDPA_SET_STATUS, VHOST_VDPA_SET_VRING_ENABLE, VIRTIO_CONFIG_S_ACKNOWLEDGE,
-    VIRTIO_CONFIG_S_DRIVER, VIRTIO_CONFIG_S_DRIVER_OK, VIRTIO_CONFIG_S_FEATURES_OK,
-    VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_VERSION_1,
+    IovaRange, BACKEND_IOTLB_BATCH, BACKEND_IOTLB_MSG_V2, BACKEND_IOTLB_PERSIST, BACKEND_RESUME,
+    BACKEND_SUSPEND, VHOST_GET_BACKEND_FEATURES, VHOST_GET_FEATURES, VHOST_MSG_SIZE,
+    VHOST_SET_BACKEND_FEATURES, VHOST_SET_FEATURES, VHOST_SET_OWNER, VHOST_SET_VRING_BASE,
+    VHOST_SET_VRING_CALL, VHOST_SET_VRING_KICK, VHOST_SET_VRING_NUM, VHOST_VDPA_GET_CONFIG_SIZE,
+    VHOST_VDPA_GET_DEVICE_ID, VHOST_VDPA_GET_STATUS, VHOST_VDPA_GET_VQS_COUNT,
+    VHOST_VDPA_GET_VRING_NUM, VHOST_VDPA_SET_STATUS, VHOST_VDPA_SET_VRING_ENABLE,
+    VIRTIO_CONFIG_S_ACKNOWLEDGE, VIRTIO_CONFIG_S_DRIVER, VIRTIO_CONFIG_S_DRIVER_OK,
+    VIRTIO_CONFIG_S_FEATURES_OK, VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_VERSION_1,
 };
 
 use crate::ring::Vq;
@@ -114,6 +114,22 @@ pub(crate) fn iotlb_ok(dev: &Dev, what: &str, msg: &vhost_uapi::IotlbMsg) -> Res
     }
 }
 
+/// Writes one IOTLB message for address space `asid` and checks that `write()` returned 72.
+pub(crate) fn iotlb_ok_in(
+    dev: &Dev,
+    asid: u32,
+    what: &str,
+    msg: &vhost_uapi::IotlbMsg,
+) -> Result<(), String> {
+    match dev.iotlb_in(asid, msg) {
+        Ok(VHOST_MSG_SIZE) => Ok(()),
+        Ok(n) => Err(format!(
+            "IOTLB {what}: write() returned {n}, expected {VHOST_MSG_SIZE}"
+        )),
+        Err(e) => Err(format!("IOTLB {what}: write() failed: {}", errno_name(e))),
+    }
+}
+
 /// Maps `[iova, iova + len)` to `va` with one UPDATE, inside BATCH_BEGIN/END if `batched`.
 pub(crate) fn map(dev: &Dev, iova: u64, len: u64, va: u64, batched: bool) -> Result<(), String> {
     if batched {
@@ -142,12 +158,101 @@ pub(crate) fn open_owned(path: &str) -> Result<(Dev, u64, u64), String> {
         "VHOST_GET_BACKEND_FEATURES",
         dev.get_u64(VHOST_GET_BACKEND_FEATURES),
     )?;
-    let acked = offered & (BACKEND_IOTLB_MSG_V2 | BACKEND_IOTLB_BATCH);
+    // SUSPEND and RESUME as QEMU 8 acks them (vhost-vdpa does not require them acked), and
+    // IOTLB_PERSIST, without which vhost-vdpa has the parent drop its maps at every reset.
+    let acked = offered
+        & (BACKEND_IOTLB_MSG_V2
+            | BACKEND_IOTLB_BATCH
+            | BACKEND_SUSPEND
+            | BACKEND_RESUME
+            | BACKEND_IOTLB_PERSIST);
     step(
         "VHOST_SET_BACKEND_FEATURES",
         dev.set_u64(VHOST_SET_BACKEND_FEATURES, acked),
     )?;
     Ok((dev, offered, acked))
+}
+
+/// ACK, DRIVER, `SET_FEATURES(driver_features)`, FEATURES_OK, checked; returns the status.
+fn negotiate(dev: &Dev, driver_features: u64) -> Result<u8, String> {
+    let ack = VIRTIO_CONFIG_S_ACKNOWLEDGE;
+    let drv = ack | VIRTIO_CONFIG_S_DRIVER;
+    step("SET_STATUS(ACK)", dev.set_u8(VHOST_VDPA_SET_STATUS, ack))?;
+    step(
+        "SET_STATUS(ACK|DRIVER)",
+        dev.set_u8(VHOST_VDPA_SET_STATUS, drv),
+    )?;
+    step(
+        "VHOST_SET_FEATURES",
+        dev.set_u64(VHOST_SET_FEATURES, driver_features),
+    )?;
+    let fok = drv | VIRTIO_CONFIG_S_FEATURES_OK;
+    step(
+        "SET_STATUS(FEATURES_OK)",
+        dev.set_u8(VHOST_VDPA_SET_STATUS, fok),
+    )?;
+    let st = step("VHOST_VDPA_GET_STATUS", dev.get_u8(VHOST_VDPA_GET_STATUS))?;
+    if st & VIRTIO_CONFIG_S_FEATURES_OK == 0 {
+        return Err(format!(
+            "status {st:#04x} after SET_STATUS({fok:#04x}) lacks FEATURES_OK: features refused"
+        ));
+    }
+    Ok(fok)
+}
+
+/// Sets up `qs` (size, base 0, addresses, eventfds), enables them and sets DRIVER_OK; with
+/// `late_enable` the rings are enabled after DRIVER_OK (as QEMU 8.2 does with
+/// ENABLE_AFTER_DRIVER_OK, which it does not need acked).
+fn start_rings(
+    dev: &Dev,
+    qs: [&Vq; 2],
+    kick: &[EventFd; 2],
+    call: &[EventFd; 2],
+    fok: u8,
+    late_enable: bool,
+) -> Result<(), String> {
+    let enable = |n: u32, when: &str| {
+        step(
+            &format!("VHOST_VDPA_SET_VRING_ENABLE vq {n}{when}"),
+            dev.set_state(VHOST_VDPA_SET_VRING_ENABLE, n, 1),
+        )
+    };
+    for (i, q) in qs.into_iter().enumerate() {
+        let n = q.index;
+        let what = |s: &str| format!("{s} vq {n}");
+        step(
+            &what("VHOST_SET_VRING_NUM"),
+            dev.set_state(VHOST_SET_VRING_NUM, n, u32::from(q.size)),
+        )?;
+        step(
+            &what("VHOST_SET_VRING_BASE"),
+            dev.set_state(VHOST_SET_VRING_BASE, n, 0),
+        )?;
+        step(&what("VHOST_SET_VRING_ADDR"), dev.set_addr(&q.addr()))?;
+        step(
+            &what("VHOST_SET_VRING_KICK"),
+            dev.set_file(VHOST_SET_VRING_KICK, n, kick[i].raw()),
+        )?;
+        step(
+            &what("VHOST_SET_VRING_CALL"),
+            dev.set_file(VHOST_SET_VRING_CALL, n, call[i].raw()),
+        )?;
+        if !late_enable {
+            enable(n, "")?;
+        }
+    }
+    let ok = fok | VIRTIO_CONFIG_S_DRIVER_OK;
+    step(
+        "SET_STATUS(DRIVER_OK)",
+        dev.set_u8(VHOST_VDPA_SET_STATUS, ok),
+    )?;
+    expect_status(dev, ok)?;
+    if late_enable {
+        for q in qs {
+            enable(q.index, " after DRIVER_OK")?;
+        }
+    }
+    Ok(())
 }
 
 /// A device at DRIVER_OK with vq 0 (RX) and vq 1 (TX) running over one IOTLB map.
@@ -175,6 +280,12 @@ pub(crate) struct Session {
 impl Session {
     /// Runs the whole bring-up; every failure names the step.
     pub(crate) fn start(path: &str) -> Result<Session, String> {
+        Self::start_with(path, false)
+    }
+
+    /// The bring-up, with the rings enabled after DRIVER_OK if `late_enable` (as QEMU 8.2
+    /// does with ENABLE_AFTER_DRIVER_OK, which it does not need acked).
+    pub(crate) fn start_with(path: &str, late_enable: bool) -> Result<Session, String> {
         let (dev, backend_offered, backend_acked) = open_owned(path)?;
         let features = step("VHOST_GET_FEATURES", dev.get_u64(VHOST_GET_FEATURES))?;
         let nvqs = step(
@@ -197,13 +308,6 @@ impl Session {
         let iova_range = step("VHOST_VDPA_GET_IOVA_RANGE", dev.iova_range())?;
 
         // Status and features.
-        let ack = VIRTIO_CONFIG_S_ACKNOWLEDGE;
-        let drv = ack | VIRTIO_CONFIG_S_DRIVER;
-        step("SET_STATUS(ACK)", dev.set_u8(VHOST_VDPA_SET_STATUS, ack))?;
-        step(
-            "SET_STATUS(ACK|DRIVER)",
-            dev.set_u8(VHOST_VDPA_SET_STATUS, drv),
-        )?;
         if features & (1 << VIRTIO_F_VERSION_1) == 0 {
             return Err(format!(
                 "device features {features:#x} lack VIRTIO_F_VERSION_1 (the client needs the 12-byte header)"
@@ -213,21 +317,7 @@ impl Session {
         if features & (1 << VIRTIO_NET_F_MAC) != 0 {
             driver_features |= 1 << VIRTIO_NET_F_MAC;
         }
-        step(
-            "VHOST_SET_FEATURES",
-            dev.set_u64(VHOST_SET_FEATURES, driver_features),
-        )?;
-        let fok = drv | VIRTIO_CONFIG_S_FEATURES_OK;
-        step(
-            "SET_STATUS(FEATURES_OK)",
-            dev.set_u8(VHOST_VDPA_SET_STATUS, fok),
-        )?;
-        let st = step("VHOST_VDPA_GET_STATUS", dev.get_u8(VHOST_VDPA_GET_STATUS))?;
-        if st & VIRTIO_CONFIG_S_FEATURES_OK == 0 {
-            return Err(format!(
-                "status {st:#04x} after SET_STATUS({fok:#04x}) lacks FEATURES_OK: features refused"
-            ));
-        }
+        let fok = negotiate(&dev, driver_features)?;
 
         // The MAC.
         let cfg = step("VHOST_VDPA_GET_CONFIG{0,6}", dev.get_config(0, 6))?;
@@ -262,37 +352,7 @@ impl Session {
         let tx = Vq::new(&mem, 1, size, TX_RING_OFF, iova);
         let kick = [new_eventfd()?, new_eventfd()?];
         let call = [new_eventfd()?, new_eventfd()?];
-        for (i, q) in [&rx, &tx].into_iter().enumerate() {
-            let n = q.index;
-            let what = |s: &str| format!("{s} vq {n}");
-            step(
-                &what("VHOST_SET_VRING_NUM"),
-                dev.set_state(VHOST_SET_VRING_NUM, n, u32::from(size)),
-            )?;
-            step(
-                &what("VHOST_SET_VRING_BASE"),
-                dev.set_state(VHOST_SET_VRING_BASE, n, 0),
-            )?;
-            step(&what("VHOST_SET_VRING_ADDR"), dev.set_addr(&q.addr()))?;
-            step(
-                &what("VHOST_SET_VRING_KICK"),
-                dev.set_file(VHOST_SET_VRING_KICK, n, kick[i].raw()),
-            )?;
-            step(
-                &what("VHOST_SET_VRING_CALL"),
-                dev.set_file(VHOST_SET_VRING_CALL, n, call[i].raw()),
-            )?;
-            step(
-                &what("VHOST_VDPA_SET_VRING_ENABLE"),
-                dev.set_state(VHOST_VDPA_SET_VRING_ENABLE, n, 1),
-            )?;
-        }
-        let ok = fok | VIRTIO_CONFIG_S_DRIVER_OK;
-        step(
-            "SET_STATUS(DRIVER_OK)",
-            dev.set_u8(VHOST_VDPA_SET_STATUS, ok),
-        )?;
-        expect_status(&dev, ok)?;
+        start_rings(&dev, [&rx, &tx], &kick, &call, fok, late_enable)?;
 
         Ok(Session {
             dev,
@@ -314,6 +374,24 @@ impl Session {
             kick,
             call,
         })
+    }
+
+    /// Resets the device and brings it up again with fresh rings, keeping the IOTLB map
+    /// (which must survive the reset: IOTLB_PERSIST).
+    pub(crate) fn restart(&mut self) -> Result<(), String> {
+        step("SET_STATUS(0)", self.dev.set_u8(VHOST_VDPA_SET_STATUS, 0))?;
+        expect_status(&self.dev, 0)?;
+        let fok = negotiate(&self.dev, self.info.driver_features)?;
+        self.rx = Vq::new(&self.mem, 0, self.rx.size, RX_RING_OFF, self.iova);
+        self.tx = Vq::new(&self.mem, 1, self.tx.size, TX_RING_OFF, self.iova);
+        start_rings(
+            &self.dev,
+            [&self.rx, &self.tx],
+            &self.kick,
+            &self.call,
+            fok,
+            false,
+        )
     }
 
     /// Kicks vq `q` (0 = RX, 1 = TX) by writing 1 to its kick eventfd.

@@ -284,6 +284,11 @@ impl Dev {
     pub(crate) fn iotlb(&self, msg: &IotlbMsg) -> Result<usize, Errno> {
         self.write(&encode_msg_v2(0, msg))
     }
+
+    /// Writes one V2 IOTLB message for address space `asid`.
+    pub(crate) fn iotlb_in(&self, asid: u32, msg: &IotlbMsg) -> Result<usize, Errno> {
+        self.write(&encode_msg_v2(asid, msg))
+    }
 }
 
 /// An IOTLB UPDATE of `size` bytes at `iova` backed by `uaddr`, read-write.

@@ -4,7 +4,10 @@
 use crate::ring::Vq;
 use crate::setup::{fmt_mac, Session, NET_HDR_LEN, RX_FRAME_ROOM};
 use crate::sys::{errno_name, poll_readable, step, Region};
-use vhost_uapi::{VHOST_GET_VRING_BASE, VHOST_VDPA_SET_STATUS};
+use vhost_uapi::{
+    VHOST_GET_VRING_BASE, VHOST_SET_VRING_BASE, VHOST_VDPA_RESUME, VHOST_VDPA_SET_STATUS,
+    VHOST_VDPA_SUSPEND,
+};
 
 /// Source MAC of every frame.
 pub(crate) const SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
@@ -28,7 +31,17 @@ pub(crate) struct Opts {
     pub(crate) max: usize,
     /// Frames in flight at most.
     pub(crate) batch: u32,
+    /// Suspend the device every this many frames sent (0: never).
+    pub(crate) suspend_every: u32,
+    /// Enable the rings after DRIVER_OK.
+    pub(crate) late_enable: bool,
+    /// Reset and restart the device on the same IOTLB map this many times, looping all the
+    /// frames again after each.
+    pub(crate) restarts: u32,
 }
+
+/// How long a suspended device is watched for activity.
+const SUSPENDED_WATCH_MS: i32 = 100;
 
 /// Length of frame `seq`: every length of `[min, max]` in turn if there are enough frames,
 /// otherwise lengths spread evenly from `min` to `max` (both included).
@@ -73,6 +86,9 @@ struct Stats {
     tx_used: u32,
     rx_used: u32,
     hdr_num_buffers_1: u32,
+    suspends: u32,
+    /// Frames posted while the device was suspended.
+    posted_suspended: u32,
 }
 
 struct Flow<'a> {
@@ -89,6 +105,8 @@ struct Flow<'a> {
     sent: u32,
     got: u32,
     st: Stats,
+    /// `sent` at the last suspension.
+    suspended_at: u32,
 }
 
 impl Flow<'_> {
@@ -101,8 +119,13 @@ impl Flow<'_> {
 
     /// Posts frames while fewer than `batch` are outstanding; kicks TX once if any were.
     fn send(&mut self) -> Result<(), String> {
+        self.send_up_to(self.o.batch)
+    }
+
+    /// Posts frames while fewer than `limit` are outstanding; kicks TX once if any were.
+    fn send_up_to(&mut self, limit: u32) -> Result<(), String> {
         let mut posted = 0;
-        while self.sent < self.o.frames && self.sent - self.got < self.o.batch {
+        while self.sent < self.o.frames && self.sent - self.got < limit {
             let Some(id) = self.tx_free.pop() else { break };
             let seq = self.sent;
             let f = frame(self.o, &self.s.mac, seq);
@@ -222,6 +245,120 @@ impl Flow<'_> {
         Ok(())
     }
 
+    /// Starts a run on fresh rings: every RX descriptor posted, nothing sent yet.
+    fn begin(&mut self) -> Result<(), String> {
+        let size = self.s.rx.size;
+        self.tx_free = (0..size).rev().collect();
+        self.tx_seq = vec![None; usize::from(size)];
+        self.rx_posted = vec![true; usize::from(size)];
+        self.received = vec![false; self.o.frames as usize];
+        self.sent = 0;
+        self.got = 0;
+        self.suspended_at = 0;
+        self.st.tx_used = 0;
+        self.st.rx_used = 0;
+        for id in 0..size {
+            self.s.post_rx(id);
+        }
+        self.s.kick(0)?;
+        self.st.kicks_rx += 1;
+        Ok(())
+    }
+
+    /// Loops every frame of a run and checks that nothing more comes back.
+    fn pump(&mut self) -> Result<(), String> {
+        let o = self.o;
+        loop {
+            self.send()?;
+            if o.suspend_every > 0 && self.sent - self.suspended_at >= o.suspend_every {
+                self.suspended_at = self.sent;
+                self.suspend_round()?;
+            }
+            let n = self.reap_tx()? + self.reap_rx()?;
+            sane(&self.s.rx, &self.s.mem)?;
+            sane(&self.s.tx, &self.s.mem)?;
+            if self.got == o.frames && self.st.tx_used == o.frames {
+                break;
+            }
+            if n == 0 {
+                self.wait()?;
+            }
+        }
+        // Nothing more may come back: a late duplicate would show up as an extra RX entry.
+        poll_readable(&[self.s.call[0].raw()], 200)
+            .map_err(|e| format!("poll: {}", errno_name(e)))?;
+        let extra = self.s.rx.pending(&self.s.mem);
+        if extra != 0 {
+            return Err(format!(
+                "{extra} RX entries came back after all {} frames",
+                o.frames
+            ));
+        }
+        Ok(())
+    }
+
+    /// One suspension in the middle of the burst (see `--suspend-every`).
+    fn suspend_round(&mut self) -> Result<(), String> {
+        step(
+            "VHOST_VDPA_SUSPEND",
+            self.s.dev.ioctl_none(VHOST_VDPA_SUSPEND),
+        )?;
+        self.st.suspends += 1;
+        // Everything the device took is used by now, so its next index is the used index.
+        for q in [&self.s.rx, &self.s.tx] {
+            let base = step(
+                &format!("GET_VRING_BASE({}) while suspended", q.index),
+                self.s.dev.get_state(VHOST_GET_VRING_BASE, q.index),
+            )?;
+            let used = q.used_idx(&self.s.mem);
+            if base != u32::from(used) {
+                return Err(format!(
+                    "suspended: vq {} GET_VRING_BASE is {base}, its used index {used} ({})",
+                    q.index,
+                    self.progress()
+                ));
+            }
+        }
+        for c in &self.s.call {
+            c.drain()
+                .map_err(|e| format!("read call eventfd: {}", errno_name(e)))?;
+        }
+        let used = (
+            self.s.rx.used_idx(&self.s.mem),
+            self.s.tx.used_idx(&self.s.mem),
+        );
+        // More frames than the batch, so that there is something to hold back.
+        let before = self.sent;
+        self.send_up_to((self.o.batch + 8).min(u32::from(self.s.rx.size)))?;
+        self.st.posted_suspended += self.sent - before;
+        let fds = [self.s.call[0].raw(), self.s.call[1].raw()];
+        let woke = poll_readable(&fds, SUSPENDED_WATCH_MS)
+            .map_err(|e| format!("poll: {}", errno_name(e)))?;
+        let now = (
+            self.s.rx.used_idx(&self.s.mem),
+            self.s.tx.used_idx(&self.s.mem),
+        );
+        if now != used || woke.iter().any(|&r| r) {
+            return Err(format!(
+                "suspended device moved: used indexes (rx, tx) {used:?} -> {now:?}, calls {woke:?}"
+            ));
+        }
+        // Accepted while suspended (vhost-vdpa refuses both on a running device): the same
+        // base and addresses again, so the device must go on exactly where it stopped.
+        let tx_base = u32::from(self.s.tx.used_idx(&self.s.mem));
+        let dev = &self.s.dev;
+        step(
+            "SET_VRING_BASE(1) while suspended",
+            dev.set_state(VHOST_SET_VRING_BASE, 1, tx_base),
+        )?;
+        step(
+            "SET_VRING_ADDR(0) while suspended",
+            dev.set_addr(&self.s.rx.addr()),
+        )?;
+        step("VHOST_VDPA_RESUME", dev.ioctl_none(VHOST_VDPA_RESUME))?;
+        Ok(())
+    }
+
     /// Waits for a call notification (up to [`WAIT_MS`]) and drains both call eventfds.
     fn wait(&mut self) -> Result<(), String> {
         let fds = [self.s.call[0].raw(), self.s.call[1].raw()];
@@ -279,7 +416,7 @@ pub(crate) fn run(path: &str, o: &Opts) -> Result<(), String> {
     if o.frames == 0 || o.batch == 0 {
         return Err("--frames and --batch must be at least 1".to_string());
     }
-    let mut s = Session::start(path)?;
+    let s = Session::start_with(path, o.late_enable)?;
     println!(
         "traffic: device mac {}, features {:#x} -> {:#x}, backend {:#x} -> {:#x}",
         fmt_mac(&s.mac),
@@ -300,49 +437,40 @@ pub(crate) fn run(path: &str, o: &Opts) -> Result<(), String> {
     );
     let size = s.rx.size;
     let batch = o.batch.min(u32::from(size));
-    for id in 0..size {
-        s.post_rx(id);
-    }
-    s.kick(0)?;
     let eff = Opts { batch, ..*o };
     let mut f = Flow {
         o: &eff,
-        tx_free: (0..size).rev().collect(),
-        tx_seq: vec![None; usize::from(size)],
-        rx_posted: vec![true; usize::from(size)],
-        received: vec![false; o.frames as usize],
+        tx_free: Vec::new(),
+        tx_seq: Vec::new(),
+        rx_posted: Vec::new(),
+        received: Vec::new(),
         sent: 0,
         got: 0,
-        st: Stats {
-            kicks_rx: 1,
-            ..Stats::default()
-        },
+        st: Stats::default(),
+        suspended_at: 0,
         s,
     };
-    loop {
-        f.send()?;
-        let n = f.reap_tx()? + f.reap_rx()?;
-        sane(&f.s.rx, &f.s.mem)?;
-        sane(&f.s.tx, &f.s.mem)?;
-        if f.got == o.frames && f.st.tx_used == o.frames {
-            break;
-        }
-        if n == 0 {
-            f.wait()?;
-        }
+    f.begin()?;
+    f.pump()?;
+    for round in 1..=o.restarts {
+        // The same IOTLB map, new rings: the device must still reach the memory.
+        f.s.restart().map_err(|e| format!("restart {round}: {e}"))?;
+        f.begin()?;
+        f.pump()
+            .map_err(|e| format!("after restart {round}: {e}"))?;
     }
-    // Nothing more may come back: a late duplicate would show up as an extra RX entry.
-    poll_readable(&[f.s.call[0].raw()], 200).map_err(|e| format!("poll: {}", errno_name(e)))?;
-    let extra = f.s.rx.pending(&f.s.mem);
-    if extra != 0 {
-        return Err(format!(
-            "{extra} RX entries came back after all {} frames",
-            o.frames
-        ));
-    }
+    let runs = 1 + o.restarts;
     println!(
-        "traffic: {}/{} frames of {}..{} bytes came back bit-exact",
-        f.got, o.frames, o.min, o.max
+        "traffic: {}/{} frames of {}..{} bytes came back bit-exact{}",
+        f.got,
+        o.frames,
+        o.min,
+        o.max,
+        if o.restarts > 0 {
+            format!(", in each of {runs} runs (reset and restarted on the same IOTLB map)")
+        } else {
+            String::new()
+        }
     );
     println!(
         "traffic: kicks tx {} rx {}, call wakeups {} (rx {} tx {}), used tx {} rx {}, headers with num_buffers=1: {}",
@@ -355,9 +483,18 @@ pub(crate) fn run(path: &str, o: &Opts) -> Result<(), String> {
         f.st.rx_used,
         f.st.hdr_num_buffers_1
     );
+    if o.suspend_every > 0 {
+        println!(
+            "traffic: suspended {} times mid-burst: bases matched the used indexes, {} frames posted while suspended stayed put until resume",
+            f.st.suspends, f.st.posted_suspended
+        );
+    }
     // Where the TX ring stood, asked after a reset as QEMU 7.2 asks for its last rings.
     step("SET_STATUS(0)", f.s.dev.set_u8(VHOST_VDPA_SET_STATUS, 0))?;
-    let base = step("GET_VRING_BASE(1)", f.s.dev.get_state(VHOST_GET_VRING_BASE, 1))?;
+    let base = step(
+        "GET_VRING_BASE(1)",
+        f.s.dev.get_state(VHOST_GET_VRING_BASE, 1),
+    )?;
     println!(
         "traffic: tx ring base read after the reset: {base} ({} frames sent)",
         f.sent
