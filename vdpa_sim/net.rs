@@ -35,17 +35,21 @@ const BUDGET: u32 = 256;
 /// Control commands per worker pass.
 const CTRL_BUDGET: u32 = 64;
 const QUEUE_MAX: u16 = 256;
-/// Queues: receive, transmit, control.
-const QUEUES: usize = 3;
-/// The control queue's index.
-const CTRL_QUEUE: u16 = 2;
+/// The most queue pairs an instance may have.
+const MAX_PAIRS: u16 = netsim::MAX_PAIRS;
+/// Queue pairs of a new instance (`max_queue_pairs`).
+const DEFAULT_PAIRS: u16 = 4;
+/// Room for queues: a receive and a transmit queue per pair, then the control queue, which
+/// is queue `2 * max_pairs` of an instance (virtio 1.2, 5.1.2).
+const QUEUES: usize = 2 * MAX_PAIRS as usize + 1;
 /// The control-queue features offered.
 const CTRL_FEATURES: u64 = ctrl::F_CTRL_VQ
     | filter::F_CTRL_RX
     | ctrl::F_CTRL_RX_EXTRA
     | filter::F_CTRL_VLAN
     | ctrl::F_CTRL_MAC_ADDR
-    | ctrl::F_GUEST_ANNOUNCE;
+    | ctrl::F_GUEST_ANNOUNCE
+    | ctrl::F_MQ;
 
 /// Commands on the control queue.
 #[derive(Clone, Copy, Default)]
@@ -58,7 +62,8 @@ struct CtrlStats {
 pub(crate) struct NetClass {
     cfg: NetConfig,
     filter: RxFilter,
-    stats: NetStats,
+    /// The counters of each queue pair.
+    stats: [NetStats; MAX_PAIRS as usize],
     ctrl: CtrlStats,
     /// The features the driver negotiated (0 until `FEATURES_OK`).
     features: u64,
@@ -104,7 +109,7 @@ impl DeviceClass<QUEUES> for NetClass {
         dma_entries: DMA_MAX_ENTRIES as u32,
         caps: caps::SUSPEND,
         // The control queue in a group and address space of its own, as vdpa_sim_net.
-        groups: GroupLayout::LastAlone,
+        groups: GroupLayout::NetControlQueue,
         address_spaces: 2,
     };
 
@@ -115,13 +120,18 @@ impl DeviceClass<QUEUES> for NetClass {
                 mtu: 1500,
                 link_up: true,
                 announce: false,
+                max_pairs: DEFAULT_PAIRS,
             },
             filter: RxFilter::new(),
-            stats: NetStats::default(),
+            stats: [NetStats::default(); MAX_PAIRS as usize],
             ctrl: CtrlStats::default(),
             features: 0,
             pairs: 1,
         })
+    }
+
+    fn num_queues(&self) -> u16 {
+        2 * self.cfg.max_pairs + 1
     }
 
     fn features_ok(&mut self, features: u64) {
@@ -150,41 +160,52 @@ impl DeviceClass<QUEUES> for NetClass {
         self.cfg.write_config(offset, data)
     }
 
-    /// Control commands first, so that frames of this pass see the filter they set.
+    /// Control commands first, so that frames of this pass see the filter they set. Then
+    /// each pair in use loops its transmit queue to its own receive queue: a frame comes back
+    /// on the pair it was sent on.
     fn run(
         &mut self,
         queues: &mut [Option<SplitQueue>; QUEUES],
         mem: &QueueMemory<'_, QUEUES>,
     ) -> Pass {
         let bit = |on: bool, q: u16| if on { 1u64 << q } else { 0 };
-        let [rx, tx, cq] = queues;
+        // Queue 2 without MQ, after the last pair with it (virtio 1.2, 5.1.2).
+        let mq = self.features & ctrl::F_MQ != 0;
+        let ctrl_queue = if mq { 2 * self.cfg.max_pairs } else { 2 };
         let mut pass = Pass::default();
-        if let Some(cq) = cq {
+        if let Some(Some(cq)) = queues.get_mut(usize::from(ctrl_queue)) {
             let mut t = CtrlTarget {
                 features: self.features,
                 filter: &mut self.filter,
                 mac: &mut self.cfg.mac,
                 announce: &mut self.cfg.announce,
                 pairs: &mut self.pairs,
-                max_pairs: 1,
+                max_pairs: self.cfg.max_pairs,
             };
-            let c = ctrl::run_ctrl(cq, mem.of(CTRL_QUEUE), &mut t, CTRL_BUDGET);
+            let c = ctrl::run_ctrl(cq, mem.of(ctrl_queue), &mut t, CTRL_BUDGET);
             self.ctrl.commands = self.ctrl.commands.wrapping_add(u64::from(c.completed));
             self.ctrl.errors = self.ctrl.errors.wrapping_add(u64::from(c.errors));
             if c.broken {
                 pass.broken = true;
                 return pass;
             }
-            pass.interrupts |= bit(c.interrupt, CTRL_QUEUE);
+            pass.interrupts |= bit(c.interrupt, ctrl_queue);
             pass.run_again |= c.run_again;
             pass.config_changed |= c.config_changed;
         }
-        if let (Some(rx), Some(tx)) = (rx, tx) {
-            let (cfg, filter) = (&self.cfg, &self.filter);
-            let mem = mem.of(netsim::RX_QUEUE);
-            let end = netsim::run_pass(cfg, filter, rx, tx, mem, BUDGET, &mut self.stats);
-            pass.interrupts |=
-                bit(end.interrupt_rx, netsim::RX_QUEUE) | bit(end.interrupt_tx, netsim::TX_QUEUE);
+        // Without MQ the driver uses one pair (virtio 1.2, 5.1.6.5.5).
+        let pairs = if mq { self.pairs } else { 1 };
+        let (cfg, filter) = (&self.cfg, &self.filter);
+        for p in 0..pairs.min(cfg.max_pairs) {
+            let (qrx, qtx) = (2 * p, 2 * p + 1);
+            let i = usize::from(qrx);
+            let (Some([Some(rx), Some(tx)]), Some(stats)) =
+                (queues.get_mut(i..i + 2), self.stats.get_mut(usize::from(p)))
+            else {
+                continue;
+            };
+            let end = netsim::run_pass(cfg, filter, rx, tx, mem.of(qrx), BUDGET, stats);
+            pass.interrupts |= bit(end.interrupt_rx, qrx) | bit(end.interrupt_tx, qtx);
             pass.run_again |= end.run_again;
             pass.broken |= end.broken;
         }
@@ -245,6 +266,26 @@ impl Attribute for Mtu {
     }
 }
 
+/// `max_queue_pairs`: the queue pairs the device has (1 to 8, default 4); writable before a
+/// driver starts the device. The control queue follows the last pair.
+struct MaxQueuePairs;
+impl Attribute for MaxQueuePairs {
+    type Target = NetInstance;
+    const NAME: &'static core::ffi::CStr = c"max_queue_pairs";
+    const WRITABLE: bool = true;
+    fn show(sim: &NetInstance, page: &mut Page<'_>) -> Result {
+        page.line(format_args!("{}", sim.lock().class.cfg.max_pairs))
+    }
+    fn store(sim: &NetInstance, input: &[u8]) -> Result {
+        let s = input.strip_suffix(b"\n").unwrap_or(input);
+        let n: u16 = core::str::from_utf8(s)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or(EINVAL)?;
+        sim.set_config_stopped(|net| set_checked(net, |c| c.max_pairs = n))
+    }
+}
+
 /// Applies `f` to the config if the result is valid.
 fn set_checked(net: &mut NetClass, f: impl FnOnce(&mut NetConfig)) -> Result {
     let mut cfg = net.cfg;
@@ -298,9 +339,60 @@ impl Attribute for Announce {
     }
 }
 
-/// The counters of the receive and transmit queues.
+/// The counters of every queue pair, summed.
 fn stats(sim: &NetInstance) -> NetStats {
-    sim.lock().class.stats
+    let st = sim.lock();
+    let mut sum = NetStats::default();
+    for s in &st.class.stats {
+        sum.add(s);
+    }
+    sum
+}
+
+/// One counter of each queue pair the device has, space-separated: `pick` chooses it.
+fn per_pair(sim: &NetInstance, page: &mut Page<'_>, pick: fn(&NetStats) -> u64) -> Result {
+    let st = sim.lock();
+    let n = usize::from(st.class.cfg.max_pairs);
+    let mut first = true;
+    for s in st.class.stats.iter().take(n) {
+        let sep = if first { "" } else { " " };
+        core::fmt::Write::write_fmt(page, format_args!("{sep}{}", pick(s))).map_err(|_| EINVAL)?;
+        first = false;
+    }
+    page.line(format_args!(""))
+}
+
+/// `stats/rx_packets_per_pair`: frames delivered on each pair's receive queue.
+struct RxPacketsPerPair;
+impl Attribute for RxPacketsPerPair {
+    type Target = NetInstance;
+    const NAME: &'static core::ffi::CStr = c"rx_packets_per_pair";
+    const WRITABLE: bool = false;
+    fn show(sim: &NetInstance, page: &mut Page<'_>) -> Result {
+        per_pair(sim, page, |s| s.rx.packets)
+    }
+}
+
+/// `stats/rx_drops_per_pair`: frames each pair's receive side dropped (filter, no buffer).
+struct RxDropsPerPair;
+impl Attribute for RxDropsPerPair {
+    type Target = NetInstance;
+    const NAME: &'static core::ffi::CStr = c"rx_drops_per_pair";
+    const WRITABLE: bool = false;
+    fn show(sim: &NetInstance, page: &mut Page<'_>) -> Result {
+        per_pair(sim, page, |s| s.rx.drops)
+    }
+}
+
+/// `stats/tx_packets_per_pair`: frames taken from each pair's transmit queue.
+struct TxPacketsPerPair;
+impl Attribute for TxPacketsPerPair {
+    type Target = NetInstance;
+    const NAME: &'static core::ffi::CStr = c"tx_packets_per_pair";
+    const WRITABLE: bool = false;
+    fn show(sim: &NetInstance, page: &mut Page<'_>) -> Result {
+        per_pair(sim, page, |s| s.tx.packets)
+    }
 }
 
 crate::show_attribute!(RxPackets: NetInstance, c"rx_packets", |s| stats(s).rx.packets);
@@ -315,12 +407,12 @@ crate::show_attribute!(CtrlCommands: NetInstance, c"ctrl_commands", |s| s.lock()
 crate::show_attribute!(CtrlErrors: NetInstance, c"ctrl_errors", |s| s.lock().class.ctrl.errors);
 
 crate::attribute_group!(
-    static SETTINGS: AttributeGroup<NetInstance> = (None) [Mac, Mtu, Link, Announce];
+    static SETTINGS: AttributeGroup<NetInstance> = (None) [Mac, Mtu, MaxQueuePairs, Link, Announce];
 );
 crate::attribute_group!(
     static STATS: AttributeGroup<NetInstance> = (Some(c"stats")) [
         RxPackets, RxBytes, RxDrops, RxErrors, TxPackets, TxBytes, TxDrops, TxErrors,
-        CtrlCommands, CtrlErrors,
+        CtrlCommands, CtrlErrors, RxPacketsPerPair, RxDropsPerPair, TxPacketsPerPair,
     ];
 );
 crate::attribute_group!(

@@ -52,6 +52,12 @@ pub(crate) trait DeviceClass<const Q: usize>: Sized + Send + 'static {
 
     /// A new instance's class state.
     fn new() -> Result<Self>;
+    /// How many of the `Q` queues the instance has now (`NUM_QUEUES`): a setting of the class
+    /// (a net device's queue pairs), read whenever it may have changed while no driver runs
+    /// the device.
+    fn num_queues(&self) -> u16 {
+        Q as u16
+    }
     /// Fills `buf` with config space at `offset` (in bounds: the transport checked it).
     fn config_read(&self, offset: usize, buf: &mut [u8]);
     /// A driver's config space write; returns whether the config changed.
@@ -155,13 +161,17 @@ crate::impl_has_work!([C: DeviceClass<Q>, const Q: usize] SimDevice<C, Q>, work)
 
 impl<C: DeviceClass<Q>, const Q: usize> SimDevice<C, Q> {
     fn new(handle: DeviceHandle, wq: Arc<Queue>) -> Result<Pin<KBox<Self>>> {
+        let class = C::new()?;
+        let mut regs = RegisterFile::new(C::INFO);
+        regs.set_num_queues(class.num_queues())
+            .map_err(|_| EINVAL)?;
         let state = SimState {
-            regs: RegisterFile::new(C::INFO),
+            regs,
             queues: [const { None }; Q],
             event_idx: false,
             dma: [const { None }; MAX_AS],
             tlb: [DeviceTlb::new()?, DeviceTlb::new()?],
-            class: C::new()?,
+            class,
             knobs: TestKnobs::default(),
             storm_left: 0,
         };
@@ -200,13 +210,15 @@ impl<C: DeviceClass<Q>, const Q: usize> SimDevice<C, Q> {
     }
 
     /// Changes the class's config with `f` only while no driver has started the device:
-    /// `EBUSY` otherwise.
+    /// `EBUSY` otherwise. The change may give the device another number of queues.
     pub(crate) fn set_config_stopped(&self, f: impl FnOnce(&mut C) -> Result) -> Result {
         let mut st = self.state.lock();
         if st.regs.status() != 0 {
             return Err(EBUSY);
         }
         f(&mut st.class)?;
+        let n = st.class.num_queues();
+        st.regs.set_num_queues(n).map_err(|_| EINVAL)?;
         st.regs.config_changed();
         Ok(())
     }

@@ -21,7 +21,18 @@ val() { ok "r $1"; cat "$R"; }
 [ "$(val 0x000)" = 0x74726976 ] || fail "MAGIC_VALUE reads $(cat $R)"
 [ "$(val 0x004)" = 0x00000001 ] || fail "VERSION"
 [ "$(val 0x008)" = 0x00000001 ] || fail "DEVICE_ID"
-[ "$(val 0x0c4)" = 0x00000003 ] || fail "NUM_QUEUES (rx, tx, control)"
+[ "$(val 0x0c4)" = 0x00000009 ] || fail "NUM_QUEUES (4 pairs, control)"
+[ "$(val 0x064)" = 0x00000002 ] || fail "NUM_GROUPS"
+[ "$(val 0x068)" = 0x00000002 ] || fail "NUM_AS"
+[ "$(val 0x0b8)" = 0x00000001 ] || fail "DEVICE_CAPS (suspend)"
+# Before a driver negotiates MQ the control queue is queue 2, alone in group 1.
+for q in 0:0 2:1 8:0; do
+	ok "w 0x030 ${q%:*}"
+	[ "$(val 0x06c)" = 0x0000000${q#*:} ] || fail "QUEUE_GROUP of queue ${q%:*}: $(cat $R)"
+done
+ok "w 0x030 0"
+ok "w 0x0bc 1"                            # SUSPEND before DRIVER_OK: refused by the device
+[ "$(val 0x0bc)" = 0x00000000 ] || fail "suspended before DRIVER_OK"
 [ "$(val 0x0c8)" = 0x00000018 ] || fail "CONFIG_SIZE"
 
 refused "Invalid argument" "r 0x018"      # reserved gap
@@ -37,13 +48,13 @@ refused "Invalid argument" "r 0x1000000000"
 note "refused with EINVAL: reserved, past-the-end, misaligned, write-only reads, read-only writes, garbage"
 
 # Queue index out of range: selecting is allowed, the queue reads as absent and refuses setup.
-ok "w 0x030 7"
-[ "$(val 0x034)" = 0x00000000 ] || fail "QUEUE_NUM_MAX of queue 7"
+ok "w 0x030 9"
+[ "$(val 0x034)" = 0x00000000 ] || fail "QUEUE_NUM_MAX of queue 9"
 ok "w 0x038 16"
-[ "$(val 0x038)" = 0x00000000 ] || fail "QUEUE_NUM of queue 7 took a value"
+[ "$(val 0x038)" = 0x00000000 ] || fail "QUEUE_NUM of queue 9 took a value"
 ok "w 0x050 9"                            # doorbell of a queue that does not exist: ignored
 ok "w 0x050 0xffffffff"
-note "queue 7 of 3: QUEUE_NUM_MAX 0, QUEUE_NUM write ignored, stray doorbells ignored"
+note "queue 9 of 9: QUEUE_NUM_MAX 0, QUEUE_NUM write ignored, stray doorbells ignored"
 
 # Status rules through the window: no DRIVER_OK before FEATURES_OK, no clearing bits.
 ok "w 0x060 1"; ok "w 0x060 3"

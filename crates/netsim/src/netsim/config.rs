@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Device configuration and the receive filter.
 
-use super::{CONFIG_SIZE, ETH_ALEN, MAX_MTU, MIN_MTU, VIRTIO_NET_S_ANNOUNCE, VIRTIO_NET_S_LINK_UP};
+use super::{
+    CONFIG_SIZE, ETH_ALEN, MAX_MTU, MAX_PAIRS, MIN_MTU, VIRTIO_NET_S_ANNOUNCE, VIRTIO_NET_S_LINK_UP,
+};
 
 /// Why a [`NetConfig`] was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,6 +14,8 @@ pub enum ConfigError {
     MulticastMac,
     /// The MAC address is all zeroes.
     ZeroMac,
+    /// The number of queue pairs is outside `1..=`[`MAX_PAIRS`].
+    PairsOutOfRange,
 }
 
 /// Configuration of the simulated network device.
@@ -26,6 +30,8 @@ pub struct NetConfig {
     /// The device asks the driver to announce itself (`VIRTIO_NET_S_ANNOUNCE`), as after a
     /// migration; the driver's `VIRTIO_NET_CTRL_ANNOUNCE_ACK` clears it.
     pub announce: bool,
+    /// Queue pairs the device has (`max_virtqueue_pairs`), 1 to [`MAX_PAIRS`].
+    pub max_pairs: u16,
 }
 
 impl NetConfig {
@@ -41,11 +47,14 @@ impl NetConfig {
         if self.mac == [0; ETH_ALEN] {
             return Err(ConfigError::ZeroMac);
         }
+        if !(1..=MAX_PAIRS).contains(&self.max_pairs) {
+            return Err(ConfigError::PairsOutOfRange);
+        }
         Ok(())
     }
 
     /// `struct virtio_net_config` (virtio 1.2, 5.1.4), little-endian: `mac`, `status`,
-    /// `max_virtqueue_pairs` (always 1) and `mtu`, then `speed`, `duplex` and the RSS fields,
+    /// `max_virtqueue_pairs` and `mtu`, then `speed`, `duplex` and the RSS fields,
     /// which stay 0 because their features are not offered. All 24 bytes exist because
     /// vhost-vdpa users read the whole structure whatever the features (QEMU reads up to 24
     /// bytes and fails on a shorter space).
@@ -63,7 +72,7 @@ impl NetConfig {
         let fields: [(usize, &[u8]); 4] = [
             (0, &self.mac),
             (6, &status.to_le_bytes()),
-            (8, &1u16.to_le_bytes()),
+            (8, &self.max_pairs.to_le_bytes()),
             (10, &self.mtu.to_le_bytes()),
         ];
         for (off, v) in fields {

@@ -67,6 +67,18 @@ pub struct Outcome {
     pub error: Option<QueueFault>,
 }
 
+impl NetStats {
+    /// Adds `other`'s counters to these (wrapping), to sum queues.
+    pub fn add(&mut self, other: &NetStats) {
+        for (a, b) in [(&mut self.rx, &other.rx), (&mut self.tx, &other.tx)] {
+            a.packets = a.packets.wrapping_add(b.packets);
+            a.bytes = a.bytes.wrapping_add(b.bytes);
+            a.drops = a.drops.wrapping_add(b.drops);
+            a.errors = a.errors.wrapping_add(b.errors);
+        }
+    }
+}
+
 impl QueueStats {
     fn count(&mut self, len: u64) {
         self.packets = self.packets.wrapping_add(1);

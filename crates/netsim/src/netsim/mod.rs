@@ -58,6 +58,8 @@ pub const CONFIG_SIZE: usize = 24;
 pub const CONFIG_MAC_OFFSET: usize = 0;
 /// Offset of `status` in the config space.
 pub const CONFIG_STATUS_OFFSET: usize = 6;
+/// The most queue pairs a device may have (`max_virtqueue_pairs`).
+pub const MAX_PAIRS: u16 = 8;
 /// Offset of `max_virtqueue_pairs` in the config space.
 pub const CONFIG_MAX_VQ_PAIRS_OFFSET: usize = 8;
 /// Offset of `mtu` in the config space.

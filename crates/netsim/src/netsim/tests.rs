@@ -137,6 +137,7 @@ impl Bench {
                 mtu,
                 link_up: true,
                 announce: false,
+                max_pairs: 1,
             },
             filter: RxFilter::new(),
             stats: NetStats::default(),
@@ -302,6 +303,7 @@ fn config_validation() {
         mtu: 1500,
         link_up: true,
         announce: false,
+        max_pairs: 1,
     };
     assert_eq!(ok.validate(), Ok(()));
     for mtu in [MIN_MTU, 9000, MAX_MTU] {
@@ -331,6 +333,20 @@ fn config_validation() {
         NetConfig { mac: [0; 6], ..ok }.validate(),
         Err(ConfigError::ZeroMac)
     );
+    for max_pairs in [0, MAX_PAIRS + 1] {
+        assert_eq!(
+            NetConfig { max_pairs, ..ok }.validate(),
+            Err(ConfigError::PairsOutOfRange)
+        );
+    }
+    assert_eq!(
+        NetConfig {
+            max_pairs: MAX_PAIRS,
+            ..ok
+        }
+        .validate(),
+        Ok(())
+    );
 }
 
 #[test]
@@ -340,6 +356,7 @@ fn config_bytes_layout() {
         mtu: 0x1234,
         link_up: true,
         announce: false,
+        max_pairs: 1,
     };
     let b = cfg.to_config_bytes();
     assert_eq!(b.len(), CONFIG_SIZE);
@@ -350,6 +367,15 @@ fn config_bytes_layout() {
         [1, 0]
     );
     assert_eq!(b[CONFIG_MTU_OFFSET..CONFIG_MTU_OFFSET + 2], [0x34, 0x12]);
+    let four = NetConfig {
+        max_pairs: 4,
+        ..cfg
+    }
+    .to_config_bytes();
+    assert_eq!(
+        four[CONFIG_MAX_VQ_PAIRS_OFFSET..CONFIG_MAX_VQ_PAIRS_OFFSET + 2],
+        [4, 0]
+    );
     let down = NetConfig {
         link_up: false,
         ..cfg
@@ -879,6 +905,7 @@ fn config_tail_is_zero_and_only_the_mac_is_writable() {
         mtu: 1500,
         link_up: true,
         announce: false,
+        max_pairs: 1,
     };
     let b = cfg.to_config_bytes();
     assert_eq!(CONFIG_SIZE, 24);
@@ -1112,4 +1139,17 @@ fn a_vlan_tag_may_come_on_top_of_the_mtu() {
         b.gather(&rx1, NET_HDR_LEN + 1518)[NET_HDR_LEN + 12..NET_HDR_LEN + 16],
         [0x81, 0, 0, 5]
     );
+}
+
+#[test]
+fn stats_of_several_queues_add_up() {
+    let mut a = NetStats::default();
+    a.rx.packets = 2;
+    a.tx.drops = u64::MAX;
+    let mut b = NetStats::default();
+    b.rx.packets = 3;
+    b.tx.drops = 2;
+    b.rx.bytes = 7;
+    a.add(&b);
+    assert_eq!((a.rx.packets, a.rx.bytes, a.tx.drops), (5, 7, 1));
 }

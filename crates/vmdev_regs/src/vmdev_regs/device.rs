@@ -20,26 +20,43 @@ pub const MAX_AS: u16 = 2;
 pub enum GroupLayout {
     /// Every queue is in group 0.
     Single,
-    /// The last queue (a control queue) is alone in group 1; the others are in group 0. A
-    /// driver can then give the control queue an address space of its own (as QEMU does when
-    /// it shadows the control queue).
-    LastAlone,
+    /// A virtio-net device's control queue is alone in group 1, the others are in group 0, so
+    /// a driver can give the control queue an address space of its own (as QEMU does when it
+    /// shadows it). The control queue is queue 2 unless the driver negotiated
+    /// `VIRTIO_NET_F_MQ`, and then the last queue (virtio 1.2, 5.1.2); before feature
+    /// negotiation it is queue 2.
+    NetControlQueue,
 }
+
+/// `VIRTIO_NET_F_MQ`, which moves a net device's control queue (see
+/// [`GroupLayout::NetControlQueue`]).
+const VIRTIO_NET_F_MQ: u64 = 1 << 22;
 
 impl GroupLayout {
     /// How many groups there are (`NUM_GROUPS`).
     pub const fn groups(self) -> u16 {
         match self {
             GroupLayout::Single => 1,
-            GroupLayout::LastAlone => 2,
+            GroupLayout::NetControlQueue => 2,
         }
     }
 
-    /// The group of queue `q` of `n`.
-    pub const fn group_of(self, q: u16, n: u16) -> u16 {
+    /// The group of queue `q` of `n`, with `driver_features` negotiated.
+    pub const fn group_of(self, q: u16, n: u16, driver_features: u64) -> u16 {
         match self {
-            GroupLayout::LastAlone if q + 1 == n => 1,
-            _ => 0,
+            GroupLayout::Single => 0,
+            GroupLayout::NetControlQueue => {
+                let ctrl = if driver_features & VIRTIO_NET_F_MQ != 0 {
+                    n.saturating_sub(1)
+                } else {
+                    2
+                };
+                if q == ctrl && q < n {
+                    1
+                } else {
+                    0
+                }
+            }
         }
     }
 }
@@ -283,7 +300,12 @@ impl<const N: usize> RegisterFile<N> {
 
     /// The virtqueue group of queue `idx`.
     pub fn queue_group(&self, idx: u16) -> u16 {
-        self.info.groups.group_of(idx, self.num_queues())
+        let features = if self.status & FEATURES_OK != 0 {
+            self.driver_features
+        } else {
+            0
+        };
+        self.info.groups.group_of(idx, self.num_queues(), features)
     }
 
     /// The address space queue `idx` uses.
@@ -754,7 +776,7 @@ mod tests {
         config_size: 12,
         dma_entries: 16,
         caps: caps::SUSPEND,
-        groups: GroupLayout::LastAlone,
+        groups: GroupLayout::NetControlQueue,
         address_spaces: 2,
     };
 
@@ -1236,10 +1258,26 @@ mod tests {
             r.write(Register::QUEUE_SEL, q).unwrap();
             assert_eq!(r.read(Register::QUEUE_GROUP), group, "queue {q}");
         }
-        // The last queue moves with the queue count (a net device's pairs).
-        r.set_num_queues(2).unwrap();
-        assert_eq!(r.queue_group(1), 1);
-        r.set_num_queues(3).unwrap();
+        // A device with room for more pairs: the control queue is queue 2 until the driver
+        // negotiates MQ, then the last one.
+        let mut m = RegisterFile::<5>::new(DeviceInfo {
+            features: INFO.features | VIRTIO_NET_F_MQ,
+            ..INFO
+        });
+        assert_eq!((m.queue_group(2), m.queue_group(4)), (1, 0));
+        m.write(Register::STATUS, u32::from(ACKNOWLEDGE | DRIVER))
+            .unwrap();
+        m.write(Register::DRIVER_FEATURES_SEL, 0).unwrap();
+        m.write(Register::DRIVER_FEATURES, 1 << 22).unwrap();
+        m.write(Register::DRIVER_FEATURES_SEL, 1).unwrap();
+        m.write(Register::DRIVER_FEATURES, 1).unwrap();
+        let fok = ACKNOWLEDGE | DRIVER | FEATURES_OK;
+        assert!(matches!(
+            m.write(Register::STATUS, u32::from(fok)),
+            Ok(Effect::FeaturesOk(_))
+        ));
+        assert_eq!((m.queue_group(2), m.queue_group(4)), (0, 1));
+        assert_eq!(m.queue_group(5), 0);
         assert_eq!(r.write(Register::GROUP_SEL, 2), Err(Rejected::BadSelector));
         r.write(Register::GROUP_SEL, 1).unwrap();
         assert_eq!(r.write(Register::GROUP_ASID, 2), Err(Rejected::BadValue));

@@ -202,21 +202,6 @@ pub(crate) fn run(path: &str) -> Result<(), String> {
             "{nvqs} vqs, {ngroups} groups, {nas} address spaces: need a control queue in a group of its own"
         ));
     }
-    let cvq = nvqs - 1;
-    let cvq_group = step(
-        "GET_VRING_GROUP(cvq)",
-        dev.get_state(VHOST_VDPA_GET_VRING_GROUP, cvq),
-    )?;
-    for i in 0..cvq {
-        let g = step(
-            "GET_VRING_GROUP",
-            dev.get_state(VHOST_VDPA_GET_VRING_GROUP, i),
-        )?;
-        if g == cvq_group {
-            return Err(format!("vq {i} shares group {g} with the control queue"));
-        }
-    }
-
     let features = step("VHOST_GET_FEATURES", dev.get_u64(VHOST_GET_FEATURES))?;
     let has = |b: u32| features & (1u64 << b) != 0;
     if !has(F_CTRL_VQ) || !has(F_CTRL_MAC_ADDR) {
@@ -247,6 +232,22 @@ pub(crate) fn run(path: &str) -> Result<(), String> {
     let st = step("GET_STATUS", dev.get_u8(VHOST_VDPA_GET_STATUS))?;
     if st & VIRTIO_CONFIG_S_FEATURES_OK == 0 {
         return Err(format!("features {want:#x} refused (status {st:#04x})"));
+    }
+    // Without MQ the control queue is vq 2 (virtio 1.2, 5.1.2), whatever the device's queue
+    // count; its group is asked after FEATURES_OK, which decides where it is.
+    let cvq = 2;
+    let cvq_group = step(
+        "GET_VRING_GROUP(cvq)",
+        dev.get_state(VHOST_VDPA_GET_VRING_GROUP, cvq),
+    )?;
+    for i in 0..cvq {
+        let g = step(
+            "GET_VRING_GROUP",
+            dev.get_state(VHOST_VDPA_GET_VRING_GROUP, i),
+        )?;
+        if g == cvq_group {
+            return Err(format!("vq {i} shares group {g} with the control queue"));
+        }
     }
     step(
         "SET_GROUP_ASID(cvq group, 1)",
