@@ -27,7 +27,8 @@ show ls /sys/bus/mdev/devices/$uuid/
 show "echo 02:de:mo:00:00:01 > /sys/bus/vmdev/devices/$v/mac 2>&1 || echo '(refused: not a MAC)'"
 show "echo 02:de:00:00:00:01 > /sys/bus/vmdev/devices/$v/mac"
 show "echo 1400 > /sys/bus/vmdev/devices/$v/mtu"
-show "grep -H . /sys/bus/vmdev/devices/$v/{device_class,device_id,mdev_uuid,mac,mtu,link}"
+show "echo 2 > /sys/bus/vmdev/devices/$v/max_queue_pairs"
+show "grep -H . /sys/bus/vmdev/devices/$v/{device_class,device_id,mdev_uuid,mac,mtu,max_queue_pairs,link}"
 
 step "4. Bind it to virtio_mdev: the kernel's unmodified virtio_net takes over"
 show "echo $v > /sys/bus/vmdev/drivers/virtio_mdev/bind"
@@ -54,6 +55,13 @@ show "ip link set dev $nd promisc off"
 show "ip maddr add 01:00:5e:01:02:03 dev $nd"
 show "$PKTLOOP $nd 01:00:5e:01:02:03 60 1414 100"
 show "grep -H . /sys/bus/vmdev/devices/$v/stats/ctrl_*"
+
+echo "The number of queue pairs in use is a control command too. Each pair loops its own"
+echo "frames: a pktloop pinned to each CPU sends on that CPU's pair, and they come back there."
+show "ethtool -L $nd combined 2"
+show "ethtool -l $nd | tail -5"
+for cpu in 0 1; do show "taskset -c $cpu $PKTLOOP $nd 02:de:00:00:00:01 60 1414 50"; done
+show "grep -H . /sys/bus/vmdev/devices/$v/stats/*_per_pair"
 
 step "7. Link changes reach the driver through a config interrupt"
 show "echo down > /sys/bus/vmdev/devices/$v/link; sleep 0.5; cat /sys/class/net/$nd/carrier"

@@ -17,17 +17,15 @@ use std::time::Instant;
 
 use vhost_uapi::{
     BACKEND_IOTLB_ASID, BACKEND_IOTLB_MSG_V2, VHOST_GET_BACKEND_FEATURES, VHOST_GET_FEATURES,
-    VHOST_SET_BACKEND_FEATURES, VHOST_SET_FEATURES, VHOST_SET_OWNER, VHOST_SET_VRING_BASE,
-    VHOST_SET_VRING_CALL, VHOST_SET_VRING_KICK, VHOST_SET_VRING_NUM, VHOST_VDPA_GET_AS_NUM,
-    VHOST_VDPA_GET_GROUP_NUM, VHOST_VDPA_GET_STATUS, VHOST_VDPA_GET_VQS_COUNT,
-    VHOST_VDPA_GET_VRING_GROUP, VHOST_VDPA_SET_GROUP_ASID, VHOST_VDPA_SET_STATUS,
-    VHOST_VDPA_SET_VRING_ENABLE, VIRTIO_CONFIG_S_ACKNOWLEDGE, VIRTIO_CONFIG_S_DRIVER,
-    VIRTIO_CONFIG_S_DRIVER_OK, VIRTIO_CONFIG_S_FEATURES_OK, VIRTIO_F_ACCESS_PLATFORM,
+    VHOST_SET_BACKEND_FEATURES, VHOST_SET_OWNER, VHOST_SET_VRING_BASE, VHOST_SET_VRING_CALL,
+    VHOST_SET_VRING_KICK, VHOST_SET_VRING_NUM, VHOST_VDPA_GET_AS_NUM, VHOST_VDPA_GET_GROUP_NUM,
+    VHOST_VDPA_GET_VQS_COUNT, VHOST_VDPA_GET_VRING_GROUP, VHOST_VDPA_SET_GROUP_ASID,
+    VHOST_VDPA_SET_STATUS, VHOST_VDPA_SET_VRING_ENABLE, VIRTIO_F_ACCESS_PLATFORM,
     VIRTIO_F_VERSION_1,
 };
 
 use crate::ring::{Vq, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE};
-use crate::setup::{choose_iova, fmt_mac, iotlb_ok_in, VIRTIO_NET_F_MAC};
+use crate::setup::{choose_iova, fmt_mac, iotlb_ok_in, negotiate, set_driver_ok, VIRTIO_NET_F_MAC};
 use crate::sys::{errno_name, poll_readable, raise_memlock, step, update, Dev, EventFd, Region};
 
 const F_CTRL_VQ: u32 = 17;
@@ -219,20 +217,7 @@ pub(crate) fn run(path: &str) -> Result<(), String> {
             want |= 1 << b;
         }
     }
-    let ack = VIRTIO_CONFIG_S_ACKNOWLEDGE;
-    let drv = ack | VIRTIO_CONFIG_S_DRIVER;
-    let fok = drv | VIRTIO_CONFIG_S_FEATURES_OK;
-    step("SET_STATUS(ACK)", dev.set_u8(VHOST_VDPA_SET_STATUS, ack))?;
-    step("SET_STATUS(DRIVER)", dev.set_u8(VHOST_VDPA_SET_STATUS, drv))?;
-    step("VHOST_SET_FEATURES", dev.set_u64(VHOST_SET_FEATURES, want))?;
-    step(
-        "SET_STATUS(FEATURES_OK)",
-        dev.set_u8(VHOST_VDPA_SET_STATUS, fok),
-    )?;
-    let st = step("GET_STATUS", dev.get_u8(VHOST_VDPA_GET_STATUS))?;
-    if st & VIRTIO_CONFIG_S_FEATURES_OK == 0 {
-        return Err(format!("features {want:#x} refused (status {st:#04x})"));
-    }
+    let fok = negotiate(&dev, want)?;
     // Without MQ the control queue is vq 2 (virtio 1.2, 5.1.2), whatever the device's queue
     // count; its group is asked after FEATURES_OK, which decides where it is.
     let cvq = 2;
@@ -304,10 +289,7 @@ pub(crate) fn run(path: &str) -> Result<(), String> {
         "SET_VRING_ENABLE",
         dev.set_state(VHOST_VDPA_SET_VRING_ENABLE, cvq, 1),
     )?;
-    step(
-        "SET_STATUS(DRIVER_OK)",
-        dev.set_u8(VHOST_VDPA_SET_STATUS, fok | VIRTIO_CONFIG_S_DRIVER_OK),
-    )?;
+    set_driver_ok(&dev, fok)?;
     println!(
         "ctrl: control queue {cvq} in group {cvq_group} of {ngroups}, address space 1 of {nas}; features {want:#x}"
     );

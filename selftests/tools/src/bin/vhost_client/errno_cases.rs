@@ -21,11 +21,11 @@ use vhost_uapi::{
     VHOST_VDPA_GET_VRING_GROUP, VHOST_VDPA_GET_VRING_NUM, VHOST_VDPA_GET_VRING_SIZE,
     VHOST_VDPA_RESUME, VHOST_VDPA_SET_CONFIG_CALL, VHOST_VDPA_SET_GROUP_ASID,
     VHOST_VDPA_SET_STATUS, VHOST_VDPA_SET_VRING_ENABLE, VHOST_VDPA_SUSPEND, VHOST_VIRTIO,
-    VIRTIO_CONFIG_S_ACKNOWLEDGE, VIRTIO_CONFIG_S_DRIVER, VIRTIO_CONFIG_S_DRIVER_OK,
-    VIRTIO_CONFIG_S_FEATURES_OK, VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_VERSION_1,
+    VIRTIO_CONFIG_S_ACKNOWLEDGE, VIRTIO_CONFIG_S_DRIVER, VIRTIO_CONFIG_S_FEATURES_OK,
+    VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_VERSION_1,
 };
 
-use crate::setup::{choose_iova, ring_size};
+use crate::setup::{choose_iova, negotiate, ring_size, set_driver_ok};
 use crate::sys::{
     batch, closed_fd, errno_name, invalidate, last_errno, outcome, pipe, raise_memlock, step,
     update, wrote, Dev, Errno, EventFd, Region,
@@ -82,13 +82,7 @@ impl Ctx {
     /// An owned fd at DRIVER_OK with no ring enabled.
     fn driver_ok(&self) -> Result<Dev, String> {
         let d = self.features_ok()?;
-        step(
-            "SET_STATUS(DRIVER_OK)",
-            d.set_u8(
-                VHOST_VDPA_SET_STATUS,
-                STATUS_FOK | VIRTIO_CONFIG_S_DRIVER_OK,
-            ),
-        )?;
+        set_driver_ok(&d, STATUS_FOK)?;
         Ok(d)
     }
 
@@ -127,21 +121,7 @@ const STATUS_FOK: u8 =
     VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK;
 
 fn walk_to_features_ok(d: &Dev) -> Result<(), String> {
-    let ack = VIRTIO_CONFIG_S_ACKNOWLEDGE;
-    step("SET_STATUS(ACK)", d.set_u8(VHOST_VDPA_SET_STATUS, ack))?;
-    step(
-        "SET_STATUS(ACK|DRIVER)",
-        d.set_u8(VHOST_VDPA_SET_STATUS, ack | VIRTIO_CONFIG_S_DRIVER),
-    )?;
-    step(
-        "VHOST_SET_FEATURES",
-        d.set_u64(VHOST_SET_FEATURES, DRIVER_FEATURES),
-    )?;
-    step(
-        "SET_STATUS(FEATURES_OK)",
-        d.set_u8(VHOST_VDPA_SET_STATUS, STATUS_FOK),
-    )?;
-    Ok(())
+    negotiate(d, DRIVER_FEATURES).map(drop)
 }
 
 /// A write result as text.
@@ -676,13 +656,7 @@ fn suspend_cases(r: &mut Runner, c: &Ctx, en: En) {
         let d = suspended(c)?;
         step("SET_STATUS(0)", d.set_u8(VHOST_VDPA_SET_STATUS, 0))?;
         walk_to_features_ok(&d)?;
-        step(
-            "SET_STATUS(DRIVER_OK)",
-            d.set_u8(
-                VHOST_VDPA_SET_STATUS,
-                STATUS_FOK | VIRTIO_CONFIG_S_DRIVER_OK,
-            ),
-        )?;
+        set_driver_ok(&d, STATUS_FOK)?;
         Ok(o(d.set_state(VHOST_SET_VRING_BASE, 0, 3)))
     });
 }

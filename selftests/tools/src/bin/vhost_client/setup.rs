@@ -174,7 +174,7 @@ pub(crate) fn open_owned(path: &str) -> Result<(Dev, u64, u64), String> {
 }
 
 /// ACK, DRIVER, `SET_FEATURES(driver_features)`, FEATURES_OK, checked; returns the status.
-fn negotiate(dev: &Dev, driver_features: u64) -> Result<u8, String> {
+pub(crate) fn negotiate(dev: &Dev, driver_features: u64) -> Result<u8, String> {
     let ack = VIRTIO_CONFIG_S_ACKNOWLEDGE;
     let drv = ack | VIRTIO_CONFIG_S_DRIVER;
     step("SET_STATUS(ACK)", dev.set_u8(VHOST_VDPA_SET_STATUS, ack))?;
@@ -198,6 +198,16 @@ fn negotiate(dev: &Dev, driver_features: u64) -> Result<u8, String> {
         ));
     }
     Ok(fok)
+}
+
+/// Adds DRIVER_OK to status `fok` and checks that it stuck.
+pub(crate) fn set_driver_ok(dev: &Dev, fok: u8) -> Result<(), String> {
+    let ok = fok | VIRTIO_CONFIG_S_DRIVER_OK;
+    step(
+        "SET_STATUS(DRIVER_OK)",
+        dev.set_u8(VHOST_VDPA_SET_STATUS, ok),
+    )?;
+    expect_status(dev, ok)
 }
 
 /// Sets up `qs` (size, base 0, addresses, eventfds), enables them and sets DRIVER_OK; with
@@ -241,12 +251,7 @@ fn start_rings(
             enable(n, "")?;
         }
     }
-    let ok = fok | VIRTIO_CONFIG_S_DRIVER_OK;
-    step(
-        "SET_STATUS(DRIVER_OK)",
-        dev.set_u8(VHOST_VDPA_SET_STATUS, ok),
-    )?;
-    expect_status(dev, ok)?;
+    set_driver_ok(dev, fok)?;
     if late_enable {
         for q in qs {
             enable(q.index, " after DRIVER_OK")?;
