@@ -90,14 +90,17 @@ create_unbound() {
 	echo "$VMDEV"
 }
 
-# create_net UUID [MAC] [MTU]: creates an unbound instance, configures it, binds it to
-# virtio_mdev and waits for its interface. Prints the interface name.
+# create_net UUID [MAC] [MTU] [PAIRS]: creates an unbound instance, configures it (an empty
+# MAC or MTU keeps the default), binds it to virtio_mdev and waits for its interface. Prints
+# the interface name.
 create_net() {
-	local uuid=$1 mac=${2:-} mtu=${3:-} v nd
+	local uuid=$1 mac=${2:-} mtu=${3:-} pairs=${4:-} v nd
 	create_unbound "$uuid" >/dev/null || exit 1
 	v=$VMDEV
 	[ -n "$mac" ] && { echo "$mac" >/sys/bus/vmdev/devices/$v/mac || fail "set mac $mac"; }
 	[ -n "$mtu" ] && { echo "$mtu" >/sys/bus/vmdev/devices/$v/mtu || fail "set mtu $mtu"; }
+	[ -n "$pairs" ] && { echo "$pairs" >/sys/bus/vmdev/devices/$v/max_queue_pairs ||
+		fail "set max_queue_pairs $pairs"; }
 	echo "$v" >/sys/bus/vmdev/drivers/virtio_mdev/bind || fail "bind $v to virtio_mdev"
 	wait_for 20 netdev_of "$uuid" || fail "no interface for $uuid"
 	nd=$(netdev_of "$uuid")

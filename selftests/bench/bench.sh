@@ -54,7 +54,9 @@ up_add() {
 # ours_create / up_create ID MAC: create one device with that MAC, wait for the interface its
 # driver makes and bring it up; print its name. Both do the same work: upstream passes the
 # MAC with `vdpa dev add`, ours (create_net) writes it to sysfs between create and bind.
-ours_create() { create_net "$1" "$2"; }
+# One queue pair, the shape of upstream's vdpa_sim_net: virtio_net sizes its queues and
+# buffers by the pairs a device offers (four by default here).
+ours_create() { create_net "$1" "$2" "" 1; }
 up_create() {
 	up_add "$1" "$2" virtio_vdpa
 	wait_for 20 up_netdev "$1" || fail "no interface for $1"
