@@ -2,8 +2,8 @@
 //! `ctrl`: control-queue commands through the vhost uAPI, with the control queue in an
 //! address space of its own.
 //!
-//! The control queue (the last vq) is moved to address space 1 with `SET_GROUP_ASID`, as QEMU
-//! 8 does when it shadows it. Its ring and buffers live in memory mapped only in address
+//! The control queue (vq 2: MQ is not negotiated) is moved to address space 1 with
+//! `SET_GROUP_ASID`, as QEMU 8 does when it shadows it. Its ring and buffers live in memory mapped only in address
 //! space 1; address space 0 maps other memory, all zero, at the same IOVAs. A device that
 //! read the control queue through address space 0 would find an empty ring and never answer.
 //!

@@ -974,8 +974,8 @@ fn iotlb_cases(r: &mut Runner, c: &Ctx, en: En) {
     });
 }
 
-/// Virtqueue groups and address spaces: the control queue (the last vq) alone in group 1 of 2,
-/// two address spaces, and IOTLB messages routed by their asid once IOTLB_ASID is acked.
+/// Virtqueue groups and address spaces: the control queue (vq 2 before MQ) alone in group 1
+/// of 2, two address spaces, and IOTLB messages routed by their asid once IOTLB_ASID is acked.
 fn group_cases(r: &mut Runner, c: &Ctx, en: En) {
     let asid_acked = |c: &Ctx| -> Result<Dev, String> {
         let d = c.owned()?;
