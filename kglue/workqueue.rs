@@ -191,3 +191,176 @@ macro_rules! new_work {
         unsafe { $crate::kglue::workqueue::Work::new(name, key) }
     }};
 }
+
+/// One item of a [`WorkArray`]: the work item and its place in the array.
+#[repr(C)]
+struct IndexedWork {
+    raw: kernel::bindings::work_struct,
+    index: usize,
+}
+
+/// `N` work items embedded in a pinned `T`; queueing item `i` runs
+/// [`WorkArrayHandler::run_item`]`(i)` on that object, in parallel with the other items.
+///
+/// A device with several independent workers (a simulated NIC's queue pairs) embeds one
+/// array instead of one [`Work`] per worker, which would each need a type of their own to
+/// find their owner.
+///
+/// # Invariants
+///
+/// Every item was initialised by [`WorkArray::new`] with [`WorkArray::run_raw`] as its
+/// function and its own index, inside a `T` at `T::WORK_ARRAY_OFFSET`; the array is never
+/// moved (the containing object is pinned), and no item is queued or running once
+/// `cancel_sync` or `drop` returns.
+#[pin_data(PinnedDrop)]
+#[repr(transparent)]
+pub struct WorkArray<T, const N: usize> {
+    #[pin]
+    raw: Opaque<[IndexedWork; N]>,
+    _owner: PhantomData<T>,
+}
+
+// SAFETY: work items may be queued and cancelled from any task.
+unsafe impl<T, const N: usize> Send for WorkArray<T, N> {}
+// SAFETY: as above.
+unsafe impl<T, const N: usize> Sync for WorkArray<T, N> {}
+
+/// What runs when an item of a [`WorkArray`] of `Self` is queued.
+///
+/// # Safety
+///
+/// `WORK_ARRAY_OFFSET` must be the offset of a `WorkArray<Self, N>` field inside `Self` (use
+/// [`impl_has_work_array!`](crate::impl_has_work_array)), and `Self`'s drop must cancel it
+/// ([`WorkArray::cancel_sync`]) before it drops anything the handler uses.
+pub unsafe trait HasWorkArray<const N: usize>: Sized {
+    /// Offset of the [`WorkArray`] field in `Self`.
+    const WORK_ARRAY_OFFSET: usize;
+}
+
+/// The handler of the items of a [`WorkArray`] embedded in `Self`.
+pub trait WorkArrayHandler<const N: usize>: HasWorkArray<N> + Send + Sync {
+    /// Runs item `index` (below `N`) in process context, once per queueing of that item.
+    fn run_item(&self, index: usize);
+}
+
+/// Implements [`HasWorkArray`] for a type with a [`WorkArray`] field:
+/// `impl_has_work_array!([generics] Type, field, N)`. The type's drop must cancel the items
+/// first (see [`HasWorkArray`]).
+#[macro_export]
+macro_rules! impl_has_work_array {
+    ([$($gen:tt)*] $ty:ty, $field:ident, $n:expr) => {
+        // SAFETY: `offset_of!` gives the offset of the named `WorkArray<Self, N>` field (the
+        // closure below checks its type); the caller's drop cancels it first, as the macro's
+        // documentation requires.
+        unsafe impl<$($gen)*> $crate::kglue::workqueue::HasWorkArray<{ $n }> for $ty {
+            const WORK_ARRAY_OFFSET: usize = {
+                let _check: for<'a> fn(
+                    &'a $ty,
+                ) -> &'a $crate::kglue::workqueue::WorkArray<$ty, { $n }> = |s| &s.$field;
+                ::core::mem::offset_of!($ty, $field)
+            };
+        }
+    };
+}
+
+impl<T, const N: usize> WorkArray<T, N> {
+    /// Cancels every item and waits for the runs in progress.
+    pub fn cancel_sync(&self) {
+        let base = self.raw.get().cast::<IndexedWork>();
+        for i in 0..N {
+            // SAFETY: item `i` of the initialised array (invariant).
+            unsafe { sys::cancel_work_sync(core::ptr::addr_of_mut!((*base.add(i)).raw).cast()) };
+        }
+    }
+}
+
+impl<T: WorkArrayHandler<N>, const N: usize> WorkArray<T, N> {
+    /// An initialiser of `N` work items, which share the lockdep class `key` named `name` (see
+    /// [`new_work_array!`]).
+    ///
+    /// # Safety
+    ///
+    /// The initialiser must initialise the field at `T::WORK_ARRAY_OFFSET` of a `T` (the
+    /// handler finds its `T` from the items' addresses).
+    pub unsafe fn new(
+        name: &'static CStr,
+        key: &'static kernel::sync::LockClassKey,
+    ) -> impl PinInit<Self> {
+        let key = core::ptr::from_ref(key).cast_mut().cast();
+        pin_init!(Self {
+            // SAFETY: initialises each item in place, with a name and key that live forever;
+            // `run_raw` is only ever called for these items.
+            raw <- Opaque::ffi_init(|slot: *mut [IndexedWork; N]| unsafe {
+                let base = slot.cast::<IndexedWork>();
+                for i in 0..N {
+                    let item = base.add(i);
+                    core::ptr::addr_of_mut!((*item).index).write(i);
+                    kernel::bindings::init_work_with_key(
+                        core::ptr::addr_of_mut!((*item).raw),
+                        Some(Self::run_raw),
+                        false,
+                        name.as_char_ptr(),
+                        key,
+                    );
+                }
+            }),
+            _owner: PhantomData,
+        })
+    }
+
+    /// Queues item `index` on `queue` unless it is queued already; returns whether this call
+    /// queued it. An index past the end queues nothing.
+    pub fn enqueue(&self, queue: &Queue, index: usize) -> bool {
+        if index >= N {
+            return false;
+        }
+        // SAFETY: item `index` of the initialised array (invariant), which the owner's drop
+        // cancels before the memory goes.
+        unsafe {
+            let item = self.raw.get().cast::<IndexedWork>().add(index);
+            sys::vmdev_helper_queue_work(
+                queue.raw.as_ptr(),
+                core::ptr::addr_of_mut!((*item).raw).cast(),
+            )
+        }
+    }
+
+    /// The workqueue's entry point.
+    ///
+    /// # Safety
+    ///
+    /// Called by the workqueue for an item initialised by [`WorkArray::new`].
+    unsafe extern "C" fn run_raw(work: *mut kernel::bindings::work_struct) {
+        // SAFETY: `work` is the first field of the `repr(C)` item whose `index` says where it
+        // sits in the array, which is at `T::WORK_ARRAY_OFFSET` in a live `T` (the transparent
+        // `Opaque` and `WorkArray` add no offset): dropping the `T` cancels every item, which
+        // waits for this call to return.
+        let (owner, index) = unsafe {
+            let item = work.cast::<IndexedWork>();
+            let index = (*item).index;
+            let array = item.sub(index).cast::<u8>();
+            (&*array.sub(T::WORK_ARRAY_OFFSET).cast::<T>(), index)
+        };
+        owner.run_item(index);
+    }
+}
+
+#[pinned_drop]
+impl<T, const N: usize> PinnedDrop for WorkArray<T, N> {
+    fn drop(self: Pin<&mut Self>) {
+        self.cancel_sync();
+    }
+}
+
+/// Creates a [`WorkArray`] initialiser whose items share a lockdep class of their own, for the
+/// `WorkArray` field of a type that implements [`HasWorkArray`] for it.
+#[macro_export]
+macro_rules! new_work_array {
+    ($($name:literal)?) => {{
+        let name = ::kernel::optional_name!($($name)?);
+        let key = ::kernel::static_lock_class!();
+        // SAFETY: used as the initialiser of the `WorkArray` field that the owner's
+        // `HasWorkArray` implementation names (this macro's contract).
+        unsafe { $crate::kglue::workqueue::WorkArray::new(name, key) }
+    }};
+}

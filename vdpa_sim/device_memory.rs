@@ -10,15 +10,17 @@
 //! concurrently.
 //!
 //! The table is borrowed from the device state for one worker pass; the device changes it
-//! only with its state locked, so no mapping goes away under an access.
+//! only with its state locked for writing, which waits for every pass, so no mapping goes
+//! away under an access.
 //!
-//! Each device keeps a [`PageTlb`] of the pages it has resolved, so only the first access to
-//! a page pays for the translation and the RAM check; the worker touches a few ring pages
+//! Each worker keeps a [`PageTlb`] of the pages it has resolved, so only the first access to
+//! a page pays for the translation and the RAM check; a worker touches a few ring pages
 //! and the buffers in flight thousands of times, and the same buffers come back pass after
 //! pass. Pages the cache cannot hold (shared by several mappings, covered in part) take the
 //! page-by-page path, which checks every piece as before. The cache lives as long as the
-//! translations it holds: the device invalidates it whenever a mapping goes away
-//! ([`DeviceTlb::invalidate`]), and the next pass starts empty.
+//! translations it holds: each address space counts the changes that remove mappings
+//! ([`DmaSpace::epoch`]), and a pass that finds its cache filled at another count (or from
+//! another address space) starts empty.
 
 use super::iotlb::{self, perm, DmaTarget, Mapping, PageTlb, TlbSet};
 use super::kglue::ram::RamPage;
@@ -32,44 +34,64 @@ pub(crate) const MAX_AS: usize = super::vmdev_regs::MAX_AS as usize;
 
 const PAGE_SIZE: u64 = iotlb::PAGE_SIZE;
 
-/// Sets (of two pages) the cache has: 512 pages, enough for the rings and every buffer of
-/// two full rings of 256 frames of up to 1500 bytes (the selftest client's and DPDK's
-/// layout: two buffers a page), so that a steady stream misses only on new buffers. At 64
-/// sets emptied every pass, every buffer page missed once a pass, and the misses (a binary
-/// search of the DMA table, then the RAM check) were about a seventh of the worker's time.
-const TLB_SETS: usize = 256;
+/// Sets (of two pages) of a datapath worker's cache: 512 pages, enough for the rings and
+/// every buffer of two full rings of 256 frames of up to 1500 bytes (the selftest client's
+/// and DPDK's layout: two buffers a page), so that a steady stream misses only on new
+/// buffers. At 64 sets emptied every pass, every buffer page missed once a pass, and the
+/// misses (a binary search of the DMA table, then the RAM check) were about a seventh of the
+/// worker's time.
+pub(crate) const DATAPATH_TLB_SETS: usize = 256;
+/// Sets of a control worker's cache: a control queue's ring and a few command buffers.
+pub(crate) const CONTROL_TLB_SETS: usize = 8;
 
 /// Device page to the RAM page behind it.
 type Pages = PageTlb<RamPage, KVVec<TlbSet<RamPage>>>;
 
-/// The device's page cache (16 KiB, allocated with the device).
+/// Which table a worker's cache holds pages of: an address space, and how many times its
+/// mappings had been removed or replaced when the cache was filled.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct TlbTag {
+    /// The address space.
+    pub(crate) asid: u16,
+    /// The address space's [`DmaSpace::epoch`].
+    pub(crate) epoch: u64,
+}
+
+/// One worker's page cache (16 KiB at [`DATAPATH_TLB_SETS`]). Each worker has its own, so
+/// workers that run in parallel share no cache; each holds pages of one address space at a
+/// time.
 ///
 /// # Invariants
 ///
-/// Unless `stale`, every page in `pages` maps a whole page of RAM with the cached
-/// permission, as the device's DMA table (or, with translation off, the physical address)
-/// says now.
+/// Every page in `pages` maps a whole page of RAM with the cached permission, as the DMA
+/// table of address space `tag.asid` (or, with translation off, the physical address) said
+/// at epoch `tag.epoch`.
 pub(crate) struct DeviceTlb {
     pages: Pages,
-    stale: bool,
+    tag: TlbTag,
 }
 
 impl DeviceTlb {
-    /// An empty cache.
-    pub(crate) fn new() -> Result<Self, kernel::alloc::AllocError> {
-        let sets = KVVec::from_elem(iotlb::empty_set(), TLB_SETS, GFP_KERNEL)?;
+    /// An empty cache of `sets` sets (a power of two).
+    pub(crate) fn new(sets: usize) -> Result<Self, kernel::alloc::AllocError> {
+        let sets = KVVec::from_elem(iotlb::empty_set(), sets, GFP_KERNEL)?;
         Ok(Self {
             pages: PageTlb::new(sets),
-            stale: false,
+            tag: TlbTag::default(),
         })
     }
+}
 
-    /// Forgets every page before the next access: a mapping was removed or replaced, or
-    /// translation was switched on or off. Adding a mapping needs none, since the cache
-    /// holds only pages that were mapped, and mappings never overlap.
-    pub(crate) fn invalidate(&mut self) {
-        self.stale = true;
-    }
+/// One address space of a device: its DMA table, and a count of the changes that make
+/// cached translations wrong.
+#[derive(Default)]
+pub(crate) struct DmaSpace {
+    /// `None` while translation is off.
+    pub(crate) table: Option<DmaTable>,
+    /// Bumped whenever a mapping is removed or replaced, or translation is switched on or
+    /// off; adding a mapping needs none, since caches hold only pages that were mapped, and
+    /// mappings never overlap.
+    pub(crate) epoch: u64,
 }
 
 /// The device's DMA translation table.
@@ -101,55 +123,26 @@ fn page_off(addr: u64) -> usize {
     (addr % PAGE_SIZE) as usize
 }
 
-/// Every address space of a device for one pass, and which one each queue uses (the
-/// address space of its virtqueue group).
-pub(crate) struct QueueMemory<'a, const Q: usize> {
-    spaces: [DeviceMemory<'a>; MAX_AS],
-    /// The address space of each queue.
-    asid: [u16; Q],
-}
-
-impl<'a, const Q: usize> QueueMemory<'a, Q> {
-    /// Accessors over the device's tables and caches, one per address space; queue `i` uses
-    /// `spaces[asid[i]]`.
-    pub(crate) fn new(
-        dma: &'a [Option<DmaTable>; MAX_AS],
-        tlb: &'a mut [DeviceTlb; MAX_AS],
-        asid: [u16; Q],
-    ) -> Self {
-        let [t0, t1] = tlb;
-        Self {
-            spaces: [
-                DeviceMemory::new(dma[0].as_ref(), t0),
-                DeviceMemory::new(dma[1].as_ref(), t1),
-            ],
-            asid,
-        }
-    }
-
-    /// The memory queue `q` sees. A queue past the end sees address space 0, as every queue
-    /// does after a reset.
-    pub(crate) fn of(&self, q: u16) -> &DeviceMemory<'a> {
-        let a = self.asid.get(usize::from(q)).copied().unwrap_or(0);
-        let [s0, s1] = &self.spaces;
-        if a == 1 {
-            s1
-        } else {
-            s0
-        }
-    }
-}
-
 impl<'a> DeviceMemory<'a> {
-    /// An accessor for one pass over `dma`, the device's table, caching in `tlb`, the
-    /// device's cache, which it empties first if it is stale.
-    pub(crate) fn new(dma: Option<&'a DmaTable>, tlb: &'a mut DeviceTlb) -> Self {
-        if tlb.stale {
+    /// An accessor for one pass over address space `asid` of the device's `spaces`, caching
+    /// in `tlb`, a worker's cache, which it empties first if it holds pages of another space
+    /// or of an older epoch of this one. An address space past the end is address space 0, as
+    /// every queue's is after a reset.
+    pub(crate) fn new(spaces: &'a [DmaSpace; MAX_AS], asid: u16, tlb: &'a mut DeviceTlb) -> Self {
+        let (asid, space) = match spaces.get(usize::from(asid)) {
+            Some(space) => (asid, space),
+            None => (0, &spaces[0]),
+        };
+        let tag = TlbTag {
+            asid,
+            epoch: space.epoch,
+        };
+        if tlb.tag != tag {
             tlb.pages.clear();
-            tlb.stale = false;
+            tlb.tag = tag;
         }
         Self {
-            dma,
+            dma: space.table.as_ref(),
             tlb: &tlb.pages,
         }
     }

@@ -12,12 +12,12 @@
 //! settings `mac`, `mtu` and `link` (the first two only before a driver starts the device),
 //! `announce`, and the counters in `stats/`. See Documentation/vdpa_sim.rst.
 
-use super::device_memory::QueueMemory;
+use super::device_memory::DeviceMemory;
 use super::kglue::sysfs::{Attribute, Page};
 use super::kglue::vendor::{Instance, TypeDesc};
 use super::netsim::ctrl::{self, CtrlTarget};
 use super::netsim::{self, filter, NetConfig, NetStats, RxFilter};
-use super::sim_device::{DeviceClass, Pass, SimParent};
+use super::sim_device::{DeviceClass, Pass, QueueRole, SimParent, LANE_QUEUES, MAX_LANES};
 use super::sim_dma::DMA_MAX_ENTRIES;
 use super::test_knobs::{IrqAtDriverOk, LateIrqs};
 use super::virtqueue::SplitQueue;
@@ -42,6 +42,8 @@ const DEFAULT_PAIRS: u16 = 4;
 /// Room for queues: a receive and a transmit queue per pair, then the control queue, which
 /// is queue `2 * max_pairs` of an instance (virtio 1.2, 5.1.2).
 const QUEUES: usize = 2 * MAX_PAIRS as usize + 1;
+// Each pair is a lane of the core.
+const _: () = assert!(MAX_PAIRS as usize <= MAX_LANES);
 /// The control-queue features offered.
 const CTRL_FEATURES: u64 = ctrl::F_CTRL_VQ
     | filter::F_CTRL_RX
@@ -58,12 +60,11 @@ struct CtrlStats {
     errors: u64,
 }
 
-/// The net class's state of one instance.
+/// The net class's state of one instance, which the queue pairs' workers share; each pair
+/// keeps its own counters (`DeviceClass::Lane`).
 pub(crate) struct NetClass {
     cfg: NetConfig,
     filter: RxFilter,
-    /// The counters of each queue pair.
-    stats: [NetStats; MAX_PAIRS as usize],
     ctrl: CtrlStats,
     /// The features the driver negotiated (0 until `FEATURES_OK`).
     features: u64,
@@ -113,6 +114,9 @@ impl DeviceClass<QUEUES> for NetClass {
         address_spaces: 2,
     };
 
+    /// Each queue pair is a lane of the core: it runs in parallel with the others.
+    type Lane = NetStats;
+
     fn new() -> Result<Self> {
         Ok(NetClass {
             cfg: NetConfig {
@@ -123,7 +127,6 @@ impl DeviceClass<QUEUES> for NetClass {
                 max_pairs: DEFAULT_PAIRS,
             },
             filter: RxFilter::new(),
-            stats: [NetStats::default(); MAX_PAIRS as usize],
             ctrl: CtrlStats::default(),
             features: 0,
             pairs: 1,
@@ -160,56 +163,75 @@ impl DeviceClass<QUEUES> for NetClass {
         self.cfg.write_config(offset, data)
     }
 
-    /// Control commands first, so that frames of this pass see the filter they set. Then
-    /// each pair in use loops its transmit queue to its own receive queue: a frame comes back
-    /// on the pair it was sent on.
-    fn run(
-        &mut self,
-        queues: &mut [Option<SplitQueue>; QUEUES],
-        mem: &QueueMemory<'_, QUEUES>,
-    ) -> Pass {
-        let bit = |on: bool, q: u16| if on { 1u64 << q } else { 0 };
-        // Queue 2 without MQ, after the last pair with it (virtio 1.2, 5.1.2).
+    /// Receive queue `2p` and transmit queue `2p + 1` are lane `p`; the control queue is
+    /// queue 2 without MQ and follows the last pair with it (virtio 1.2, 5.1.2).
+    fn role(&self, q: u16) -> QueueRole {
         let mq = self.features & ctrl::F_MQ != 0;
-        let ctrl_queue = if mq { 2 * self.cfg.max_pairs } else { 2 };
-        let mut pass = Pass::default();
-        if let Some(Some(cq)) = queues.get_mut(usize::from(ctrl_queue)) {
-            let mut t = CtrlTarget {
-                features: self.features,
-                filter: &mut self.filter,
-                mac: &mut self.cfg.mac,
-                announce: &mut self.cfg.announce,
-                pairs: &mut self.pairs,
-                max_pairs: self.cfg.max_pairs,
-            };
-            let c = ctrl::run_ctrl(cq, mem.of(ctrl_queue), &mut t, CTRL_BUDGET);
-            self.ctrl.commands = self.ctrl.commands.wrapping_add(u64::from(c.completed));
-            self.ctrl.errors = self.ctrl.errors.wrapping_add(u64::from(c.errors));
-            if c.broken {
-                pass.broken = true;
-                return pass;
+        let pairs = if mq { self.cfg.max_pairs } else { 1 };
+        if q == 2 * pairs {
+            QueueRole::Control
+        } else if q < 2 * pairs {
+            QueueRole::Lane {
+                lane: usize::from(q / 2),
+                slot: usize::from(q % 2),
             }
-            pass.interrupts |= bit(c.interrupt, ctrl_queue);
-            pass.run_again |= c.run_again;
-            pass.config_changed |= c.config_changed;
+        } else {
+            QueueRole::Unused
         }
-        // Without MQ the driver uses one pair (virtio 1.2, 5.1.6.5.5).
+    }
+
+    /// The pairs in use: the first `MQ_VQ_PAIRS_SET` set with MQ, the first one without
+    /// (virtio 1.2, 5.1.6.5.5).
+    fn lane_runs(&self, lane: usize) -> bool {
+        let mq = self.features & ctrl::F_MQ != 0;
         let pairs = if mq { self.pairs } else { 1 };
-        let (cfg, filter) = (&self.cfg, &self.filter);
-        for p in 0..pairs.min(cfg.max_pairs) {
-            let (qrx, qtx) = (2 * p, 2 * p + 1);
-            let i = usize::from(qrx);
-            let (Some([Some(rx), Some(tx)]), Some(stats)) =
-                (queues.get_mut(i..i + 2), self.stats.get_mut(usize::from(p)))
-            else {
-                continue;
-            };
-            let end = netsim::run_pass(cfg, filter, rx, tx, mem.of(qrx), BUDGET, stats);
-            pass.interrupts |= bit(end.interrupt_rx, qrx) | bit(end.interrupt_tx, qtx);
-            pass.run_again |= end.run_again;
-            pass.broken |= end.broken;
+        lane < usize::from(pairs.min(self.cfg.max_pairs))
+    }
+
+    /// The control commands; a pass that completed any may have changed the pairs in use or
+    /// the filter, so every pair runs again.
+    fn run_control(&mut self, index: u16, cq: &mut SplitQueue, mem: &DeviceMemory<'_>) -> Pass {
+        let mut t = CtrlTarget {
+            features: self.features,
+            filter: &mut self.filter,
+            mac: &mut self.cfg.mac,
+            announce: &mut self.cfg.announce,
+            pairs: &mut self.pairs,
+            max_pairs: self.cfg.max_pairs,
+        };
+        let c = ctrl::run_ctrl(cq, mem, &mut t, CTRL_BUDGET);
+        self.ctrl.commands = self.ctrl.commands.wrapping_add(u64::from(c.completed));
+        self.ctrl.errors = self.ctrl.errors.wrapping_add(u64::from(c.errors));
+        Pass {
+            interrupts: if c.interrupt { 1 << index } else { 0 },
+            run_again: c.run_again,
+            broken: c.broken,
+            config_changed: c.config_changed,
+            lanes_changed: c.completed > 0,
         }
-        pass
+    }
+
+    /// Pair `lane` loops its transmit queue to its own receive queue: a frame comes back on
+    /// the pair it was sent on.
+    fn run_lane(
+        &self,
+        lane: usize,
+        stats: &mut NetStats,
+        queues: &mut [Option<SplitQueue>; LANE_QUEUES],
+        mem: &DeviceMemory<'_>,
+    ) -> Pass {
+        let [Some(rx), Some(tx)] = queues else {
+            return Pass::default();
+        };
+        let end = netsim::run_pass(&self.cfg, &self.filter, rx, tx, mem, BUDGET, stats);
+        let (qrx, qtx) = (2 * lane, 2 * lane + 1);
+        let bit = |on: bool, q: usize| if on { 1u64 << q } else { 0 };
+        Pass {
+            interrupts: bit(end.interrupt_rx, qrx) | bit(end.interrupt_tx, qtx),
+            run_again: end.run_again,
+            broken: end.broken,
+            ..Pass::default()
+        }
     }
 }
 
@@ -235,7 +257,7 @@ impl Attribute for Mac {
     const NAME: &'static core::ffi::CStr = c"mac";
     const WRITABLE: bool = true;
     fn show(sim: &NetInstance, page: &mut Page<'_>) -> Result {
-        let m = sim.lock().class.cfg.mac;
+        let m = sim.read().class.cfg.mac;
         page.line(format_args!(
             "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
             m[0], m[1], m[2], m[3], m[4], m[5]
@@ -254,7 +276,7 @@ impl Attribute for Mtu {
     const NAME: &'static core::ffi::CStr = c"mtu";
     const WRITABLE: bool = true;
     fn show(sim: &NetInstance, page: &mut Page<'_>) -> Result {
-        page.line(format_args!("{}", sim.lock().class.cfg.mtu))
+        page.line(format_args!("{}", sim.read().class.cfg.mtu))
     }
     fn store(sim: &NetInstance, input: &[u8]) -> Result {
         let s = input.strip_suffix(b"\n").unwrap_or(input);
@@ -274,7 +296,7 @@ impl Attribute for MaxQueuePairs {
     const NAME: &'static core::ffi::CStr = c"max_queue_pairs";
     const WRITABLE: bool = true;
     fn show(sim: &NetInstance, page: &mut Page<'_>) -> Result {
-        page.line(format_args!("{}", sim.lock().class.cfg.max_pairs))
+        page.line(format_args!("{}", sim.read().class.cfg.max_pairs))
     }
     fn store(sim: &NetInstance, input: &[u8]) -> Result {
         let s = input.strip_suffix(b"\n").unwrap_or(input);
@@ -303,7 +325,7 @@ impl Attribute for Link {
     const NAME: &'static core::ffi::CStr = c"link";
     const WRITABLE: bool = true;
     fn show(sim: &NetInstance, page: &mut Page<'_>) -> Result {
-        let up = sim.lock().class.cfg.link_up;
+        let up = sim.read().class.cfg.link_up;
         page.line(format_args!("{}", if up { "up" } else { "down" }))
     }
     fn store(sim: &NetInstance, input: &[u8]) -> Result {
@@ -324,7 +346,7 @@ impl Attribute for Announce {
     const NAME: &'static core::ffi::CStr = c"announce";
     const WRITABLE: bool = true;
     fn show(sim: &NetInstance, page: &mut Page<'_>) -> Result {
-        page.line(format_args!("{}", u8::from(sim.lock().class.cfg.announce)))
+        page.line(format_args!("{}", u8::from(sim.read().class.cfg.announce)))
     }
     fn store(sim: &NetInstance, input: &[u8]) -> Result {
         if input.strip_suffix(b"\n").unwrap_or(input) != b"1" {
@@ -341,23 +363,23 @@ impl Attribute for Announce {
 
 /// The counters of every queue pair, summed.
 fn stats(sim: &NetInstance) -> NetStats {
-    let st = sim.lock();
     let mut sum = NetStats::default();
-    for s in &st.class.stats {
-        sum.add(s);
-    }
+    sim.for_each_lane(|_, s| sum.add(s));
     sum
 }
 
 /// One counter of each queue pair the device has, space-separated: `pick` chooses it.
 fn per_pair(sim: &NetInstance, page: &mut Page<'_>, pick: fn(&NetStats) -> u64) -> Result {
-    let st = sim.lock();
-    let n = usize::from(st.class.cfg.max_pairs);
-    let mut first = true;
-    for s in st.class.stats.iter().take(n) {
-        let sep = if first { "" } else { " " };
-        core::fmt::Write::write_fmt(page, format_args!("{sep}{}", pick(s))).map_err(|_| EINVAL)?;
-        first = false;
+    let n = usize::from(sim.read().class.cfg.max_pairs);
+    let mut values = [0u64; MAX_LANES];
+    sim.for_each_lane(|i, s| {
+        if let Some(v) = values.get_mut(i) {
+            *v = pick(s);
+        }
+    });
+    for (i, v) in values.iter().take(n).enumerate() {
+        let sep = if i == 0 { "" } else { " " };
+        core::fmt::Write::write_fmt(page, format_args!("{sep}{v}")).map_err(|_| EINVAL)?;
     }
     page.line(format_args!(""))
 }
@@ -403,8 +425,8 @@ crate::show_attribute!(TxPackets: NetInstance, c"tx_packets", |s| stats(s).tx.pa
 crate::show_attribute!(TxBytes: NetInstance, c"tx_bytes", |s| stats(s).tx.bytes);
 crate::show_attribute!(TxDrops: NetInstance, c"tx_drops", |s| stats(s).tx.drops);
 crate::show_attribute!(TxErrors: NetInstance, c"tx_errors", |s| stats(s).tx.errors);
-crate::show_attribute!(CtrlCommands: NetInstance, c"ctrl_commands", |s| s.lock().class.ctrl.commands);
-crate::show_attribute!(CtrlErrors: NetInstance, c"ctrl_errors", |s| s.lock().class.ctrl.errors);
+crate::show_attribute!(CtrlCommands: NetInstance, c"ctrl_commands", |s| s.read().class.ctrl.commands);
+crate::show_attribute!(CtrlErrors: NetInstance, c"ctrl_errors", |s| s.read().class.ctrl.errors);
 
 crate::attribute_group!(
     static SETTINGS: AttributeGroup<NetInstance> = (None) [Mac, Mtu, MaxQueuePairs, Link, Announce];

@@ -6,7 +6,7 @@
 //! The table logic (sorted disjoint mappings, growth up to the device's limit, whole-mapping
 //! removal) is the host-tested `iotlb` crate.
 
-use super::device_memory::{DeviceTlb, DmaTable};
+use super::device_memory::{DmaSpace, DmaTable};
 use super::iotlb::{self, DmaTarget, Mapping};
 use super::vmdev_regs::device::DmaRequest;
 use super::vmdev_regs::dma;
@@ -25,13 +25,15 @@ const NO_DMA_MAPPING: Mapping<DmaTarget> = Mapping {
     value: DmaTarget { addr: 0, perm: 0 },
 };
 
-/// Runs one `DMA_CMD` on `table` (`None` while translation is off), keeping `tlb` exact;
-/// returns the result for `DMA_CMD` reads. The device state is locked, so no worker pass is
-/// using the table.
-pub(crate) fn run(table: &mut Option<DmaTable>, tlb: &mut DeviceTlb, req: DmaRequest) -> u32 {
+/// Runs one `DMA_CMD` on address space `space`; returns the result for `DMA_CMD` reads. Every
+/// command but a map may remove translations, so it moves the space to a new epoch, which
+/// empties the workers' caches before their next pass. The device state is locked for
+/// writing, so no worker pass is using the table.
+pub(crate) fn run(space: &mut DmaSpace, req: DmaRequest) -> u32 {
     if req.cmd != dma::CMD_MAP {
-        tlb.invalidate();
+        space.epoch = space.epoch.wrapping_add(1);
     }
+    let table: &mut Option<DmaTable> = &mut space.table;
     match req.cmd {
         dma::CMD_TRANSLATE_ON => {
             if let Some(t) = table.as_mut() {

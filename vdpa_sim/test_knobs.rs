@@ -35,7 +35,7 @@ impl<C: DeviceClass<Q>, const Q: usize> Attribute for IrqAtDriverOk<C, Q> {
     fn show(sim: &Self::Target, page: &mut Page<'_>) -> Result {
         page.line(format_args!(
             "{}",
-            u8::from(sim.lock().knobs.irq_at_driver_ok)
+            u8::from(sim.read().knobs.irq_at_driver_ok)
         ))
     }
 
@@ -45,7 +45,7 @@ impl<C: DeviceClass<Q>, const Q: usize> Attribute for IrqAtDriverOk<C, Q> {
             1 => true,
             _ => return Err(EINVAL),
         };
-        sim.lock().knobs.irq_at_driver_ok = on;
+        sim.write().knobs.irq_at_driver_ok = on;
         Ok(())
     }
 }
@@ -62,7 +62,7 @@ impl<C: DeviceClass<Q>, const Q: usize> Attribute for LateIrqs<C, Q> {
     const WRITABLE: bool = true;
 
     fn show(sim: &Self::Target, page: &mut Page<'_>) -> Result {
-        page.line(format_args!("{}", sim.lock().knobs.late_irq_rounds))
+        page.line(format_args!("{}", sim.read().knobs.late_irq_rounds))
     }
 
     fn store(sim: &Self::Target, input: &[u8]) -> Result {
@@ -70,7 +70,7 @@ impl<C: DeviceClass<Q>, const Q: usize> Attribute for LateIrqs<C, Q> {
         if rounds > LATE_IRQS_MAX {
             return Err(EINVAL);
         }
-        sim.lock().knobs.late_irq_rounds = rounds;
+        sim.write().knobs.late_irq_rounds = rounds;
         Ok(())
     }
 }

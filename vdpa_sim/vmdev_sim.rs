@@ -29,6 +29,7 @@ mod kglue {
     pub mod platform;
     pub mod ram;
     pub mod random;
+    pub mod rwsem;
     pub mod sys;
     pub mod sysfs;
     pub mod vendor;
