@@ -16,6 +16,10 @@ import sys
 from collections import defaultdict
 
 KERNEL_SIZES = ["64", "512", "1500", "1514"]
+# Multiqueue rows: ours with N queue pairs against ours with one, per path and frame size.
+MQ_PATHS = [("mq-vhost", "fps", "frames/s"), ("mq-kernel", "rx-pps", "pps")]
+MQ_SIZES = ["64", "1514"]
+MQ_PAIRS = [1, 2, 4]
 
 
 def load(path):
@@ -83,6 +87,29 @@ def build(samples):
     for r in rows:
         r["better"] = "lower" if r["unit"] in ("s", "KiB") else "higher"
     return rows
+
+
+def build_scaling(samples):
+    """Rows of the multiqueue table: each pair count's median and its ratio to one pair's."""
+    rows = []
+    for (section, metric, unit) in MQ_PATHS:
+        for size in MQ_SIZES:
+            one = stats(samples.get((section, size, "1-pairs", metric), []))
+            for n in MQ_PAIRS:
+                s = stats(samples.get((section, size, f"{n}-pairs", metric), []))
+                rows.append({"section": section, "row": f"{size} B", "pairs": n, "unit": unit,
+                             "ours": s, "ratio_to_one_pair": ratio(s, one)})
+    return rows
+
+
+def scaling_table(rows):
+    head = ["path", "frames", "pairs", "unit", "median [min..max]", "vs 1 pair"]
+    body = [[r["section"], r["row"], str(r["pairs"]), r["unit"], cell(r["ours"]),
+             "-" if r["ratio_to_one_pair"] is None else f"{r['ratio_to_one_pair']:.2f}x"]
+            for r in rows]
+    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+    return "\n".join([line(head)] + [line(b) for b in body])
 
 
 def fmt(v):
@@ -199,6 +226,12 @@ def smoke_check(samples, rows):
     for r in rows:
         if r["section"] not in ("kernel", "vhost") and (r["ours"] is None or r["upstream"] is None):
             problems.append(f"{r['section']} {r['row']}: no samples")
+    for (section, metric, _unit) in MQ_PATHS:
+        for size in MQ_SIZES:
+            for n in MQ_PAIRS:
+                vals = samples.get((section, size, f"{n}-pairs", metric), [])
+                if not vals or min(vals) <= 0:
+                    problems.append(f"{section} {size} B {n} pairs: no frames counted ({vals})")
     return problems
 
 
@@ -211,10 +244,14 @@ def main():
     a = ap.parse_args()
     samples = load(a.samples)
     rows = build(samples)
+    scaling = build_scaling(samples)
     print(table(rows))
+    print()
+    print("multiqueue (ours only; upstream's simulator has one queue pair):")
+    print(scaling_table(scaling))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"rows": rows}, f, indent=1)
+            json.dump({"rows": rows, "scaling": scaling}, f, indent=1)
     if a.svg:
         with open(a.svg, "w") as f:
             f.write(svg(rows))

@@ -11,6 +11,28 @@ expect() { # expect DESCRIPTION COMMAND...: the command must succeed
 	local what=$1; shift
 	"$@" || fail "$what"
 }
+# watchdog SECS COMMAND...: runs the command; if it is still running after SECS seconds,
+# prints to stderr where each of its threads sleeps in the kernel (the evidence a hang report
+# needs), kills it and returns 124. Otherwise returns the command's status.
+watchdog() {
+	local secs=$1 pid i t; shift
+	"$@" &
+	pid=$!
+	for ((i = 0; i < secs * 10; i++)); do
+		kill -0 "$pid" 2>/dev/null || { wait "$pid"; return; }
+		sleep 0.1
+	done
+	{
+		echo "watchdog: '$*' still running after ${secs}s; its kernel stacks:"
+		for t in /proc/"$pid"/task/*; do
+			echo "  task ${t##*/} ($(cat "$t/wchan" 2>/dev/null)):"
+			sed 's/^/    /' "$t/stack" 2>/dev/null
+		done
+	} >&2
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 124
+}
 
 load_modules() {
 	modprobe mdev || fail "modprobe mdev"

@@ -216,4 +216,70 @@ for r in $(seq 1 "$ROUNDS"); do
 		done
 	done
 done
+
+# --- multiqueue: ours with 1, 2 and 4 queue pairs -------------------------------------------
+# Upstream's simulator has one pair, so these rows compare ours with itself: N pairs against
+# one, in the same round.
+
+# vhost path: one client thread per pair, each looping frames on its own pair.
+mq_vh=$(create_vhost "$(new_uuid)") || exit 1
+note "multiqueue vhost path: $mq_vh"
+for r in $(seq 1 "$ROUNDS"); do
+	for size in 64 1514; do
+		for k in 0 1 2; do
+			pairs=$(( 1 << ((r + k) % 3) ))
+			res=$("$VHOST_CLIENT" bench --dev "$mq_vh" --size "$size" --seconds "$SECS" \
+				--batch 32 --pairs "$pairs") || fail "vhost_client bench --pairs $pairs, $size B"
+			fps=$(field fps "$res")
+			[ -n "$fps" ] || fail "unexpected vhost_client output: $res"
+			sample "$r" mq-vhost "$size" "$pairs-pairs" fps "$fps"
+			note "round $r, vhost $size B, $pairs pairs: $fps frames/s ($(grep 'per pair' <<<"$res" || echo one pair))"
+		done
+	done
+done
+
+# Kernel path: pktgen from both CPUs, each thread cycling over its half of the queues in use
+# (both on queue 0 with one pair), frames counted where they arrive.
+mq_id=$(new_uuid)
+mq_nd=$(create_net "$mq_id" 02:be:00:00:00:04 "" 4) || exit 1
+mq_v=$(vmdev_of "$mq_id") || fail "no vmdev for $mq_id"
+wait_for 20 link_up "$mq_nd" || fail "$mq_nd not up"
+note "multiqueue kernel path: $mq_nd"
+# pktgen_mq_run IFNAME DST_MAC SIZE PAIRS: prints received pps.
+pktgen_mq_run() {
+	local nd=$1 mac=$2 size=$3 n=$4 t lo hi rx0 rx1 t0 t1
+	for t in 0 1; do
+		pg kpktgend_$t rem_device_all
+		pg kpktgend_$t "add_device $nd@$t"
+		lo=0 hi=0
+		[ "$n" -gt 1 ] && lo=$(( t * n / 2 )) hi=$(( (t + 1) * n / 2 - 1 ))
+		pg "$nd@$t" "count 0"
+		pg "$nd@$t" "pkt_size $size"
+		pg "$nd@$t" "dst_mac $mac"
+		pg "$nd@$t" "clone_skb 0"
+		pg "$nd@$t" "delay 0"
+		pg "$nd@$t" "queue_map_min $lo"
+		pg "$nd@$t" "queue_map_max $hi"
+	done
+	(echo start >/proc/net/pktgen/pgctrl) 2>/dev/null &
+	sleep 1
+	rx0=$(counter "$nd" rx_packets) t0=$(now)
+	sleep "$SECS"
+	rx1=$(counter "$nd" rx_packets) t1=$(now)
+	echo stop >/proc/net/pktgen/pgctrl 2>/dev/null
+	wait
+	for t in 0 1; do pg kpktgend_$t rem_device_all; done
+	echo "($rx1 - $rx0) / $(elapsed "$t0" "$t1")" | bc -l
+}
+for r in $(seq 1 "$ROUNDS"); do
+	for size in 64 1514; do
+		for k in 0 1 2; do
+			pairs=$(( 1 << ((r + k) % 3) ))
+			ethtool -L "$mq_nd" combined "$pairs" || fail "ethtool -L $mq_nd combined $pairs"
+			pps=$(pktgen_mq_run "$mq_nd" 02:be:00:00:00:04 "$size" "$pairs")
+			sample "$r" mq-kernel "$size" "$pairs-pairs" rx-pps "$pps"
+			note "round $r, kernel $size B, $pairs pairs: $(printf '%.0f' "$pps") pps received, device rx_packets per pair so far: $(stat_of "$mq_v" rx_packets_per_pair)"
+		done
+	done
+done
 exit 0

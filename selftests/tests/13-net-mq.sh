@@ -4,12 +4,16 @@
 # virtio_net. `ethtool -L combined N` sets the pairs in use through the control queue; frames
 # sent from each CPU leave on that CPU's queue pair and come back on the same pair's receive
 # queue, and the device's per-pair counters equal virtio_net's per-queue ones exactly.
+# Then the vhost personality: the client brings a device up with two of its four pairs in use
+# (MQ_VQ_PAIRS_SET on the control queue) and loops frames on both at once, one thread each.
 . "$(dirname "$0")/../lib.sh"
 load_modules
+load_vhost
 [ -x "$PKTLOOP" ] || fail "$PKTLOOP not built"
+[ -x "$VHOST_CLIENT" ] || fail "$VHOST_CLIENT not built"
 command -v ethtool >/dev/null || fail "ethtool not installed (scripts/setup.sh installs it)"
 /usr/bin/python3 -c 'import yaml' || fail "python3-yaml not installed (scripts/setup.sh installs it)"
-ktap_plan 4
+ktap_plan 5
 bad=0
 sub() { [ "$1" = ok ] || bad=1; ktap_sub "$1" "$2"; }
 
@@ -128,6 +132,35 @@ sub $ok combined-1
 errs=$(stat_of "$v" ctrl_errors)
 [ "$errs" = 0 ] && sub ok no-refused-commands || { note "ctrl_errors $errs"; sub fail no-refused-commands; }
 
+mdev_remove "$uuid"
+
+# 5. vhost: two pairs in use, each looping its own frames, in parallel.
+ok=ok
+uuid=$(new_uuid)
+dev=$(create_vhost "$uuid") || exit 1
+v=$(vmdev_of "$uuid")
+ulimit -l unlimited
+if res=$(watchdog 120 "$VHOST_CLIENT" bench --dev "$dev" --pairs 2 --size 256 --seconds 2); then
+	note "vhost, 2 pairs: $(grep -E 'fps per pair' <<<"$res")"
+	read -ra fps <<<"$(grep 'fps per pair' <<<"$res" | cut -d' ' -f5-)"
+	[ "${#fps[@]}" = 2 ] && [ "${fps[0]}" -gt 0 ] && [ "${fps[1]}" -gt 0 ] ||
+		{ ok=fail; note "not both pairs looped frames: $res"; }
+else
+	ok=fail; note "vhost_client bench --pairs 2 failed: $res"
+fi
+read -ra rx <<<"$(stat_of "$v" rx_packets_per_pair)"
+read -ra dr <<<"$(stat_of "$v" rx_drops_per_pair)"
+read -ra tx <<<"$(stat_of "$v" tx_packets_per_pair)"
+note "vhost, 2 pairs: device per pair rx ${rx[*]}, dropped ${dr[*]}, tx ${tx[*]}"
+for p in 0 1 2 3; do
+	[ $((rx[p] + dr[p])) = "${tx[$p]}" ] || { ok=fail; note "pair $p: rx + dropped != tx"; }
+	if [ $p -lt 2 ]; then
+		[ "${rx[$p]}" -gt 0 ] || { ok=fail; note "pair $p received nothing"; }
+	else
+		[ "${tx[$p]}" = 0 ] || { ok=fail; note "pair $p is not in use but carried ${tx[$p]}"; }
+	fi
+done
+sub $ok vhost-2-pairs-parallel
 mdev_remove "$uuid"
 [ $bad = 0 ] || fail "see the subtests above"
 exit 0

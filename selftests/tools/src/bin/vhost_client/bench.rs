@@ -11,8 +11,12 @@ use std::time::{Duration, Instant};
 
 use vhost_uapi::BACKEND_IOTLB_BATCH;
 
+use crate::mq::MqSession;
+use crate::ring::{Vq, VRING_DESC_F_WRITE};
 use crate::setup::{choose_iova, iotlb_ok, open_owned, Session, NET_HDR_LEN, RX_FRAME_ROOM};
-use crate::sys::{batch, errno_name, invalidate, page_size, poll_readable, update, Region};
+use crate::sys::{
+    batch, errno_name, invalidate, page_size, poll_readable, step, update, EventFd, Region,
+};
 use crate::traffic::{ETHERTYPE, MIN_FRAME, SRC_MAC, WAIT_MS};
 
 /// Options of the `bench` subcommand.
@@ -24,9 +28,15 @@ pub(crate) struct Opts {
     pub(crate) seconds: f64,
     /// Frames posted per TX kick.
     pub(crate) batch: u16,
+    /// Queue pairs to drive, one thread each.
+    pub(crate) pairs: u16,
+    /// Bring the device up with MQ even for one pair (the baseline of the multiqueue rows).
+    pub(crate) mq: bool,
 }
 
-/// Throughput run: `open-to-driver-ok`, then frames per second looped TX to RX.
+/// Throughput run: `open-to-driver-ok`, then frames per second looped TX to RX. With
+/// `--pairs N` the device is brought up with N queue pairs (MQ) and each pair is driven by a
+/// thread of its own; the frames/s are the sum over the pairs.
 pub(crate) fn run(path: &str, o: &Opts) -> Result<(), String> {
     if !(MIN_FRAME..=RX_FRAME_ROOM).contains(&o.size) {
         return Err(format!("--size must be in {MIN_FRAME}..={RX_FRAME_ROOM}"));
@@ -34,27 +44,147 @@ pub(crate) fn run(path: &str, o: &Opts) -> Result<(), String> {
     if !(o.seconds > 0.0 && o.seconds <= 3600.0) || o.batch == 0 {
         return Err("--seconds must be in (0, 3600] and --batch at least 1".to_string());
     }
+    if o.pairs == 0 {
+        return Err("--pairs must be at least 1".to_string());
+    }
     let t_open = Instant::now();
-    let mut s = Session::start(path)?;
+    if o.pairs == 1 && !o.mq {
+        let mut s = Session::start(path)?;
+        let open_to_ok = t_open.elapsed();
+        let lane = Lane {
+            mem: &s.mem,
+            base: 0,
+            mac: s.mac,
+            rx: &mut s.rx,
+            tx: &mut s.tx,
+            kick: &s.kick,
+            call: &s.call,
+        };
+        let r = pump(lane, o)?;
+        report(o, open_to_ok, &[r]);
+        return s.teardown();
+    }
+    let mut s = MqSession::start(path, o.pairs)?;
     let open_to_ok = t_open.elapsed();
+    let (mem, mac) = (&s.mem, s.mac);
+    let results: Vec<Result<Pumped, String>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = s
+            .pairs
+            .iter_mut()
+            .map(|p| {
+                let lane = Lane {
+                    mem,
+                    base: p.base,
+                    mac,
+                    rx: &mut p.rx,
+                    tx: &mut p.tx,
+                    kick: &p.kick,
+                    call: &p.call,
+                };
+                scope.spawn(move || pump(lane, o))
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| {
+                t.join()
+                    .unwrap_or_else(|_| Err("a pair's thread panicked".to_string()))
+            })
+            .collect()
+    });
+    let results = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    report(o, open_to_ok, &results);
+    s.teardown()
+}
 
-    let size = s.rx.size;
+/// One queue pair's rings and buffers, in the pair's slice of the region from `base` on.
+struct Lane<'a> {
+    mem: &'a Region,
+    base: usize,
+    mac: [u8; 6],
+    rx: &'a mut Vq,
+    tx: &'a mut Vq,
+    kick: &'a [EventFd; 2],
+    call: &'a [EventFd; 2],
+}
+
+/// What one pair measured.
+struct Pumped {
+    /// Frames back in the window.
+    frames: u64,
+    /// The window.
+    seconds: f64,
+    kicks: u64,
+    suppressed: u64,
+    waits: u64,
+    ring: u16,
+}
+
+/// Prints the results: frames/s summed over the pairs.
+fn report(o: &Opts, open_to_ok: Duration, r: &[Pumped]) {
+    let fps: f64 = r.iter().map(|p| p.frames as f64 / p.seconds).sum();
+    let frames: u64 = r.iter().map(|p| p.frames).sum();
+    let el = r.iter().map(|p| p.seconds).fold(0.0, f64::max);
+    println!("bench: open-to-driver-ok {:.6} s", open_to_ok.as_secs_f64());
+    println!(
+        "bench: size {} batch {} pairs {} frames {frames} seconds {el:.3} fps {fps:.0} gbps {:.4}",
+        o.size,
+        o.batch,
+        r.len(),
+        fps * o.size as f64 * 8.0 / 1e9
+    );
+    if r.len() > 1 {
+        let per: Vec<String> = r
+            .iter()
+            .map(|p| format!("{:.0}", p.frames as f64 / p.seconds))
+            .collect();
+        println!("bench: fps per pair {}", per.join(" "));
+    }
+    let sum = |f: fn(&Pumped) -> u64| r.iter().map(f).sum::<u64>();
+    println!(
+        "bench: kicks {}, kicks the device turned down {}, call waits {}, ring {}",
+        sum(|p| p.kicks),
+        sum(|p| p.suppressed),
+        sum(|p| p.waits),
+        r.first().map_or(0, |p| p.ring)
+    );
+}
+
+/// Loops frames through one pair for the warm-up and the window.
+fn pump(l: Lane<'_>, o: &Opts) -> Result<Pumped, String> {
+    let Lane {
+        mem,
+        base,
+        mac,
+        rx,
+        tx,
+        kick,
+        call,
+    } = l;
+    let size = rx.size;
     let used_len = (NET_HDR_LEN + o.size) as u32;
     // Every TX buffer holds the same frame: to the device MAC, so filtering devices accept it.
     let mut frame = vec![0u8; NET_HDR_LEN + o.size];
-    frame[NET_HDR_LEN..NET_HDR_LEN + 6].copy_from_slice(&s.mac);
+    frame[NET_HDR_LEN..NET_HDR_LEN + 6].copy_from_slice(&mac);
     frame[NET_HDR_LEN + 6..NET_HDR_LEN + 12].copy_from_slice(&SRC_MAC);
     frame[NET_HDR_LEN + 12..NET_HDR_LEN + 14].copy_from_slice(&ETHERTYPE.to_be_bytes());
     for id in 0..size {
-        let off = Session::tx_buf(id);
-        s.mem.write_bytes(off, &frame);
-        let iova = s.tx.iova(off);
-        s.tx.write_desc(&s.mem, id, iova, used_len, 0, 0);
+        let off = base + Session::tx_buf(id);
+        mem.write_bytes(off, &frame);
+        let iova = tx.iova(off);
+        tx.write_desc(mem, id, iova, used_len, 0, 0);
     }
+    let post_rx = |rx: &mut Vq, id: u16, publish: fn(&mut Vq, &Region, u16)| {
+        let off = base + Session::rx_buf(id);
+        let iova = rx.iova(off);
+        let len = (NET_HDR_LEN + RX_FRAME_ROOM) as u32;
+        rx.write_desc(mem, id, iova, len, VRING_DESC_F_WRITE, 0);
+        publish(rx, mem, id);
+    };
     for id in 0..size {
-        s.post_rx(id);
+        post_rx(rx, id, Vq::publish);
     }
-    s.kick(0)?;
+    step("kick eventfd write", kick[0].signal())?;
 
     let mut tx_free: Vec<u16> = (0..size).rev().collect();
     let batch = usize::from(o.batch.min(size));
@@ -63,51 +193,50 @@ pub(crate) fn run(path: &str, o: &Opts) -> Result<(), String> {
     let start = Instant::now();
     let mut window: Option<(Instant, u64)> = None;
     let mut received: u64 = 0;
-    let mut kicks: u64 = 0;
-    let mut suppressed: u64 = 0;
-    let mut waits: u64 = 0;
-    loop {
+    let (mut kicks, mut suppressed, mut waits) = (0u64, 0u64, 0u64);
+    let end = loop {
         let now = Instant::now();
         match window {
             None if now - start >= warmup => window = Some((now, received)),
-            Some((t0, _)) if now - t0 >= measure => break,
+            Some((t0, r0)) if now - t0 >= measure => break (t0.elapsed(), received - r0),
             _ => {}
         }
         // Post TX in bursts of `batch`, one kick each.
         while tx_free.len() >= batch {
             for _ in 0..batch {
                 let id = tx_free.pop().expect("checked above");
-                s.tx.publish_deferred(&s.mem, id);
+                tx.publish_deferred(mem, id);
             }
-            s.tx.flush_avail(&s.mem);
-            if s.tx.kick_wanted(&s.mem) {
-                s.kick(1)?;
+            tx.flush_avail(mem);
+            if tx.kick_wanted(mem) {
+                step("kick eventfd write", kick[1].signal())?;
                 kicks += 1;
             } else {
                 suppressed += 1;
             }
         }
         let mut progress = 0u32;
-        while let Some((id, _)) = s.tx.pop_used(&s.mem) {
+        while let Some((id, _)) = tx.pop_used(mem) {
             let id = ring_id(id, size, "TX")?;
             tx_free.push(id);
             progress += 1;
         }
         let mut rx_back = 0u32;
-        while let Some((id, len)) = s.rx.pop_used(&s.mem) {
+        while let Some((id, len)) = rx.pop_used(mem) {
             let id = ring_id(id, size, "RX")?;
             if len != used_len {
                 return Err(format!(
-                    "RX buffer {id} came back with length {len}, sent {used_len}"
+                    "RX buffer {id} of vq {} came back with length {len}, sent {used_len}",
+                    rx.index
                 ));
             }
-            s.rx.publish_deferred(&s.mem, id);
+            rx.publish_deferred(mem, id);
             rx_back += 1;
         }
         if rx_back > 0 {
-            s.rx.flush_avail(&s.mem);
-            if s.rx.kick_wanted(&s.mem) {
-                s.kick(0)?;
+            rx.flush_avail(mem);
+            if rx.kick_wanted(mem) {
+                step("kick eventfd write", kick[0].signal())?;
                 kicks += 1;
             } else {
                 suppressed += 1;
@@ -116,36 +245,32 @@ pub(crate) fn run(path: &str, o: &Opts) -> Result<(), String> {
             progress += rx_back;
         }
         if progress == 0 {
-            let fds = [s.call[0].raw(), s.call[1].raw()];
+            let fds = [call[0].raw(), call[1].raw()];
             let ready =
                 poll_readable(&fds, WAIT_MS).map_err(|e| format!("poll: {}", errno_name(e)))?;
-            if !ready.iter().any(|&r| r) && s.rx.pending(&s.mem) == 0 && s.tx.pending(&s.mem) == 0 {
+            if !ready.iter().any(|&r| r) && rx.pending(mem) == 0 && tx.pending(mem) == 0 {
                 return Err(format!(
-                    "no progress and no call notification within {} s ({received} frames back)",
+                    "vq {}/{}: no progress and no call notification within {} s ({received} frames back)",
+                    rx.index,
+                    tx.index,
                     WAIT_MS / 1000
                 ));
             }
-            for c in &s.call {
+            for c in call {
                 c.drain()
                     .map_err(|e| format!("read call eventfd: {}", errno_name(e)))?;
             }
             waits += 1;
         }
-    }
-    let (t0, r0) = window.expect("the loop leaves only after the window opened");
-    let el = t0.elapsed().as_secs_f64();
-    let frames = received - r0;
-    let fps = frames as f64 / el;
-    println!("bench: open-to-driver-ok {:.6} s", open_to_ok.as_secs_f64());
-    println!(
-        "bench: size {} batch {batch} frames {frames} seconds {el:.3} fps {fps:.0} gbps {:.4}",
-        o.size,
-        fps * o.size as f64 * 8.0 / 1e9
-    );
-    println!(
-        "bench: kicks {kicks}, kicks the device turned down {suppressed}, call waits {waits}, ring {size}"
-    );
-    s.teardown()
+    };
+    Ok(Pumped {
+        frames: end.1,
+        seconds: end.0.as_secs_f64(),
+        kicks,
+        suppressed,
+        waits,
+        ring: size,
+    })
 }
 
 /// A used entry's id as a descriptor index of a ring of `size`, or an error naming `queue`.

@@ -210,6 +210,47 @@ pub(crate) fn set_driver_ok(dev: &Dev, fok: u8) -> Result<(), String> {
     expect_status(dev, ok)
 }
 
+/// Sets up ring `q` (size, base 0, addresses, kick and call eventfds), and enables it unless
+/// `enable` is false.
+pub(crate) fn setup_ring(
+    dev: &Dev,
+    q: &Vq,
+    kick: &EventFd,
+    call: &EventFd,
+    enable: bool,
+) -> Result<(), String> {
+    let n = q.index;
+    let what = |s: &str| format!("{s} vq {n}");
+    step(
+        &what("VHOST_SET_VRING_NUM"),
+        dev.set_state(VHOST_SET_VRING_NUM, n, u32::from(q.size)),
+    )?;
+    step(
+        &what("VHOST_SET_VRING_BASE"),
+        dev.set_state(VHOST_SET_VRING_BASE, n, 0),
+    )?;
+    step(&what("VHOST_SET_VRING_ADDR"), dev.set_addr(&q.addr()))?;
+    step(
+        &what("VHOST_SET_VRING_KICK"),
+        dev.set_file(VHOST_SET_VRING_KICK, n, kick.raw()),
+    )?;
+    step(
+        &what("VHOST_SET_VRING_CALL"),
+        dev.set_file(VHOST_SET_VRING_CALL, n, call.raw()),
+    )?;
+    if enable {
+        enable_ring(dev, n, "")?;
+    }
+    Ok(())
+}
+
+fn enable_ring(dev: &Dev, n: u32, when: &str) -> Result<(), String> {
+    step(
+        &format!("VHOST_VDPA_SET_VRING_ENABLE vq {n}{when}"),
+        dev.set_state(VHOST_VDPA_SET_VRING_ENABLE, n, 1),
+    )
+}
+
 /// Sets up `qs` (size, base 0, addresses, eventfds), enables them and sets DRIVER_OK; with
 /// `late_enable` the rings are enabled after DRIVER_OK (as QEMU 8.2 does with
 /// ENABLE_AFTER_DRIVER_OK, which it does not need acked).
@@ -221,40 +262,13 @@ fn start_rings(
     fok: u8,
     late_enable: bool,
 ) -> Result<(), String> {
-    let enable = |n: u32, when: &str| {
-        step(
-            &format!("VHOST_VDPA_SET_VRING_ENABLE vq {n}{when}"),
-            dev.set_state(VHOST_VDPA_SET_VRING_ENABLE, n, 1),
-        )
-    };
     for (i, q) in qs.into_iter().enumerate() {
-        let n = q.index;
-        let what = |s: &str| format!("{s} vq {n}");
-        step(
-            &what("VHOST_SET_VRING_NUM"),
-            dev.set_state(VHOST_SET_VRING_NUM, n, u32::from(q.size)),
-        )?;
-        step(
-            &what("VHOST_SET_VRING_BASE"),
-            dev.set_state(VHOST_SET_VRING_BASE, n, 0),
-        )?;
-        step(&what("VHOST_SET_VRING_ADDR"), dev.set_addr(&q.addr()))?;
-        step(
-            &what("VHOST_SET_VRING_KICK"),
-            dev.set_file(VHOST_SET_VRING_KICK, n, kick[i].raw()),
-        )?;
-        step(
-            &what("VHOST_SET_VRING_CALL"),
-            dev.set_file(VHOST_SET_VRING_CALL, n, call[i].raw()),
-        )?;
-        if !late_enable {
-            enable(n, "")?;
-        }
+        setup_ring(dev, q, &kick[i], &call[i], !late_enable)?;
     }
     set_driver_ok(dev, fok)?;
     if late_enable {
         for q in qs {
-            enable(q.index, " after DRIVER_OK")?;
+            enable_ring(dev, q.index, " after DRIVER_OK")?;
         }
     }
     Ok(())
@@ -443,7 +457,8 @@ impl Session {
     }
 }
 
-fn new_eventfd() -> Result<EventFd, String> {
+/// A new eventfd, or an error naming the step.
+pub(crate) fn new_eventfd() -> Result<EventFd, String> {
     EventFd::new().map_err(|e| format!("eventfd: {}", errno_name(e)))
 }
 

@@ -569,6 +569,13 @@ impl Region {
     }
 }
 
+// SAFETY: every access is a volatile read or write (or an atomic) at a checked offset, never
+// a reference into the mapping, so threads that share a region race only as the device and
+// the driver already do; the mapping lives until the region is dropped.
+unsafe impl Sync for Region {}
+// SAFETY: the mapping and the fd belong to the process, not to a thread.
+unsafe impl Send for Region {}
+
 impl Drop for Region {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the mapping created in `new`; no references into it remain.

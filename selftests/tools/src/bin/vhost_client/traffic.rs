@@ -33,6 +33,8 @@ pub(crate) struct Opts {
     pub(crate) batch: u32,
     /// Suspend the device every this many frames sent (0: never).
     pub(crate) suspend_every: u32,
+    /// Kick both rings after each RESUME (a device should not need it).
+    pub(crate) kick_after_resume: bool,
     /// Enable the rings after DRIVER_OK.
     pub(crate) late_enable: bool,
     /// Reset and restart the device on the same IOTLB map this many times, looping all the
@@ -356,6 +358,10 @@ impl Flow<'_> {
             dev.set_addr(&self.s.rx.addr()),
         )?;
         step("VHOST_VDPA_RESUME", dev.ioctl_none(VHOST_VDPA_RESUME))?;
+        if self.o.kick_after_resume {
+            self.s.kick(0)?;
+            self.s.kick(1)?;
+        }
         Ok(())
     }
 
