@@ -1,13 +1,17 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # vhost_mdev with a real client: Debian's unmodified QEMU runs in this VM with
-# `-netdev vhost-vdpa,vhostdev=/dev/vhost-mdev-N -device virtio-net-pci,...` and boots an
-# inner guest (the plain test kernel and a busybox initramfs) under TCG. The inner guest's own
-# virtio_net driver sends frames to the device MAC, the simulator loops them back, and
-# pktloop in the inner guest checks that each comes back bit-exact and once.
+# `-netdev vhost-vdpa,vhostdev=/dev/vhost-mdev-N,queues=2 -device virtio-net-pci,mq=on,...`
+# and boots an inner guest (the plain test kernel and a busybox initramfs, two CPUs) under
+# TCG. The device has two queue pairs; the inner guest's own virtio_net sees both, enables
+# both (MQ_VQ_PAIRS_SET, one pair per CPU) and changes its MAC, both through the control
+# queue, which QEMU 7.2 passes through to the device. Then pktloop, pinned to each inner CPU
+# in turn, sends frames to the new MAC; the simulator loops them back on the pair they came
+# from, and pktloop checks that each comes back bit-exact and once.
 #
 # QEMU sets the MAC given on its command line through VHOST_VDPA_SET_CONFIG, so the device
-# keeps its own MAC until then and the frames only come back if that write took effect.
+# keeps its own MAC until then; the guest's MAC change must then reach the device too, or
+# the frames to the new MAC would not come back.
 . "$(dirname "$0")/../lib.sh"
 load_modules
 load_vhost
@@ -19,7 +23,8 @@ command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 is not inst
 ulimit -l unlimited
 kmemleak_clear
 MAC=02:11:22:33:44:99
-FRAMES=208  # pktloop 60..1514 step 7
+NEW_MAC=02:11:22:33:44:aa
+FRAMES=208  # pktloop 60..1514 step 7, per inner CPU
 
 # The inner guest's root: busybox, pktloop with the libraries it links, and an init that
 # runs the traffic and then prints its whole kernel log for the scan below.
@@ -42,10 +47,14 @@ for nd in \$(ls /sys/class/net); do
 	nd=
 done
 [ -n "\$nd" ] || { echo "inner: no virtio_net interface"; poweroff -f; }
-echo "inner: \$nd, mac \$(cat /sys/class/net/\$nd/address), mtu \$(cat /sys/class/net/\$nd/mtu)"
+echo "inner: \$nd, mac \$(cat /sys/class/net/\$nd/address), mtu \$(cat /sys/class/net/\$nd/mtu), \$(ls -d /sys/class/net/\$nd/queues/rx-* | wc -l) rx queues, \$(nproc) cpus"
+ip link set dev \$nd address $NEW_MAC || echo "inner: MAC change failed"
 ip link set dev \$nd up
-pktloop \$nd $MAC 60 1514 7
-echo "inner: pktloop exit \$?"
+rc=0
+for cpu in 0 1; do
+	taskset -c \$cpu pktloop \$nd $NEW_MAC 60 1514 7 || rc=1
+done
+echo "inner: pktloop exit \$rc"
 echo "inner: kernel log follows"
 dmesg
 poweroff -f
@@ -55,6 +64,7 @@ chmod +x $root/init
 
 uuid=$(new_uuid)
 v=$(create_unbound "$uuid") || exit 1
+echo 2 >"/sys/bus/vmdev/devices/$v/max_queue_pairs" || fail "max_queue_pairs 2"
 own_mac=$(cat "/sys/bus/vmdev/devices/$v/mac")
 [ "$own_mac" != $MAC ] || fail "the device already has $MAC"
 echo vhost_mdev >"/sys/bus/vmdev/devices/$v/driver_override"
@@ -67,12 +77,12 @@ tx0=$(stat_of "$v" tx_packets) rx0=$(stat_of "$v" rx_packets) p0=$(pins)
 # romfile= skips the iPXE option ROM, which only slows the boot down.
 log=/tmp/inner/console.log
 start=$(date +%s)
-timeout -k 10 ${VMDEV_INNER_TIMEOUT:-480} qemu-system-x86_64 -machine pc -accel tcg -m 256M -smp 1 \
+timeout -k 10 ${VMDEV_INNER_TIMEOUT:-480} qemu-system-x86_64 -machine pc -accel tcg -m 256M -smp 2 \
 	-nographic -no-reboot -nodefaults -serial file:$log \
 	-kernel "$INNER_KERNEL" -initrd /tmp/inner/initramfs.cpio \
 	-append "console=ttyS0 loglevel=5 pci=noacpi panic=-1 oops=panic rdinit=/init" \
-	-netdev vhost-vdpa,vhostdev=/dev/$n,id=vdpa0 \
-	-device virtio-net-pci,netdev=vdpa0,mac=$MAC,romfile= </dev/null >/tmp/inner/qemu.out 2>&1
+	-netdev vhost-vdpa,vhostdev=/dev/$n,id=vdpa0,queues=2 \
+	-device virtio-net-pci,netdev=vdpa0,mac=$MAC,mq=on,romfile= </dev/null >/tmp/inner/qemu.out 2>&1
 rc=$?
 el=$(( $(date +%s) - start ))
 sed 's/^/qemu: /' /tmp/inner/qemu.out
@@ -87,10 +97,15 @@ grep -aq 'NETDEV WATCHDOG' $log && fail "the inner guest saw a transmit timeout"
 
 tx=$(( $(stat_of "$v" tx_packets) - tx0 )) rx=$(( $(stat_of "$v" rx_packets) - rx0 ))
 note "QEMU ran ${el}s; the device counted $tx frames sent and $rx received"
-[ $rx -ge $FRAMES ] || fail "the device looped only $rx frames"
+[ $rx -ge $((2 * FRAMES)) ] || fail "the device looped only $rx frames"
+grep -aq 'inner: .* 2 rx queues, 2 cpus' $log || fail "the inner guest does not use 2 queue pairs"
+read -ra per <<<"$(stat_of "$v" tx_packets_per_pair)"
+note "frames sent per pair: ${per[*]}"
+[ "${per[0]}" -gt 0 ] && [ "${per[1]}" -gt 0 ] || fail "not both pairs carried frames"
 now_mac=$(cat "/sys/bus/vmdev/devices/$v/mac")
-[ "$now_mac" = $MAC ] || fail "QEMU's config write did not set the MAC: $now_mac"
-note "QEMU set the device MAC through SET_CONFIG: $own_mac -> $now_mac"
+[ "$now_mac" = $NEW_MAC ] || fail "the device MAC is $now_mac, not the inner guest's $NEW_MAC"
+note "the device MAC: $own_mac, then $MAC from QEMU's SET_CONFIG, then $NEW_MAC from the inner guest over the control queue ($(stat_of "$v" ctrl_commands) commands, $(stat_of "$v" ctrl_errors) refused)"
+[ "$(stat_of "$v" ctrl_errors)" = 0 ] || fail "the device refused a control command"
 wait_for 10 pins_are "$p0" || fail "pins after QEMU exited: $(pins), before: $p0"
 note "every page QEMU pinned was released at exit"
 [ -e "/dev/$n" ] || fail "/dev/$n went away"
