@@ -8,6 +8,7 @@
 #include <linux/etherdevice.h>
 #include <linux/mdev.h>
 #include <linux/mm.h>
+#include <linux/overflow.h>
 #include <linux/idr.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -86,10 +87,32 @@ u64 vmdev_helper_memlock_limit_pages(void)
 }
 EXPORT_SYMBOL_GPL(vmdev_helper_memlock_limit_pages);
 
+bool vmdev_helper_fatal_signal_pending(void) { return fatal_signal_pending(current); }
+EXPORT_SYMBOL_GPL(vmdev_helper_fatal_signal_pending);
+void vmdev_helper_cond_resched(void) { cond_resched(); }
+EXPORT_SYMBOL_GPL(vmdev_helper_cond_resched);
+
 s64 vmdev_helper_pinned_vm(struct mm_struct *mm) { return atomic64_read(&mm->pinned_vm); }
 EXPORT_SYMBOL_GPL(vmdev_helper_pinned_vm);
 void vmdev_helper_pinned_vm_add(struct mm_struct *mm, s64 pages) { atomic64_add(pages, &mm->pinned_vm); }
 EXPORT_SYMBOL_GPL(vmdev_helper_pinned_vm_add);
+
+/*
+ * Adds @pages to @mm's pinned_vm unless that would exceed @limit pages; returns whether it
+ * did. One compare-and-exchange, so that two devices of one owner pinning at once cannot
+ * both pass the check and exceed the limit together.
+ */
+bool vmdev_helper_pinned_vm_try_add(struct mm_struct *mm, s64 pages, u64 limit)
+{
+	s64 old = atomic64_read(&mm->pinned_vm), new;
+
+	do {
+		if (pages < 0 || check_add_overflow(old, pages, &new) || new < 0 || (u64)new > limit)
+			return false;
+	} while (!atomic64_try_cmpxchg(&mm->pinned_vm, &old, new));
+	return true;
+}
+EXPORT_SYMBOL_GPL(vmdev_helper_pinned_vm_try_add);
 
 /*
  * Pins @npages user pages from @start for long-term device access, as vhost-vdpa does, and

@@ -52,6 +52,17 @@ impl OwnerMm {
         unsafe { sys::vmdev_helper_pinned_vm_add(self.0.as_ptr(), pages as i64) };
     }
 
+    /// Counts `pages` more pinned pages if the count stays within `limit`; returns whether it
+    /// did. Check and charge are one atomic step, so pinners racing on one owner cannot
+    /// exceed its limit together.
+    pub fn try_add_pinned(&self, pages: u64, limit: u64) -> bool {
+        let Ok(pages) = i64::try_from(pages) else {
+            return false;
+        };
+        // SAFETY: the mm is live (held by this object).
+        unsafe { sys::vmdev_helper_pinned_vm_try_add(self.0.as_ptr(), pages, limit) }
+    }
+
     /// Counts `pages` fewer pinned pages.
     pub fn sub_pinned(&self, pages: u64) {
         // SAFETY: a grabbed mm (invariant).

@@ -85,6 +85,8 @@ struct vmdev_parent;
 #define VMDEV_CAP_SUSPEND		1
 #define VMDEV_DMA_PERM_READ		1
 #define VMDEV_DMA_PERM_WRITE		2
+/* DMA_ADDR and DMA_IOVA of a map have the same offset in a page of this size. */
+#define VMDEV_DMA_PAGE_SIZE		4096
 
 /**
  * struct vmdev_device_ops - what a device instance implements

@@ -131,6 +131,9 @@ pub(crate) struct TestKnobs {
     /// After each reset, keep raising interrupts for this many worker rounds, as a device
     /// whose reset completes asynchronously would.
     pub(crate) late_irq_rounds: u32,
+    /// Refuse every `DMA_CMD` unmap (`ERR_INVAL`), keeping the mappings, as a device whose
+    /// table update failed would.
+    pub(crate) dma_unmap_fails: bool,
 }
 
 /// The control queue while it is enabled.
@@ -618,9 +621,12 @@ impl<C: DeviceClass<Q>, const Q: usize> vendor::Device for SimDevice<C, Q> {
                 self.kick_lanes();
             }
             Effect::Dma(req) => {
+                use super::vmdev_regs::dma;
+                let refused = st.knobs.dma_unmap_fails && req.cmd == dma::CMD_UNMAP;
                 let result = match st.spaces.get_mut(usize::from(req.asid)) {
+                    Some(_) if refused => dma::ERR_INVAL,
                     Some(space) => sim_dma::run(space, req),
-                    None => super::vmdev_regs::dma::ERR_INVAL,
+                    None => dma::ERR_INVAL,
                 };
                 st.regs.set_dma_result(result);
             }

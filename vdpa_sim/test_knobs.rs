@@ -7,6 +7,8 @@
 //!   sets `DRIVER_OK`, while the driver's probe is still running.
 //! - `late_irqs` (rounds): after each reset, keep raising interrupts for that many worker
 //!   rounds, as a device whose reset completes asynchronously would.
+//! - `dma_unmap_fails` (0/1): refuse every DMA table unmap, keeping the mappings, as a device
+//!   whose table update failed would (the driver must then keep the pages pinned).
 
 use super::kglue::sysfs::{Attribute, Page};
 use super::kglue::vendor::Instance;
@@ -71,6 +73,32 @@ impl<C: DeviceClass<Q>, const Q: usize> Attribute for LateIrqs<C, Q> {
             return Err(EINVAL);
         }
         sim.write().knobs.late_irq_rounds = rounds;
+        Ok(())
+    }
+}
+
+/// `test/dma_unmap_fails`.
+pub(crate) struct DmaUnmapFails<C, const Q: usize>(PhantomData<C>);
+
+impl<C: DeviceClass<Q>, const Q: usize> Attribute for DmaUnmapFails<C, Q> {
+    type Target = Instance<SimParent<C, Q>>;
+    const NAME: &'static core::ffi::CStr = c"dma_unmap_fails";
+    const WRITABLE: bool = true;
+
+    fn show(sim: &Self::Target, page: &mut Page<'_>) -> Result {
+        page.line(format_args!(
+            "{}",
+            u8::from(sim.read().knobs.dma_unmap_fails)
+        ))
+    }
+
+    fn store(sim: &Self::Target, input: &[u8]) -> Result {
+        let on = match parse_u32(input)? {
+            0 => false,
+            1 => true,
+            _ => return Err(EINVAL),
+        };
+        sim.write().knobs.dma_unmap_fails = on;
         Ok(())
     }
 }

@@ -25,11 +25,14 @@ pub(crate) struct Shared {
     pub(crate) class: Class,
 }
 
-/// Turns translation off in the device's first `nas` address spaces, which are empty then.
-fn translation_off(win: &Window, nas: u16) {
+/// Turns translation off in the device's first `nas` address spaces, which are empty then
+/// unless the device refused an unmap; returns whether every one went off.
+fn translation_off(win: &Window, nas: u16) -> bool {
+    let mut all = true;
     for asid in 0..nas {
-        let _ = win.dma(asid, dma::CMD_TRANSLATE_OFF, 0, 0, 0, 0);
+        all &= win.dma(asid, dma::CMD_TRANSLATE_OFF, 0, 0, 0, 0).is_ok();
     }
+    all
 }
 
 /// The driver.
@@ -83,6 +86,7 @@ impl Driver for VhostMdevDriver {
             ngroups,
             nas,
             batch: IotlbBatch::default(),
+            retired: KVec::new(),
             win: Some(window.clone()),
             owner: None,
             fork_from_owner: true,
@@ -144,7 +148,17 @@ impl Driver for VhostMdevDriver {
         inner.cleanup(dev);
         if let Some(win) = inner.win.take() {
             win.reset();
-            translation_off(&win, inner.nas as u16);
+            let off = translation_off(&win, inner.nas as u16);
+            for mut asp in core::mem::take(&mut inner.retired) {
+                if off {
+                    // The device translates nothing any more: the pages it refused to unmap
+                    // are out of its reach.
+                    asp.clear(None);
+                } else {
+                    pr_warn!("vhost_mdev: the device kept translating; leaking its pins\n");
+                    core::mem::forget(asp);
+                }
+            }
         }
     }
 

@@ -89,6 +89,9 @@ pub(crate) struct Inner {
     /// The IOTLB of each address space; `None` until the first UPDATE or BATCH_BEGIN for it
     /// creates it.
     pub(crate) iotlb: [Option<AddressSpace>; MAX_AS as usize],
+    /// Address spaces dropped (by a close) with runs the device refused to unmap: their pages
+    /// stay pinned until the device stops translating, at removal.
+    pub(crate) retired: KVec<AddressSpace>,
     /// The character device, until the device is removed.
     pub(crate) node: Option<Node>,
 }
@@ -215,13 +218,26 @@ impl Inner {
         match vhost_uapi::check_status(old, new).map_err(errno_of)? {
             StatusChange::Reset => self.reset_device(),
             StatusChange::Set(new) => {
+                // As vdpa_set_status(): the device decides what sticks; userspace reads it
+                // back. vhost-vdpa takes any bits at once, but the register file takes each
+                // step in the virtio order (the driver features only once DRIVER is set,
+                // DRIVER_OK only after FEATURES_OK), so a status that adds several steps is
+                // written one step at a time.
+                let set = |s: u8| {
+                    let _ = win.write(Register::STATUS, u32::from(s));
+                };
                 if new & !old & status::FEATURES_OK != 0 {
+                    let before = new & !(status::FEATURES_OK | status::DRIVER_OK);
+                    if before & !old != 0 {
+                        set(before);
+                    }
                     // A refused word reads back as missing FEATURES_OK, which userspace sees.
                     let _ = win.set_driver_features(self.driver_features);
+                    if new & status::DRIVER_OK != 0 {
+                        set(new & !status::DRIVER_OK);
+                    }
                 }
-                // As vdpa_set_status(): the device decides what sticks; userspace reads it
-                // back.
-                let _ = win.write(Register::STATUS, u32::from(new));
+                set(new);
                 Ok(())
             }
         }
@@ -328,12 +344,36 @@ impl Inner {
             .is_ok_and(|w| w.status() & status::DRIVER_OK != 0)
     }
 
-    /// Drops every IOTLB and every pin (close and removal).
+    /// Drops every IOTLB and every pin (close and removal), except the pins of runs the
+    /// device refused to unmap, which wait in `retired` for the device to stop translating.
     pub(crate) fn drop_iotlb(&mut self) {
         for slot in self.iotlb.iter_mut() {
-            if let Some(mut asp) = slot.take() {
-                asp.clear(self.win.as_ref());
+            let Some(mut asp) = slot.take() else {
+                continue;
+            };
+            if asp.clear(self.win.as_ref()) {
+                continue;
             }
+            if self.retired.reserve(1, GFP_KERNEL).is_err() {
+                // Dropping it would unpin pages the device may still reach.
+                pr_warn!("vhost_mdev: leaking pins the device refused to unmap\n");
+                core::mem::forget(asp);
+                continue;
+            }
+            // Cannot fail: there is room.
+            let _ = self.retired.push(asp, GFP_KERNEL);
+        }
+        // Spaces retired by earlier closes: the device may take the unmaps now.
+        let retired = core::mem::take(&mut self.retired);
+        if self.retired.reserve(retired.len(), GFP_KERNEL).is_ok() {
+            for mut asp in retired {
+                if !asp.release_held(self.win.as_ref()) {
+                    // Cannot fail: there is room.
+                    let _ = self.retired.push(asp, GFP_KERNEL);
+                }
+            }
+        } else {
+            self.retired = retired;
         }
         self.batch = IotlbBatch::default();
     }

@@ -13,11 +13,12 @@
 
 use super::iotlb::{self, InsertError, Mapping};
 use super::kglue::mm::{self, OwnerMm};
+use super::kglue::task;
 use super::kglue::window::Window;
 use super::vhost_uapi::VHOST_ACCESS_WO;
 use super::vmdev_regs::dma;
 use kernel::alloc::KVVec;
-use kernel::error::code::{EEXIST, EFAULT, EINVAL, ENOMEM, ENOSPC};
+use kernel::error::code::{EEXIST, EFAULT, EINTR, EINVAL, ENOMEM, ENOSPC};
 use kernel::prelude::*;
 
 const PAGE_SIZE: u64 = iotlb::PAGE_SIZE;
@@ -46,9 +47,13 @@ const NO_RUN: Mapping<PinnedRun> = Mapping {
 /// # Invariants
 ///
 /// Every entry's pages are pinned once (by [`mm::pin_user_pages`]), counted in `mm`'s
-/// `pinned_vm`, and mapped in the device's DMA table at the entry's IOVA.
+/// `pinned_vm`, and mapped in the device's DMA table at the entry's IOVA. So are the pages
+/// of every run in `held`, which userspace removed but the device refused to unmap: it may
+/// still reach them, so they stay pinned until it unmaps them or stops translating.
 pub(crate) struct AddressSpace {
     runs: RunTable,
+    /// Runs removed from `runs` whose device unmap failed.
+    held: KVec<Mapping<PinnedRun>>,
     /// The device's `DMA_MAX_ENTRIES`: holding more runs than the device can map is useless.
     max_runs: usize,
     mm: OwnerMm,
@@ -60,20 +65,11 @@ fn pages_of(m: &Mapping<PinnedRun>) -> u64 {
     (m.last.wrapping_sub(m.first) >> PAGE_SHIFT).wrapping_add(1)
 }
 
-/// Unmaps `size` bytes at `iova` from the device's address space `asid`, after which the
-/// device no longer touches them.
-fn device_unmap(win: &Window, asid: u16, iova: u64, size: u64) {
-    // A refused unmap means the device never had the entry; either way it does not use the
-    // pages.
-    let _ = win.dma(asid, dma::CMD_UNMAP, iova, size, 0, 0);
-}
-
-/// Unmaps run `m` from the device (which then no longer touches it) and unpins its pages.
-fn release(mm: &OwnerMm, win: Option<&Window>, asid: u16, m: Mapping<PinnedRun>) {
-    if let Some(win) = win {
-        device_unmap(win, asid, m.first, pages_of(&m) << PAGE_SHIFT);
-    }
-    unpin(mm, m);
+/// Unmaps `size` bytes at `iova` from the device's address space `asid`; returns whether
+/// the device did, after which it no longer touches them. A device that refuses may still
+/// translate to the pages, so their pins must stay (see [`AddressSpace::held`]).
+fn device_unmap(win: &Window, asid: u16, iova: u64, size: u64) -> bool {
+    win.dma(asid, dma::CMD_UNMAP, iova, size, 0, 0).is_ok()
 }
 
 /// Unpins the pages of run `m`, which the device no longer uses.
@@ -92,6 +88,7 @@ impl AddressSpace {
         let v = KVVec::from_elem(NO_RUN, iotlb::DEFAULT_CAPACITY.min(max_runs), GFP_KERNEL)?;
         Ok(Self {
             runs: RunTable::new(v),
+            held: KVec::new(),
             max_runs,
             mm,
             asid,
@@ -103,8 +100,9 @@ impl AddressSpace {
         self.runs.overlaps(first, last)
     }
 
-    /// Records one run and programs it into the device. On error nothing of the run is
-    /// recorded and the caller still owns its pins.
+    /// Records one run and programs it into the device. Its pages were charged to the owner
+    /// by [`AddressSpace::map`]. On error nothing of the run is recorded and the caller still
+    /// owns its pins.
     fn add_run(&mut self, win: &Window, iova: u64, pfn: u64, npages: u64, perm: u8) -> Result<()> {
         let size = npages << PAGE_SHIFT;
         let last = iova.checked_add(size.wrapping_sub(1)).ok_or(EINVAL)?;
@@ -131,7 +129,6 @@ impl AddressSpace {
             self.runs.remove_overlapping(iova, last, |_| {});
             return Err(e);
         }
-        self.mm.add_pinned(npages);
         Ok(())
     }
 
@@ -149,22 +146,41 @@ impl AddressSpace {
         let last = iova.checked_add(size.wrapping_sub(1)).ok_or(EINVAL)?;
         let npages = (last >> PAGE_SHIFT) - (iova >> PAGE_SHIFT) + 1;
         // The caller is the owner (only the owner writes IOTLB messages): its limit applies.
-        let (limit, pinned) = (mm::memlock_limit_pages(), self.mm.pinned_pages());
-        if npages.saturating_add(pinned) > limit {
+        // The pages are charged before any is pinned, in one step with the check, so that
+        // updates racing on other devices of the same owner see them.
+        if !self.mm.try_add_pinned(npages, mm::memlock_limit_pages()) {
             return Err(ENOMEM);
         }
         let base = iova & !(PAGE_SIZE - 1);
         let ubase = uaddr & !(PAGE_SIZE - 1);
-        let mut pfns = KVVec::from_elem(0u64, PIN_CHUNK, GFP_KERNEL)?;
         let write = perm & VHOST_ACCESS_WO != 0;
-        let res = self.map_pinned(win, base, ubase, npages, write, perm, &mut pfns);
+        // Pages recorded in the table so far; the rest of the charge is released on error.
+        let mut recorded = 0;
+        let res = KVVec::from_elem(0u64, PIN_CHUNK, GFP_KERNEL)
+            .map_err(Error::from)
+            .and_then(|mut pfns| {
+                self.map_pinned(
+                    win,
+                    base,
+                    ubase,
+                    npages,
+                    write,
+                    perm,
+                    &mut pfns,
+                    &mut recorded,
+                )
+            });
         if res.is_err() {
-            // Undo what this update recorded: its range overlapped nothing before.
+            // Undo what this update recorded (its range overlapped nothing before), which
+            // uncharges the recorded pages, then the charge of the pages never recorded.
             self.unmap_range(Some(win), base, last | (PAGE_SIZE - 1));
+            self.mm.sub_pinned(npages - recorded);
         }
         res
     }
 
+    /// Pins `npages` pages from `ubase` in chunks and records them at `base` run by run,
+    /// counting the pages recorded in `recorded`.
     #[allow(clippy::too_many_arguments)]
     fn map_pinned(
         &mut self,
@@ -175,11 +191,24 @@ impl AddressSpace {
         write: bool,
         perm: u8,
         pfns: &mut KVVec<u64>,
+        recorded: &mut u64,
     ) -> Result<()> {
         let mut done: u64 = 0;
         // The run being built: first IOVA, first pfn, length in pages.
         let mut run: Option<(u64, u64, u64)> = None;
         while done < npages {
+            if done > 0 {
+                // A map of a large fragmented region pins and records for a long time: let
+                // others run, and give up if the owner is being killed (nobody will see the
+                // result, and its exit waits for this device's lock).
+                if task::fatal_signal_pending() {
+                    if let Some((_, rp, rn)) = run {
+                        self.unpin_unrecorded(rp, rn, &[], 0);
+                    }
+                    return Err(EINTR);
+                }
+                task::cond_resched();
+            }
             let n = (npages - done).min(PIN_CHUNK as u64);
             let chunk = pfns.get_mut(..n as usize).ok_or(EINVAL)?;
             let pinned = ubase
@@ -205,6 +234,7 @@ impl AddressSpace {
                             self.unpin_unrecorded(rp, rn, chunk, i);
                             return Err(e);
                         }
+                        *recorded += rn;
                         Some((iova, pfn, 1))
                     }
                     None => Some((iova, pfn, 1)),
@@ -218,6 +248,7 @@ impl AddressSpace {
                 self.unpin_unrecorded(rp, rn, &[], 0);
                 return Err(e);
             }
+            *recorded += rn;
         }
         Ok(())
     }
@@ -235,26 +266,75 @@ impl AddressSpace {
     }
 
     /// Removes every entry overlapping `[first, last]`, in full (vhost_iotlb_del_range()).
+    /// `win` is the device, or `None` once it no longer translates (removed, or translation
+    /// switched off), when nothing needs unmapping.
     pub(crate) fn unmap_range(&mut self, win: Option<&Window>, first: u64, last: u64) {
-        let (mm, asid) = (&self.mm, self.asid);
+        let Self {
+            runs,
+            held,
+            mm,
+            asid,
+            ..
+        } = self;
+        let asid = *asid;
+        let Some(win) = win else {
+            runs.remove_overlapping(first, last, |m| unpin(mm, m));
+            return;
+        };
         // The device's table holds our runs entry for entry, so one unmap of the span they
         // cover removes exactly them there, and the device compacts its table once rather
         // than once per run (a map of fragmented memory has a run per page). Only the span
         // of the whole address space has no size; it goes run by run.
-        let span = self
-            .runs
+        let span = runs
             .overlap_span(first, last)
             .and_then(|(a, b)| Some((a, (b - a).checked_add(1)?)));
-        match (win, span) {
-            (Some(win), Some((iova, size))) => {
-                device_unmap(win, asid, iova, size);
-                self.runs.remove_overlapping(first, last, |m| unpin(mm, m));
+        match span {
+            Some((iova, size)) => {
+                let unmapped = device_unmap(win, asid, iova, size);
+                runs.remove_overlapping(first, last, |m| {
+                    if unmapped {
+                        unpin(mm, m);
+                    } else {
+                        hold(held, m);
+                    }
+                });
             }
-            _ => {
-                self.runs
-                    .remove_overlapping(first, last, |m| release(mm, win, asid, m));
+            None => {
+                runs.remove_overlapping(first, last, |m| {
+                    if device_unmap(win, asid, m.first, pages_of(&m) << PAGE_SHIFT) {
+                        unpin(mm, m);
+                    } else {
+                        hold(held, m);
+                    }
+                });
             }
         }
+    }
+
+    /// Unmaps the held runs again (see [`AddressSpace::held`]), or, with `win` `None` (the
+    /// device no longer translates), just releases them; returns whether none is left.
+    pub(crate) fn release_held(&mut self, win: Option<&Window>) -> bool {
+        if self.held.is_empty() {
+            return true;
+        }
+        // Room for every run that may stay, so that keeping one cannot fail.
+        let Ok(mut kept) = KVec::with_capacity(self.held.len(), GFP_KERNEL) else {
+            return false;
+        };
+        let (mm, asid) = (&self.mm, self.asid);
+        for m in core::mem::take(&mut self.held) {
+            let gone = match win {
+                Some(w) => device_unmap(w, asid, m.first, pages_of(&m) << PAGE_SHIFT),
+                None => true,
+            };
+            if gone {
+                unpin(mm, m);
+            } else {
+                let _ = kept.push(m, GFP_KERNEL);
+            }
+        }
+        self.held = kept;
+        self.held.is_empty()
     }
 
     /// vhost-vdpa's INVALIDATE: `vhost_vdpa_unmap(iova, size)` deletes every entry meeting
@@ -271,17 +351,32 @@ impl AddressSpace {
         }
     }
 
-    /// Releases everything (close, device removal).
-    pub(crate) fn clear(&mut self, win: Option<&Window>) {
+    /// Releases everything (close, device removal); returns whether nothing is held (see
+    /// [`AddressSpace::held`]), else the caller keeps the space until the device stops
+    /// translating and then clears it with `None`.
+    pub(crate) fn clear(&mut self, win: Option<&Window>) -> bool {
         self.unmap_range(win, 0, u64::MAX);
+        self.release_held(win)
+    }
+}
+
+/// Keeps run `m`, which the device refused to unmap, pinned in `held`. If even that record
+/// cannot be allocated, the pins are leaked on purpose: the device may still reach the pages.
+fn hold(held: &mut KVec<Mapping<PinnedRun>>, m: Mapping<PinnedRun>) {
+    if held.push(m, GFP_KERNEL).is_err() {
+        pr_warn!(
+            "vhost_mdev: the device refused to unmap {:#x}..={:#x}; its pages stay pinned\n",
+            m.first,
+            m.last
+        );
     }
 }
 
 impl Drop for AddressSpace {
     fn drop(&mut self) {
         // Owners clear explicitly with the device at hand; this only guards against a leak
-        // of pins if one forgot (the device must be gone by then).
-        if !self.runs.is_empty() {
+        // of pins if one forgot (the device must no longer translate by then).
+        if !self.runs.is_empty() || !self.held.is_empty() {
             self.clear(None);
         }
     }

@@ -32,6 +32,7 @@ mod kglue {
     pub mod mm;
     pub mod sync;
     pub mod sys;
+    pub mod task;
     pub mod window;
 }
 

@@ -28,6 +28,68 @@ kill -9 $hold; wait $hold 2>/dev/null
 wait_for 10 pins_are "$p0" || fail "pins after SIGKILL: $(pins), before: $p0"
 note "SIGKILL with 16 MiB mapped: $((p1 - p0)) pages pinned, all released"
 
+# Permissions: the node is root's with mode 0600, and an unprivileged process can neither
+# open it nor write any attribute of the device (the vmdev device's and the simulator's).
+perm=$(stat -c '%a %U' "$dev")
+[ "$perm" = "600 root" ] || fail "$dev is '$perm', expected '600 root'"
+nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"; }
+nobody sh -c "exec 3<>'$dev'" 2>/dev/null && fail "an unprivileged process opened $dev"
+writable=$(find "/sys/bus/vmdev/devices/$v/" "/sys/bus/mdev/devices/$uuid/" -maxdepth 2 \
+	-type f -perm -u+w 2>/dev/null)
+[ -n "$writable" ] || fail "no writable attribute found under $v"
+n=0
+for a in $writable; do
+	nobody sh -c "echo 1 >'$a'" 2>/dev/null && fail "an unprivileged write to $a was accepted"
+	n=$((n + 1))
+done
+world=$(find "/sys/bus/vmdev/devices/$v/" -maxdepth 2 -type f -perm /o+w)
+[ -z "$world" ] || fail "world-writable attributes: $world"
+note "permissions: $dev is 0600 root; an unprivileged process could not open it nor write any of $n attributes"
+
+# RLIMIT_MEMLOCK across two devices of one owner, mapped from two threads at once, under a
+# limit that holds one map: exactly one may pass in every round (before the pages were
+# charged up front, both passed the check and pinned twice the limit).
+uuid2=$(new_uuid)
+dev2=$(create_vhost "$uuid2") || exit 1
+out=$(watchdog 120 "$VHOST_CLIENT" memlock-race --dev "$dev" --dev2 "$dev2" --rounds 40 2>&1) ||
+	{ echo "$out"; fail "memlock-race"; }
+note "$(grep '^memlock-race' <<<"$out")"
+mdev_remove "$uuid2" || fail "remove $uuid2"
+wait_for 10 pins_are "$p0" || fail "pins after memlock-race: $(pins), before: $p0"
+
+# A large map gives up when its owner is killed: SIGKILL once the map has started (VmPin,
+# charged before the first page is pinned), then the process must be gone within seconds
+# and every pin released (the pages of the run being built included).
+"$VHOST_CLIENT" hold --dev "$dev" --mb 256 >/tmp/hold4.out 2>&1 &
+hold=$!
+wait_for 60 sh -c "grep -q '^VmPin:[[:space:]]*[1-9]' /proc/$hold/status 2>/dev/null" ||
+	fail "the 256 MiB map did not start"
+t0=$(date +%s%N)
+kill -9 $hold; wait $hold 2>/dev/null
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+mapped=$(grep -c mapped /tmp/hold4.out)
+[ $ms -lt 10000 ] || fail "a killed 256 MiB map took $ms ms to end"
+wait_for 10 pins_are "$p0" || fail "pins after killing a map: $(pins), before: $p0"
+note "SIGKILL during a 256 MiB map: gone after $ms ms (map finished first: $mapped), every pin released"
+
+# A device that refuses to unmap (test knob dma_unmap_fails) may still reach the pages, so
+# they stay pinned when their owner dies, until the device stops translating at removal.
+uuid3=$(new_uuid)
+dev3=$(create_vhost "$uuid3") || exit 1
+v3=$(vmdev_of "$uuid3")
+"$VHOST_CLIENT" hold --dev "$dev3" --mb 4 >/tmp/hold3.out 2>&1 &
+hold=$!
+wait_for 30 grep -q mapped /tmp/hold3.out || { cat /tmp/hold3.out; fail "hold did not map"; }
+p1=$(pins)
+echo 1 >"/sys/bus/vmdev/devices/$v3/test/dma_unmap_fails" || fail "set dma_unmap_fails"
+kill -9 $hold; wait $hold 2>/dev/null
+sleep 2
+[ "$(pins)" -ge $((p0 + 1024)) ] ||
+	fail "pins the device refused to unmap were released: $(pins), $p1 while mapped, $p0 before"
+mdev_remove "$uuid3" || fail "remove $uuid3"
+wait_for 10 pins_are "$p0" || fail "pins after removing the refusing device: $(pins), before: $p0"
+note "a device that refused the unmap kept its $((p1 - p0)) pages pinned past the owner's death, released at removal"
+
 # Malicious rings: none may hang or crash; the device stays usable after a reset.
 for c in loop unmapped huge-len avail-jump aliased; do
 	out=$(timeout 60 "$VHOST_CLIENT" malicious --dev "$dev" --case $c 2>&1) ||

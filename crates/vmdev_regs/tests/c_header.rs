@@ -105,6 +105,7 @@ fn constants_agree() {
         ("DMA_ERR_OFF", dma::ERR_OFF.into()),
         ("DMA_PERM_READ", dma::PERM_READ.into()),
         ("DMA_PERM_WRITE", dma::PERM_WRITE.into()),
+        ("DMA_PAGE_SIZE", dma::PAGE_SIZE),
         ("CAP_SUSPEND", caps::SUSPEND.into()),
     ];
     for &(name, v) in want {

@@ -86,14 +86,22 @@ impl NetConfig {
     /// Applies a driver's write of `data` at `offset` of the config space. Only the bytes
     /// that fall inside `mac` change anything: management software sets the MAC this way
     /// (QEMU does at realize, as vdpa_sim allows); every other field is read-only (virtio
-    /// 1.2, 5.1.4). Returns whether the MAC changed.
+    /// 1.2, 5.1.4). A write that would leave the MAC multicast or all zero is ignored, as the
+    /// sysfs `mac` attribute and `MAC_ADDR_SET` refuse those (a driver that writes the MAC
+    /// byte by byte writes byte 0, which holds the multicast bit, first). Returns whether
+    /// the MAC changed.
     pub fn write_config(&mut self, offset: usize, data: &[u8]) -> bool {
-        let before = self.mac;
+        let mut mac = self.mac;
         for (i, &byte) in data.iter().enumerate() {
-            if let Some(m) = offset.checked_add(i).and_then(|o| self.mac.get_mut(o)) {
+            if let Some(m) = offset.checked_add(i).and_then(|o| mac.get_mut(o)) {
                 *m = byte;
             }
         }
-        before != self.mac
+        if mac[0] & 1 != 0 || mac == [0; ETH_ALEN] {
+            return false;
+        }
+        let changed = mac != self.mac;
+        self.mac = mac;
+        changed
     }
 }

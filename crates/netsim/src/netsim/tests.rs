@@ -926,6 +926,28 @@ fn config_tail_is_zero_and_only_the_mac_is_writable() {
     assert!(!cfg.write_config(24, &[1]));
 }
 
+#[test]
+fn config_write_refuses_a_multicast_or_zero_mac() {
+    let mut cfg = NetConfig {
+        mac: MAC,
+        mtu: 1500,
+        link_up: true,
+        announce: false,
+        max_pairs: 1,
+    };
+    // What sysfs and MAC_ADDR_SET refuse, the config space refuses too: whole or in part.
+    assert!(!cfg.write_config(0, &[0x01, 0, 0x5e, 0, 0, 1]));
+    assert!(!cfg.write_config(0, &[0; 6]));
+    assert!(!cfg.write_config(0, &[0x03]));
+    assert_eq!(cfg.mac, MAC);
+    // Byte by byte to a new unicast address, as virtio_net without CTRL_MAC_ADDR writes it.
+    let new = [0x06, 0x11, 0x22, 0x33, 0x44, 0x55];
+    for (i, b) in new.iter().enumerate() {
+        cfg.write_config(i, &[*b]);
+    }
+    assert_eq!(cfg.mac, new);
+}
+
 /// Memory that records every used-index store (`store_u16_release`) as (address, value).
 struct Recording<'a> {
     mem: &'a Mem,

@@ -591,6 +591,9 @@ impl<const N: usize> RegisterFile<N> {
                         .checked_add(self.dma_size.wrapping_sub(1))
                         .is_some()
                 })
+                // A physical address at another offset in its page than the IOVA would turn
+                // an aligned ring index into an unaligned memory access.
+                .filter(|_| (self.dma_addr ^ self.dma_iova) & (dma::PAGE_SIZE - 1) == 0)
                 .map(|last| DmaRequest {
                     cmd,
                     iova: self.dma_iova,
@@ -1150,6 +1153,19 @@ mod tests {
         assert!(matches!(
             r.write(Register::DMA_CMD, dma::CMD_MAP),
             Ok(Effect::Dma(DmaRequest { last: u64::MAX, .. }))
+        ));
+        // The address at another offset in its page than the IOVA: an odd address under
+        // an even IOVA would make ring indices unaligned.
+        stage(&mut r, 0x1000, 0x1000, 0x2001, 3);
+        assert_eq!(r.write(Register::DMA_CMD, dma::CMD_MAP), Ok(Effect::None));
+        assert_eq!(r.read(Register::DMA_CMD), dma::ERR_INVAL);
+        stage(&mut r, 0x1010, 0x1000, 0x2000, 3);
+        assert_eq!(r.write(Register::DMA_CMD, dma::CMD_MAP), Ok(Effect::None));
+        // The same offset in both is fine, aligned or not.
+        stage(&mut r, 0x1011, 0x1000, 0x7_2011, 3);
+        assert!(matches!(
+            r.write(Register::DMA_CMD, dma::CMD_MAP),
+            Ok(Effect::Dma(DmaRequest { addr: 0x7_2011, .. }))
         ));
         // Unknown command.
         assert_eq!(r.write(Register::DMA_CMD, 99), Ok(Effect::None));

@@ -62,7 +62,11 @@ pub mod caps {
 /// (`STATUS` = 0) leaves the table and the mode alone.
 pub mod dma {
     /// Map `[DMA_IOVA, DMA_IOVA + DMA_SIZE)` to physical `DMA_ADDR` with `DMA_PERM`.
+    /// `DMA_ADDR` must have the same offset in its page ([`PAGE_SIZE`]) as `DMA_IOVA`, so
+    /// that every naturally aligned device access (a ring index) is aligned in memory too.
     pub const CMD_MAP: u32 = 1;
+    /// The page size of the DMA table's alignment rule.
+    pub const PAGE_SIZE: u64 = 4096;
     /// Remove every mapping that overlaps `[DMA_IOVA, DMA_IOVA + DMA_SIZE)`, in full.
     pub const CMD_UNMAP: u32 = 2;
     /// Empty the table and translate every device address through it.
@@ -72,7 +76,8 @@ pub mod dma {
 
     /// The command succeeded.
     pub const OK: u32 = 0;
-    /// Bad arguments: size 0, a range that wraps, unknown permission bits or command.
+    /// Bad arguments: size 0, a range that wraps, an address whose offset in its page is not
+    /// the IOVA's, unknown permission bits or command.
     pub const ERR_INVAL: u32 = 1;
     /// The range overlaps an existing mapping.
     pub const ERR_EXIST: u32 = 2;

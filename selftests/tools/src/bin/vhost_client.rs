@@ -15,6 +15,7 @@
 //! vhost_client malicious --dev PATH --case loop|unmapped|huge-len|avail-jump
 //! vhost_client bench     --dev PATH [--size BYTES] [--seconds S] [--batch K] [--pairs N]
 //! vhost_client map-bench --dev PATH [--maps N] [--pages P] [--rounds R] [--batched 0|1]
+//! vhost_client memlock-race --dev PATH --dev2 PATH [--rounds R]
 //! ```
 //!
 //! - `traffic` brings the device up like DPDK/QEMU (owner, backend features, status, features,
@@ -34,6 +35,8 @@
 //!   between backends, and a summary line.
 //! - `ctrl` moves the control queue to address space 1 and sends every control command the
 //!   device offers, well-formed and malformed: `ok <case> <got>` or `FAIL ...` per case.
+//! - `memlock-race` maps two devices from two threads at once under a memlock limit that
+//!   holds one map: exactly one may pass in every round.
 //! - `hold` maps M MiB, prints `mapped ...` and the `VmPin:` line, and sleeps until killed.
 //! - `malicious` posts one crafted TX request on a running device, waits up to 3 s, prints the
 //!   status, resets and closes.
@@ -56,6 +59,8 @@ mod errno_cases;
 mod hold;
 #[path = "vhost_client/malicious.rs"]
 mod malicious;
+#[path = "vhost_client/memlock.rs"]
+mod memlock;
 #[path = "vhost_client/mq.rs"]
 mod mq;
 #[path = "vhost_client/ring.rs"]
@@ -79,7 +84,8 @@ const USAGE: &str = "usage:
   vhost_client hold      --dev PATH --mb M
   vhost_client malicious --dev PATH --case loop|unmapped|huge-len|avail-jump
   vhost_client bench     --dev PATH [--size BYTES] [--seconds S] [--batch K] [--pairs N]
-  vhost_client map-bench --dev PATH [--maps N] [--pages P] [--rounds R] [--batched 0|1]";
+  vhost_client map-bench --dev PATH [--maps N] [--pages P] [--rounds R] [--batched 0|1]
+  vhost_client memlock-race --dev PATH --dev2 PATH [--rounds R]";
 
 /// `--name value` pairs, each allowed once and only from `allowed`.
 fn parse_opts(args: &[String], allowed: &[&str]) -> Result<HashMap<String, String>, String> {
@@ -135,6 +141,7 @@ fn run(args: &[String]) -> Result<(), Failure> {
         ],
         "errno" | "ctrl" => &["dev"],
         "hold" => &["dev", "mb"],
+        "memlock-race" => &["dev", "dev2", "rounds"],
         "malicious" => &["dev", "case"],
         "bench" => &["dev", "size", "seconds", "batch", "pairs"],
         "map-bench" => &["dev", "maps", "pages", "rounds", "batched"],
@@ -203,6 +210,13 @@ fn run(args: &[String]) -> Result<(), Failure> {
         "hold" => {
             let mb = num(&m, "mb", None::<u64>).map_err(usage)?;
             hold::run(&dev, mb).map_err(Failure::Run)
+        }
+        "memlock-race" => {
+            let dev2 = m
+                .get("dev2")
+                .ok_or_else(|| usage("--dev2 is required".to_string()))?;
+            let rounds = num(&m, "rounds", Some(50u32)).map_err(usage)?;
+            memlock::run(&dev, dev2, rounds).map_err(Failure::Run)
         }
         _ => {
             let name = m

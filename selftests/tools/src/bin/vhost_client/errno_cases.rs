@@ -21,8 +21,8 @@ use vhost_uapi::{
     VHOST_VDPA_GET_VRING_GROUP, VHOST_VDPA_GET_VRING_NUM, VHOST_VDPA_GET_VRING_SIZE,
     VHOST_VDPA_RESUME, VHOST_VDPA_SET_CONFIG_CALL, VHOST_VDPA_SET_GROUP_ASID,
     VHOST_VDPA_SET_STATUS, VHOST_VDPA_SET_VRING_ENABLE, VHOST_VDPA_SUSPEND, VHOST_VIRTIO,
-    VIRTIO_CONFIG_S_ACKNOWLEDGE, VIRTIO_CONFIG_S_DRIVER, VIRTIO_CONFIG_S_FEATURES_OK,
-    VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_VERSION_1,
+    VIRTIO_CONFIG_S_ACKNOWLEDGE, VIRTIO_CONFIG_S_DRIVER, VIRTIO_CONFIG_S_DRIVER_OK,
+    VIRTIO_CONFIG_S_FEATURES_OK, VIRTIO_F_ACCESS_PLATFORM, VIRTIO_F_VERSION_1,
 };
 
 use crate::setup::{choose_iova, negotiate, ring_size, set_driver_ok};
@@ -612,6 +612,29 @@ fn feature_and_status_cases(r: &mut Runner, c: &Ctx, en: En) {
         step("SET_STATUS(3)", d.set_u8(VHOST_VDPA_SET_STATUS, 3))?;
         Ok(o(d.set_u64(VHOST_SET_FEATURES, DRIVER_FEATURES)))
     });
+    // Several status steps in one call, features set before any: vhost-vdpa passes the word
+    // to the device as it is, and vdpa_sim takes it. The register file takes the driver's
+    // features only once DRIVER is set, so vhost_mdev writes the steps in order (before,
+    // the features written with status 0 were refused and FEATURES_OK with them).
+    for (name, want) in [
+        ("features-ok", STATUS_FOK),
+        ("driver-ok", STATUS_FOK | VIRTIO_CONFIG_S_DRIVER_OK),
+    ] {
+        r.case(
+            c,
+            &format!("status-0-to-{name}-at-once"),
+            &format!("{want:#04x}"),
+            |c| {
+                let d = c.owned()?;
+                step(
+                    "SET_FEATURES",
+                    d.set_u64(VHOST_SET_FEATURES, DRIVER_FEATURES),
+                )?;
+                let _ = d.set_u8(VHOST_VDPA_SET_STATUS, want);
+                Ok(status(&d))
+            },
+        );
+    }
     r.case(c, "suspend-before-driver-ok", "OK", |c| {
         Ok(o(c.features_ok()?.ioctl_none(VHOST_VDPA_SUSPEND)))
     });
