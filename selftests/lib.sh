@@ -11,19 +11,17 @@ expect() { # expect DESCRIPTION COMMAND...: the command must succeed
 	local what=$1; shift
 	"$@" || fail "$what"
 }
-# watchdog SECS COMMAND...: runs the command; if it is still running after SECS seconds,
-# prints to stderr where each of its threads sleeps in the kernel (the evidence a hang report
-# needs), kills it and returns 124. Otherwise returns the command's status.
-watchdog() {
-	local secs=$1 pid i t; shift
-	"$@" &
-	pid=$!
+# watch_pid SECS PID: waits for PID, a child of this shell, and returns its status; if it is
+# still running after SECS seconds, prints to stderr where each of its threads sleeps in the
+# kernel (the evidence a hang report needs), kills it and returns 124.
+watch_pid() {
+	local secs=$1 pid=$2 i t
 	for ((i = 0; i < secs * 10; i++)); do
 		kill -0 "$pid" 2>/dev/null || { wait "$pid"; return; }
 		sleep 0.1
 	done
 	{
-		echo "watchdog: '$*' still running after ${secs}s; its kernel stacks:"
+		echo "watchdog: pid $pid ($(tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null)) still running after ${secs}s; its kernel stacks:"
 		for t in /proc/"$pid"/task/*; do
 			echo "  task ${t##*/} ($(cat "$t/wchan" 2>/dev/null)):"
 			sed 's/^/    /' "$t/stack" 2>/dev/null
@@ -32,6 +30,12 @@ watchdog() {
 	kill -9 "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	return 124
+}
+# watchdog SECS COMMAND...: runs the command under watch_pid.
+watchdog() {
+	local secs=$1; shift
+	"$@" &
+	watch_pid "$secs" $!
 }
 
 load_modules() {

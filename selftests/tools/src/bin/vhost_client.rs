@@ -16,6 +16,7 @@
 //! vhost_client bench     --dev PATH [--size BYTES] [--seconds S] [--batch K] [--pairs N]
 //! vhost_client map-bench --dev PATH [--maps N] [--pages P] [--rounds R] [--batched 0|1]
 //! vhost_client memlock-race --dev PATH --dev2 PATH [--rounds R]
+//! vhost_client fuzz      --dev PATH [--seed S] [--ops N] [--threads T] [--seconds S]
 //! ```
 //!
 //! - `traffic` brings the device up like DPDK/QEMU (owner, backend features, status, features,
@@ -35,6 +36,8 @@
 //!   between backends, and a summary line.
 //! - `ctrl` moves the control queue to address space 1 and sends every control command the
 //!   device offers, well-formed and malformed: `ok <case> <got>` or `FAIL ...` per case.
+//! - `fuzz` runs N seeded random operations per thread on the node from T threads (see
+//!   `fuzz.rs`); a seed replays each thread's sequence.
 //! - `memlock-race` maps two devices from two threads at once under a memlock limit that
 //!   holds one map: exactly one may pass in every round.
 //! - `hold` maps M MiB, prints `mapped ...` and the `VmPin:` line, and sleeps until killed.
@@ -55,6 +58,8 @@ mod bench;
 mod ctrl;
 #[path = "vhost_client/errno_cases.rs"]
 mod errno_cases;
+#[path = "vhost_client/fuzz.rs"]
+mod fuzz;
 #[path = "vhost_client/hold.rs"]
 mod hold;
 #[path = "vhost_client/malicious.rs"]
@@ -85,7 +90,8 @@ const USAGE: &str = "usage:
   vhost_client malicious --dev PATH --case loop|unmapped|huge-len|avail-jump
   vhost_client bench     --dev PATH [--size BYTES] [--seconds S] [--batch K] [--pairs N]
   vhost_client map-bench --dev PATH [--maps N] [--pages P] [--rounds R] [--batched 0|1]
-  vhost_client memlock-race --dev PATH --dev2 PATH [--rounds R]";
+  vhost_client memlock-race --dev PATH --dev2 PATH [--rounds R]
+  vhost_client fuzz      --dev PATH [--seed S] [--ops N] [--threads T] [--seconds S]";
 
 /// `--name value` pairs, each allowed once and only from `allowed`.
 fn parse_opts(args: &[String], allowed: &[&str]) -> Result<HashMap<String, String>, String> {
@@ -142,6 +148,7 @@ fn run(args: &[String]) -> Result<(), Failure> {
         "errno" | "ctrl" => &["dev"],
         "hold" => &["dev", "mb"],
         "memlock-race" => &["dev", "dev2", "rounds"],
+        "fuzz" => &["dev", "seed", "ops", "threads", "seconds"],
         "malicious" => &["dev", "case"],
         "bench" => &["dev", "size", "seconds", "batch", "pairs"],
         "map-bench" => &["dev", "maps", "pages", "rounds", "batched"],
@@ -210,6 +217,15 @@ fn run(args: &[String]) -> Result<(), Failure> {
         "hold" => {
             let mb = num(&m, "mb", None::<u64>).map_err(usage)?;
             hold::run(&dev, mb).map_err(Failure::Run)
+        }
+        "fuzz" => {
+            let o = fuzz::Opts {
+                seed: num(&m, "seed", Some(1u64)).map_err(usage)?,
+                ops: num(&m, "ops", Some(100_000u64)).map_err(usage)?,
+                threads: num(&m, "threads", Some(4u32)).map_err(usage)?,
+                seconds: num(&m, "seconds", Some(60.0f64)).map_err(usage)?,
+            };
+            fuzz::run(&dev, &o).map_err(Failure::Run)
         }
         "memlock-race" => {
             let dev2 = m
