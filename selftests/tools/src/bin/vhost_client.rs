@@ -17,6 +17,7 @@
 //! vhost_client map-bench --dev PATH [--maps N] [--pages P] [--rounds R] [--batched 0|1]
 //! vhost_client memlock-race --dev PATH --dev2 PATH [--rounds R]
 //! vhost_client fuzz      --dev PATH [--seed S] [--ops N] [--threads T] [--seconds S]
+//! vhost_client regfuzz   --regs DEBUGFS-FILE --sysfs DIR [--seed S] [--seconds S]
 //! ```
 //!
 //! - `traffic` brings the device up like DPDK/QEMU (owner, backend features, status, features,
@@ -38,6 +39,8 @@
 //!   device offers, well-formed and malformed: `ok <case> <got>` or `FAIL ...` per case.
 //! - `fuzz` runs N seeded random operations per thread on the node from T threads (see
 //!   `fuzz.rs`); a seed replays each thread's sequence.
+//! - `regfuzz` fuzzes a device's debugfs register file and its sysfs attributes (see
+//!   `regfuzz.rs`).
 //! - `memlock-race` maps two devices from two threads at once under a memlock limit that
 //!   holds one map: exactly one may pass in every round.
 //! - `hold` maps M MiB, prints `mapped ...` and the `VmPin:` line, and sleeps until killed.
@@ -68,6 +71,8 @@ mod malicious;
 mod memlock;
 #[path = "vhost_client/mq.rs"]
 mod mq;
+#[path = "vhost_client/regfuzz.rs"]
+mod regfuzz;
 #[path = "vhost_client/ring.rs"]
 mod ring;
 #[path = "vhost_client/setup.rs"]
@@ -91,7 +96,8 @@ const USAGE: &str = "usage:
   vhost_client bench     --dev PATH [--size BYTES] [--seconds S] [--batch K] [--pairs N]
   vhost_client map-bench --dev PATH [--maps N] [--pages P] [--rounds R] [--batched 0|1]
   vhost_client memlock-race --dev PATH --dev2 PATH [--rounds R]
-  vhost_client fuzz      --dev PATH [--seed S] [--ops N] [--threads T] [--seconds S]";
+  vhost_client fuzz      --dev PATH [--seed S] [--ops N] [--threads T] [--seconds S]
+  vhost_client regfuzz   --regs DEBUGFS-FILE --sysfs DIR [--seed S] [--seconds S]";
 
 /// `--name value` pairs, each allowed once and only from `allowed`.
 fn parse_opts(args: &[String], allowed: &[&str]) -> Result<HashMap<String, String>, String> {
@@ -149,6 +155,7 @@ fn run(args: &[String]) -> Result<(), Failure> {
         "hold" => &["dev", "mb"],
         "memlock-race" => &["dev", "dev2", "rounds"],
         "fuzz" => &["dev", "seed", "ops", "threads", "seconds"],
+        "regfuzz" => &["regs", "sysfs", "seed", "seconds"],
         "malicious" => &["dev", "case"],
         "bench" => &["dev", "size", "seconds", "batch", "pairs"],
         "map-bench" => &["dev", "maps", "pages", "rounds", "batched"],
@@ -159,6 +166,20 @@ fn run(args: &[String]) -> Result<(), Failure> {
         other => return Err(usage(format!("unknown subcommand '{other}'"))),
     };
     let m = parse_opts(rest, allowed).map_err(usage)?;
+    if cmd == "regfuzz" {
+        let path = |k: &str| {
+            m.get(k)
+                .cloned()
+                .ok_or_else(|| usage(format!("--{k} is required")))
+        };
+        let o = regfuzz::Opts {
+            regs: path("regs")?,
+            sysfs: path("sysfs")?,
+            seed: num(&m, "seed", Some(1u64)).map_err(usage)?,
+            seconds: num(&m, "seconds", Some(30.0f64)).map_err(usage)?,
+        };
+        return regfuzz::run(&o).map_err(Failure::Run);
+    }
     let dev = m
         .get("dev")
         .cloned()

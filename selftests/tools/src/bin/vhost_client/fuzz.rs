@@ -45,14 +45,14 @@ pub(crate) struct Opts {
 }
 
 /// A small, fast generator (xorshift64*): the fuzzer needs reproducibility, not quality.
-struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         // Zero is xorshift's fixed point.
         Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
     }
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -60,18 +60,18 @@ impl Rng {
         self.0 = x;
         x.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         if n == 0 {
             0
         } else {
             self.next() % n
         }
     }
-    fn chance(&mut self, percent: u64) -> bool {
+    pub(crate) fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
     /// A value that is often at an edge: 0, 1, all ones, a power of two or its neighbour.
-    fn edgy(&mut self) -> u64 {
+    pub(crate) fn edgy(&mut self) -> u64 {
         match self.below(6) {
             0 => 0,
             1 => u64::MAX,
@@ -103,7 +103,12 @@ struct Shared {
 impl Shared {
     fn count(&self, r: Result<(), Errno>) {
         if let Err(e) = r {
-            *self.errors.lock().unwrap_or_else(|p| p.into_inner()).entry(e).or_default() += 1;
+            *self
+                .errors
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(e)
+                .or_default() += 1;
             if e == libc::ENODEV {
                 // The device was removed: calls fail until the file is closed.
                 self.gone.store(true, Ordering::Relaxed);
@@ -235,7 +240,11 @@ fn thread(sh: &Shared, o: &Opts, t: u32, stop_at: Instant) {
 
 /// One call on an open file: plausible, or random.
 fn device_op(sh: &Shared, dev: &Dev, r: &mut Rng, arg: &mut [u8; 4096]) -> Result<(), Errno> {
-    let vq = if r.chance(90) { r.below(4) as u32 } else { r.below(u64::from(VQS)) as u32 };
+    let vq = if r.chance(90) {
+        r.below(4) as u32
+    } else {
+        r.below(u64::from(VQS)) as u32
+    };
     let fd_of = |r: &mut Rng| -> i32 {
         let fds = sh.fds.lock().unwrap_or_else(|p| p.into_inner());
         match r.below(10) {
@@ -253,12 +262,17 @@ fn device_op(sh: &Shared, dev: &Dev, r: &mut Rng, arg: &mut [u8; 4096]) -> Resul
         ),
         2 => {
             let steps = [0u8, 1, 3, 0x0b, 0x0f, 0x8f, r.next() as u8];
-            dev.set_u8(VHOST_VDPA_SET_STATUS, steps[r.below(steps.len() as u64) as usize])
+            dev.set_u8(
+                VHOST_VDPA_SET_STATUS,
+                steps[r.below(steps.len() as u64) as usize],
+            )
         }
         3 => dev.set_u64(
             VHOST_SET_FEATURES,
             if r.chance(70) {
-                (1 << VIRTIO_F_VERSION_1) | (1 << VIRTIO_F_ACCESS_PLATFORM) | (r.next() & 0x3ff_ffff)
+                (1 << VIRTIO_F_VERSION_1)
+                    | (1 << VIRTIO_F_ACCESS_PLATFORM)
+                    | (r.next() & 0x3ff_ffff)
             } else {
                 r.edgy()
             },
@@ -273,8 +287,16 @@ fn device_op(sh: &Shared, dev: &Dev, r: &mut Rng, arg: &mut [u8; 4096]) -> Resul
                 2 => (sh.iova + off, len, 0x1000),
                 _ => (sh.iova + off, len, sh.mem.va() + off),
             };
-            let kind = if r.chance(85) { VHOST_IOTLB_UPDATE } else { r.below(8) as u8 };
-            let perm = if r.chance(85) { VHOST_ACCESS_RW } else { r.next() as u8 };
+            let kind = if r.chance(85) {
+                VHOST_IOTLB_UPDATE
+            } else {
+                r.below(8) as u8
+            };
+            let perm = if r.chance(85) {
+                VHOST_ACCESS_RW
+            } else {
+                r.next() as u8
+            };
             let asid = if r.chance(80) { 0 } else { r.below(3) as u32 };
             let msg = IotlbMsg {
                 iova,
@@ -288,15 +310,27 @@ fn device_op(sh: &Shared, dev: &Dev, r: &mut Rng, arg: &mut [u8; 4096]) -> Resul
         5 => {
             let off = r.below(MEM_LEN as u64 / 4096) * 4096;
             let msg = IotlbMsg {
-                iova: if r.chance(80) { sh.iova + off } else { r.edgy() },
-                size: if r.chance(80) { 4096 * (1 + r.below(64)) } else { r.edgy() },
+                iova: if r.chance(80) {
+                    sh.iova + off
+                } else {
+                    r.edgy()
+                },
+                size: if r.chance(80) {
+                    4096 * (1 + r.below(64))
+                } else {
+                    r.edgy()
+                },
                 uaddr: 0,
                 perm: 0,
                 kind: VHOST_IOTLB_INVALIDATE,
             };
             dev.write(&encode_iotlb(true, 0, &msg)).map(drop)
         }
-        6 => dev.set_state(VHOST_SET_VRING_NUM, vq, [64, 128, 256, r.next() as u32][r.below(4) as usize]),
+        6 => dev.set_state(
+            VHOST_SET_VRING_NUM,
+            vq,
+            [64, 128, 256, r.next() as u32][r.below(4) as usize],
+        ),
         7 => {
             // Rings inside the map (where the rewrites land), or anywhere.
             let base = sh.iova + r.below(MEM_LEN as u64 / 4096) * 4096;
@@ -304,8 +338,16 @@ fn device_op(sh: &Shared, dev: &Dev, r: &mut Rng, arg: &mut [u8; 4096]) -> Resul
                 index: vq,
                 flags: if r.chance(90) { 0 } else { r.next() as u32 },
                 desc_user_addr: if r.chance(90) { base } else { r.edgy() },
-                avail_user_addr: if r.chance(90) { base + 0x1000 } else { r.edgy() },
-                used_user_addr: if r.chance(90) { base + 0x2000 } else { r.edgy() },
+                avail_user_addr: if r.chance(90) {
+                    base + 0x1000
+                } else {
+                    r.edgy()
+                },
+                used_user_addr: if r.chance(90) {
+                    base + 0x2000
+                } else {
+                    r.edgy()
+                },
                 log_guest_addr: 0,
             };
             dev.set_addr(&a)
@@ -323,8 +365,16 @@ fn device_op(sh: &Shared, dev: &Dev, r: &mut Rng, arg: &mut [u8; 4096]) -> Resul
             }
             fds[r.below(fds.len() as u64) as usize].signal()
         }
-        14 => dev.ioctl_none(if r.chance(50) { VHOST_VDPA_SUSPEND } else { VHOST_VDPA_RESUME }),
-        15 => dev.set_state(VHOST_VDPA_SET_GROUP_ASID, r.below(3) as u32, r.below(3) as u32),
+        14 => dev.ioctl_none(if r.chance(50) {
+            VHOST_VDPA_SUSPEND
+        } else {
+            VHOST_VDPA_RESUME
+        }),
+        15 => dev.set_state(
+            VHOST_VDPA_SET_GROUP_ASID,
+            r.below(3) as u32,
+            r.below(3) as u32,
+        ),
         16 => {
             let off = r.below(40) as u32;
             let len = r.below(40) as u32;
@@ -368,7 +418,10 @@ pub(crate) fn run(path: &str, o: &Opts) -> Result<(), String> {
         o.seed, o.threads, o.ops, o.seconds
     );
     if let Err(e) = raise_memlock() {
-        eprintln!("vhost_client: warning: setrlimit(RLIMIT_MEMLOCK): {}", errno_name(e));
+        eprintln!(
+            "vhost_client: warning: setrlimit(RLIMIT_MEMLOCK): {}",
+            errno_name(e)
+        );
     }
     let mem = Region::new(MEM_LEN).map_err(|e| format!("memfd region: {}", errno_name(e)))?;
     mem.touch();
@@ -406,8 +459,16 @@ pub(crate) fn run(path: &str, o: &Opts) -> Result<(), String> {
     println!(
         "fuzz: {} operations in {el:.1} s, device {}; failed calls: {}",
         sh.ops.load(Ordering::Relaxed),
-        if sh.gone.load(Ordering::Relaxed) { "removed" } else { "present" },
-        if summary.is_empty() { "none".to_string() } else { summary.join(", ") }
+        if sh.gone.load(Ordering::Relaxed) {
+            "removed"
+        } else {
+            "present"
+        },
+        if summary.is_empty() {
+            "none".to_string()
+        } else {
+            summary.join(", ")
+        }
     );
     Ok(())
 }
