@@ -92,8 +92,6 @@ EXPORT_SYMBOL_GPL(vmdev_helper_fatal_signal_pending);
 void vmdev_helper_cond_resched(void) { cond_resched(); }
 EXPORT_SYMBOL_GPL(vmdev_helper_cond_resched);
 
-s64 vmdev_helper_pinned_vm(struct mm_struct *mm) { return atomic64_read(&mm->pinned_vm); }
-EXPORT_SYMBOL_GPL(vmdev_helper_pinned_vm);
 void vmdev_helper_pinned_vm_add(struct mm_struct *mm, s64 pages) { atomic64_add(pages, &mm->pinned_vm); }
 EXPORT_SYMBOL_GPL(vmdev_helper_pinned_vm_add);
 

@@ -45,7 +45,6 @@ void vmdev_helper_mmdrop(struct mm_struct *mm);
 u64 vmdev_helper_memlock_limit_pages(void);
 bool vmdev_helper_fatal_signal_pending(void);
 void vmdev_helper_cond_resched(void);
-s64 vmdev_helper_pinned_vm(struct mm_struct *mm);
 void vmdev_helper_pinned_vm_add(struct mm_struct *mm, s64 pages);
 bool vmdev_helper_pinned_vm_try_add(struct mm_struct *mm, s64 pages, u64 limit);
 long vmdev_helper_pin_user_pfns(unsigned long start, unsigned long npages, bool write, u64 *pfns);

@@ -40,18 +40,6 @@ impl OwnerMm {
         self.0.as_ptr() == unsafe { sys::vmdev_helper_current_mm() }
     }
 
-    /// Pages pinned in this mm so far.
-    pub fn pinned_pages(&self) -> u64 {
-        // SAFETY: a grabbed mm (invariant).
-        unsafe { sys::vmdev_helper_pinned_vm(self.0.as_ptr()) }.max(0) as u64
-    }
-
-    /// Counts `pages` more pinned pages.
-    pub fn add_pinned(&self, pages: u64) {
-        // SAFETY: a grabbed mm (invariant).
-        unsafe { sys::vmdev_helper_pinned_vm_add(self.0.as_ptr(), pages as i64) };
-    }
-
     /// Counts `pages` more pinned pages if the count stays within `limit`; returns whether it
     /// did. Check and charge are one atomic step, so pinners racing on one owner cannot
     /// exceed its limit together.

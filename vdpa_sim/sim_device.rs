@@ -210,8 +210,9 @@ pub(crate) struct SimDevice<C: DeviceClass<Q>, const Q: usize> {
     /// The control worker's page cache (the control queue's pages); taken after the state.
     #[pin]
     control_tlb: Mutex<Option<DeviceTlb>>,
-    /// The lane of each queue, or [`ROUTE_CONTROL`]: written with the state held for writing,
-    /// read by the doorbell with no lock.
+    /// The lane of each queue, or [`ROUTE_CONTROL`]: written (release) with the state held for
+    /// writing once the queue is in its lane, read (acquire) by the doorbell with no lock, so a
+    /// kick that sees a lane finds the queue there.
     route: [AtomicU8; Q],
 }
 
@@ -374,7 +375,7 @@ impl<C: DeviceClass<Q>, const Q: usize> SimDevice<C, Q> {
                 l.queues[slot] = Some(sq);
                 l.index[slot] = idx;
                 if let Some(r) = route {
-                    r.store(lane as u8, Ordering::Relaxed);
+                    r.store(lane as u8, Ordering::Release);
                 }
             }
             QueueRole::Control => {
@@ -393,7 +394,7 @@ impl<C: DeviceClass<Q>, const Q: usize> SimDevice<C, Q> {
                     queue: sq,
                 });
                 if let Some(r) = route {
-                    r.store(ROUTE_CONTROL, Ordering::Relaxed);
+                    r.store(ROUTE_CONTROL, Ordering::Release);
                 }
             }
             // Kept ready, as the driver set it, but nobody serves it.
@@ -448,7 +449,7 @@ impl<C: DeviceClass<Q>, const Q: usize> SimDevice<C, Q> {
             lane.lock().queues = [const { None }; LANE_QUEUES];
         }
         for r in self.route.iter() {
-            r.store(ROUTE_CONTROL, Ordering::Relaxed);
+            r.store(ROUTE_CONTROL, Ordering::Release);
         }
     }
 }
@@ -569,7 +570,7 @@ impl<C: DeviceClass<Q>, const Q: usize> vendor::Device for SimDevice<C, Q> {
             match self
                 .route
                 .get(value as usize)
-                .map(|r| r.load(Ordering::Relaxed))
+                .map(|r| r.load(Ordering::Acquire))
             {
                 Some(ROUTE_CONTROL) => self.kick_control(),
                 Some(lane) => {
