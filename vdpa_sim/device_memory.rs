@@ -57,6 +57,13 @@ pub(crate) struct TlbTag {
     pub(crate) epoch: u64,
 }
 
+impl DmaSpace {
+    /// Mappings in the table (none while translation is off).
+    pub(crate) fn entries(&self) -> usize {
+        self.table.as_ref().map_or(0, |t| t.len())
+    }
+}
+
 /// One worker's page cache (16 KiB at [`DATAPATH_TLB_SETS`]). Each worker has its own, so
 /// workers that run in parallel share no cache; each holds pages of one address space at a
 /// time.

@@ -19,7 +19,7 @@ use super::netsim::ctrl::{self, CtrlTarget};
 use super::netsim::{self, filter, NetConfig, NetStats, RxFilter};
 use super::sim_device::{DeviceClass, Pass, QueueRole, SimParent, LANE_QUEUES, MAX_LANES};
 use super::sim_dma::DMA_MAX_ENTRIES;
-use super::test_knobs::{DmaUnmapFails, IrqAtDriverOk, LateIrqs};
+use super::test_knobs::{DmaEntriesMax, DmaUnmapFails, IrqAtDriverOk, LateIrqs};
 use super::virtqueue::SplitQueue;
 use super::vmdev_regs::device::DeviceInfo;
 use super::vmdev_regs::{caps, features, GroupLayout};
@@ -440,7 +440,7 @@ crate::attribute_group!(
 crate::attribute_group!(
     static TEST: AttributeGroup<NetInstance> = (Some(c"test")) [
         IrqAtDriverOk<NetClass, QUEUES>, LateIrqs<NetClass, QUEUES>,
-        DmaUnmapFails<NetClass, QUEUES>,
+        DmaUnmapFails<NetClass, QUEUES>, DmaEntriesMax<NetClass, QUEUES>,
     ];
 );
 crate::attribute_groups!(

@@ -134,6 +134,9 @@ pub(crate) struct TestKnobs {
     /// Refuse every `DMA_CMD` unmap (`ERR_INVAL`), keeping the mappings, as a device whose
     /// table update failed would.
     pub(crate) dma_unmap_fails: bool,
+    /// Refuse a `DMA_CMD` map (`ERR_NOSPC`) once the address space holds this many entries;
+    /// 0 leaves the device's own limit.
+    pub(crate) dma_entries_max: u32,
 }
 
 /// The control queue while it is enabled.
@@ -624,8 +627,14 @@ impl<C: DeviceClass<Q>, const Q: usize> vendor::Device for SimDevice<C, Q> {
             Effect::Dma(req) => {
                 use super::vmdev_regs::dma;
                 let refused = st.knobs.dma_unmap_fails && req.cmd == dma::CMD_UNMAP;
+                let limit = st.knobs.dma_entries_max as usize;
                 let result = match st.spaces.get_mut(usize::from(req.asid)) {
                     Some(_) if refused => dma::ERR_INVAL,
+                    Some(space)
+                        if limit > 0 && req.cmd == dma::CMD_MAP && space.entries() >= limit =>
+                    {
+                        dma::ERR_NOSPC
+                    }
                     Some(space) => sim_dma::run(space, req),
                     None => dma::ERR_INVAL,
                 };

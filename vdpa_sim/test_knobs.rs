@@ -9,10 +9,14 @@
 //!   rounds, as a device whose reset completes asynchronously would.
 //! - `dma_unmap_fails` (0/1): refuse every DMA table unmap, keeping the mappings, as a device
 //!   whose table update failed would (the driver must then keep the pages pinned).
+//! - `dma_entries_max` (entries, 0 = off): refuse a DMA table map (`ERR_NOSPC`) once the address
+//!   space holds that many entries, as a device with a small table would, so that a test
+//!   reaches a driver's out-of-space path without a gigabyte of fragmented memory.
 
 use super::kglue::sysfs::{Attribute, Page};
 use super::kglue::vendor::Instance;
-use super::sim_device::{DeviceClass, SimParent};
+use super::sim_device::{DeviceClass, SimParent, TestKnobs};
+use super::sim_dma::DMA_MAX_ENTRIES;
 use core::marker::PhantomData;
 use kernel::error::code::EINVAL;
 use kernel::prelude::*;
@@ -26,79 +30,61 @@ fn parse_u32(input: &[u8]) -> Result<u32> {
         .ok_or(EINVAL)
 }
 
-/// `test/irq_at_driver_ok`.
-pub(crate) struct IrqAtDriverOk<C, const Q: usize>(PhantomData<C>);
-
-impl<C: DeviceClass<Q>, const Q: usize> Attribute for IrqAtDriverOk<C, Q> {
-    type Target = Instance<SimParent<C, Q>>;
-    const NAME: &'static core::ffi::CStr = c"irq_at_driver_ok";
-    const WRITABLE: bool = true;
-
-    fn show(sim: &Self::Target, page: &mut Page<'_>) -> Result {
-        page.line(format_args!(
-            "{}",
-            u8::from(sim.read().knobs.irq_at_driver_ok)
-        ))
-    }
-
-    fn store(sim: &Self::Target, input: &[u8]) -> Result {
-        let on = match parse_u32(input)? {
-            0 => false,
-            1 => true,
-            _ => return Err(EINVAL),
-        };
-        sim.write().knobs.irq_at_driver_ok = on;
-        Ok(())
-    }
-}
-
-/// `test/late_irqs`.
-pub(crate) struct LateIrqs<C, const Q: usize>(PhantomData<C>);
-
-/// Most rounds a storm may last.
+/// Most rounds a storm of late interrupts may last.
 const LATE_IRQS_MAX: u32 = 100_000;
 
-impl<C: DeviceClass<Q>, const Q: usize> Attribute for LateIrqs<C, Q> {
-    type Target = Instance<SimParent<C, Q>>;
-    const NAME: &'static core::ffi::CStr = c"late_irqs";
-    const WRITABLE: bool = true;
+/// One knob: a sysfs attribute holding a number up to `$max` in a field of [`TestKnobs`],
+/// read and written through `$get` and `$set`.
+macro_rules! knob {
+    ($(#[$doc:meta])* $ty:ident, $name:literal, $max:expr,
+     get: |$g:ident| $get:expr, set: |$s:ident, $v:ident| $set:expr) => {
+        $(#[$doc])*
+        pub(crate) struct $ty<C, const Q: usize>(PhantomData<C>);
 
-    fn show(sim: &Self::Target, page: &mut Page<'_>) -> Result {
-        page.line(format_args!("{}", sim.read().knobs.late_irq_rounds))
-    }
+        impl<C: DeviceClass<Q>, const Q: usize> Attribute for $ty<C, Q> {
+            type Target = Instance<SimParent<C, Q>>;
+            const NAME: &'static core::ffi::CStr = $name;
+            const WRITABLE: bool = true;
 
-    fn store(sim: &Self::Target, input: &[u8]) -> Result {
-        let rounds = parse_u32(input)?;
-        if rounds > LATE_IRQS_MAX {
-            return Err(EINVAL);
+            fn show(sim: &Self::Target, page: &mut Page<'_>) -> Result {
+                let $g: &TestKnobs = &sim.read().knobs;
+                page.line(format_args!("{}", $get))
+            }
+
+            fn store(sim: &Self::Target, input: &[u8]) -> Result {
+                let $v = parse_u32(input)?;
+                if $v > $max {
+                    return Err(EINVAL);
+                }
+                let $s: &mut TestKnobs = &mut sim.write().knobs;
+                $set;
+                Ok(())
+            }
         }
-        sim.write().knobs.late_irq_rounds = rounds;
-        Ok(())
-    }
+    };
 }
 
-/// `test/dma_unmap_fails`.
-pub(crate) struct DmaUnmapFails<C, const Q: usize>(PhantomData<C>);
-
-impl<C: DeviceClass<Q>, const Q: usize> Attribute for DmaUnmapFails<C, Q> {
-    type Target = Instance<SimParent<C, Q>>;
-    const NAME: &'static core::ffi::CStr = c"dma_unmap_fails";
-    const WRITABLE: bool = true;
-
-    fn show(sim: &Self::Target, page: &mut Page<'_>) -> Result {
-        page.line(format_args!(
-            "{}",
-            u8::from(sim.read().knobs.dma_unmap_fails)
-        ))
-    }
-
-    fn store(sim: &Self::Target, input: &[u8]) -> Result {
-        let on = match parse_u32(input)? {
-            0 => false,
-            1 => true,
-            _ => return Err(EINVAL),
-        };
-        sim.write().knobs.dma_unmap_fails = on;
-        Ok(())
-    }
-}
+knob!(
+    /// `test/irq_at_driver_ok`.
+    IrqAtDriverOk, c"irq_at_driver_ok", 1,
+    get: |k| u32::from(k.irq_at_driver_ok),
+    set: |k, v| k.irq_at_driver_ok = v == 1
+);
+knob!(
+    /// `test/late_irqs`.
+    LateIrqs, c"late_irqs", LATE_IRQS_MAX,
+    get: |k| k.late_irq_rounds,
+    set: |k, v| k.late_irq_rounds = v
+);
+knob!(
+    /// `test/dma_unmap_fails`.
+    DmaUnmapFails, c"dma_unmap_fails", 1,
+    get: |k| u32::from(k.dma_unmap_fails),
+    set: |k, v| k.dma_unmap_fails = v == 1
+);
+knob!(
+    /// `test/dma_entries_max`.
+    DmaEntriesMax, c"dma_entries_max", DMA_MAX_ENTRIES as u32,
+    get: |k| k.dma_entries_max,
+    set: |k, v| k.dma_entries_max = v
+);

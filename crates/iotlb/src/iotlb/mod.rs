@@ -27,7 +27,7 @@ mod tlb;
 mod tests;
 
 pub use self::dma::{perm, DmaTarget, Error, TranslateError};
-pub use self::table::{InsertError, Mapping, Table, MIN_GROWN_CAPACITY};
+pub use self::table::{InsertError, Iter, Mapping, Table, MIN_GROWN_CAPACITY};
 pub use self::tlb::{empty_set, Entry, PageTlb, TlbSet, PAGE_SIZE};
 
 /// Entries both users allocate when a table is created; it then grows with

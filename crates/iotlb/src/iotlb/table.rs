@@ -36,16 +36,39 @@ pub enum InsertError {
 /// A table of non-overlapping mappings, sorted by `first`.
 ///
 /// `S` is the caller's storage (a boxed slice, a `Vec`, a `&mut` slice...);
-/// its length is the capacity and its initial contents are ignored. Only the
-/// first [`Table::len`] slots are live. The table never allocates: it grows
-/// only through [`Table::insert_growing`], with storage the caller allocates.
+/// its length is the capacity and its initial contents are ignored. The table
+/// never allocates: it grows only through [`Table::insert_growing`], with
+/// storage the caller allocates.
+///
+/// The storage is a gap buffer: the live entries are a front part at the
+/// start of the storage and a back part at its end, with the free slots
+/// between them. An insertion moves the gap to its position first, so a run of
+/// insertions at ascending positions (an IOTLB update over fragmented memory
+/// arrives as thousands of adjacent runs, each just above the last) moves the
+/// entries above the update once instead of once per run: `k` such insertions
+/// into a table of `n` cost `O(k + n)` moves, not `O(k * n)`. A removal moves
+/// the gap to the removed entries and widens it. Lookups are two binary
+/// searches at most, one per part.
+///
+/// # Invariants
+///
+/// `len <= storage.len()` and `gap <= len`. The live entries, in order, are
+/// `storage[..gap]` followed by `storage[storage.len() - (len - gap)..]`; they
+/// are sorted by `first`, each has `first <= last`, and no two overlap.
 pub struct Table<T, S> {
     storage: S,
-    // Invariant: `len <= storage.len()`, and `storage[..len]` is sorted by
-    // `first`, each entry has `first <= last`, and no two entries overlap.
     len: usize,
+    gap: usize,
+    /// Entries moved so far, for the tests that check the cost of an update.
+    #[cfg(test)]
+    pub(crate) moved: usize,
     _t: PhantomData<T>,
 }
+
+/// The live entries of a [`Table`], in ascending order.
+pub type Iter<'a, T> = core::iter::Copied<
+    core::iter::Chain<core::slice::Iter<'a, Mapping<T>>, core::slice::Iter<'a, Mapping<T>>>,
+>;
 
 impl<T: Copy, S: DerefMut<Target = [Mapping<T>]>> Table<T, S> {
     /// An empty table whose capacity is `storage.len()`.
@@ -53,6 +76,9 @@ impl<T: Copy, S: DerefMut<Target = [Mapping<T>]>> Table<T, S> {
         Self {
             storage,
             len: 0,
+            gap: 0,
+            #[cfg(test)]
+            moved: 0,
             _t: PhantomData,
         }
     }
@@ -72,18 +98,81 @@ impl<T: Copy, S: DerefMut<Target = [Mapping<T>]>> Table<T, S> {
         self.storage.len()
     }
 
-    /// The live mappings, sorted by `first`.
-    pub fn as_slice(&self) -> &[Mapping<T>] {
-        self.storage.get(..self.len).unwrap_or(&[])
+    /// The two parts of the live entries: below the gap and above it.
+    fn parts(&self) -> (&[Mapping<T>], &[Mapping<T>]) {
+        let back = self.len.saturating_sub(self.gap);
+        let front = self.storage.get(..self.gap).unwrap_or(&[]);
+        let back = self
+            .storage
+            .len()
+            .checked_sub(back)
+            .and_then(|b| self.storage.get(b..))
+            .unwrap_or(&[]);
+        (front, back)
+    }
+
+    /// The live mappings, in ascending order.
+    pub fn iter(&self) -> Iter<'_, T> {
+        let (front, back) = self.parts();
+        front.iter().chain(back.iter()).copied()
+    }
+
+    /// The live entry at logical index `i`.
+    fn get(&self, i: usize) -> Option<Mapping<T>> {
+        let (front, back) = self.parts();
+        match i.checked_sub(front.len()) {
+            None => front.get(i).copied(),
+            Some(j) => back.get(j).copied(),
+        }
+    }
+
+    /// The number of live entries, in order, for which `pred` holds before it
+    /// first fails (`pred` must be monotone, true then false, as for
+    /// [`slice::partition_point`]).
+    fn partition_point(&self, pred: impl Fn(&Mapping<T>) -> bool) -> usize {
+        let (front, back) = self.parts();
+        let p = front.partition_point(&pred);
+        if p < front.len() {
+            p
+        } else {
+            p.saturating_add(back.partition_point(&pred))
+        }
+    }
+
+    /// Moves the gap so that it starts at logical index `to` (at most `len`):
+    /// the entries between the old and the new position cross it.
+    fn move_gap(&mut self, to: usize) {
+        let cap = self.storage.len();
+        let free = cap.saturating_sub(self.len);
+        if to > self.len || to == self.gap {
+            return;
+        }
+        let (src, dst, n) = if to < self.gap {
+            // Entries `to..gap` of the front go to the bottom of the back part.
+            (to, to.saturating_add(free), self.gap - to)
+        } else {
+            // The first `to - gap` entries of the back part join the front.
+            (self.gap.saturating_add(free), self.gap, to - self.gap)
+        };
+        let end = src.max(dst).saturating_add(n);
+        if free > 0 && end <= cap {
+            self.storage.copy_within(src..src.saturating_add(n), dst);
+            #[cfg(test)]
+            {
+                self.moved = self.moved.saturating_add(n);
+            }
+        }
+        // With no free slot both parts are contiguous already: only the
+        // boundary moves.
+        self.gap = to;
     }
 
     /// The mapping that contains `addr`, if any.
     pub fn lookup(&self, addr: u64) -> Option<Mapping<T>> {
-        let live = self.as_slice();
         // Entries are disjoint and sorted, so `last` is sorted too: the first
         // entry not ending before `addr` is the only candidate.
-        let idx = live.partition_point(|m| m.last < addr);
-        live.get(idx).copied().filter(|m| m.first <= addr)
+        let idx = self.partition_point(|m| m.last < addr);
+        self.get(idx).filter(|m| m.first <= addr)
     }
 
     /// Whether any mapping shares an address with `first..=last`.
@@ -116,21 +205,12 @@ impl<T: Copy, S: DerefMut<Target = [Mapping<T>]>> Table<T, S> {
         if self.len >= self.storage.len() {
             return Err(InsertError::Full);
         }
-        // Open a slot at `pos` by moving the tail up one, back to front.
-        let mut i = self.len;
-        while i > pos {
-            let prev = i.wrapping_sub(1);
-            if let Some(m) = self.storage.get(prev).copied() {
-                if let Some(slot) = self.storage.get_mut(i) {
-                    *slot = m;
-                }
-            }
-            i = prev;
-        }
+        self.move_gap(pos);
         if let Some(slot) = self.storage.get_mut(pos) {
             *slot = Mapping { first, last, value };
-            // `len < storage.len()` was checked above.
+            // `len < storage.len()` was checked above, and `gap == pos <= len`.
             self.len = self.len.wrapping_add(1);
+            self.gap = pos.wrapping_add(1);
         }
         Ok(())
     }
@@ -184,9 +264,12 @@ impl<T: Copy, S: DerefMut<Target = [Mapping<T>]>> Table<T, S> {
         if storage.len() < self.len {
             return Err(storage);
         }
-        for (dst, src) in storage.iter_mut().zip(self.as_slice()) {
-            *dst = *src;
+        // The entries land contiguous at the front, the gap above them (where
+        // the next insertion of an ascending run goes).
+        for (dst, src) in storage.iter_mut().zip(self.iter()) {
+            *dst = src;
         }
+        self.gap = self.len;
         Ok(core::mem::replace(&mut self.storage, storage))
     }
 
@@ -208,22 +291,11 @@ impl<T: Copy, S: DerefMut<Target = [Mapping<T>]>> Table<T, S> {
         if count == 0 {
             return 0;
         }
-        if let Some(run) = self.storage.get(lo..hi) {
-            run.iter().copied().for_each(&mut f);
-        }
-        // Close the gap by moving the tail down, front to back.
-        let mut dst = lo;
-        let mut src = hi;
-        while src < self.len {
-            if let Some(m) = self.storage.get(src).copied() {
-                if let Some(slot) = self.storage.get_mut(dst) {
-                    *slot = m;
-                }
-            }
-            // Both stay below `len`.
-            dst = dst.wrapping_add(1);
-            src = src.wrapping_add(1);
-        }
+        // With the gap at `lo`, the removed entries are the bottom of the back
+        // part: dropping them widens the gap.
+        self.move_gap(lo);
+        let (_, back) = self.parts();
+        back.iter().take(count).copied().for_each(&mut f);
         self.len = self.len.saturating_sub(count);
         count
     }
@@ -239,15 +311,15 @@ impl<T: Copy, S: DerefMut<Target = [Mapping<T>]>> Table<T, S> {
         if hi <= lo {
             return None;
         }
-        let live = self.as_slice();
         // `hi > lo >= 0`, so `hi - 1` does not wrap.
-        Some((live.get(lo)?.first, live.get(hi - 1)?.last))
+        Some((self.get(lo)?.first, self.get(hi - 1)?.last))
     }
 
     /// Removes every mapping, handing each to `f` in ascending order.
     pub fn clear(&mut self, f: impl FnMut(Mapping<T>)) {
-        self.as_slice().iter().copied().for_each(f);
+        self.iter().for_each(f);
         self.len = 0;
+        self.gap = 0;
     }
 
     /// The index run `lo..hi` of the live entries that overlap `first..=last`.
@@ -260,9 +332,8 @@ impl<T: Copy, S: DerefMut<Target = [Mapping<T>]>> Table<T, S> {
         if first > last {
             return (0, 0);
         }
-        let live = self.as_slice();
-        let lo = live.partition_point(|m| m.last < first);
-        let hi = live.partition_point(|m| m.first <= last);
+        let lo = self.partition_point(|m| m.last < first);
+        let hi = self.partition_point(|m| m.first <= last);
         // Every entry before `lo` ends before `first <= last`, so it also
         // starts at or before `last` and `lo <= hi` holds; `max` only keeps a
         // broken invariant from producing a reversed run.

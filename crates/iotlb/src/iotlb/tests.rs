@@ -22,7 +22,7 @@ fn table<T: Copy>(cap: usize, fill: T) -> VecTable<T> {
 }
 
 fn ranges<T: Copy>(t: &VecTable<T>) -> Vec<(u64, u64)> {
-    t.as_slice().iter().map(|m| (m.first, m.last)).collect()
+    t.iter().map(|m| (m.first, m.last)).collect()
 }
 
 fn removed<T: Copy>(t: &mut VecTable<T>, first: u64, last: u64) -> (usize, Vec<(u64, u64)>) {
@@ -44,7 +44,7 @@ fn new_table_ignores_storage_contents() {
     assert!(t.is_empty());
     assert_eq!(t.len(), 0);
     assert_eq!(t.capacity(), 3);
-    assert!(t.as_slice().is_empty());
+    assert!(t.iter().next().is_none());
     assert_eq!(t.lookup(5), None);
 }
 
@@ -70,7 +70,7 @@ fn insert_keeps_order() {
         assert_eq!(t.insert(f, l, i as u32), Ok(()));
     }
     assert_eq!(ranges(&t), [(0, 9), (10, 19), (20, 29), (30, 30), (40, 49)]);
-    let values: Vec<u32> = t.as_slice().iter().map(|m| m.value).collect();
+    let values: Vec<u32> = t.iter().map(|m| m.value).collect();
     assert_eq!(values, [1, 3, 0, 4, 2]);
     assert_eq!(t.len(), 5);
     assert!(!t.is_empty());
@@ -166,10 +166,7 @@ fn insert_growing_doubles_up_to_max_and_keeps_entries() {
     assert_eq!(t.len(), 40);
     let want: Vec<(u64, u64)> = (0..40u64).map(|i| (i * 10, i * 10 + 9)).collect();
     assert_eq!(ranges(&t), want);
-    assert!(t
-        .as_slice()
-        .iter()
-        .all(|m| u64::from(m.value) * 10 == m.first));
+    assert!(t.iter().all(|m| u64::from(m.value) * 10 == m.first));
     // At the cap: Full, and the allocator is not asked.
     let r = t.insert_growing(1000, 1009, 0, 40, |_| panic!("grew past max"));
     assert_eq!(r, Err(InsertError::Full));
@@ -696,11 +693,7 @@ fn randomized_against_model() {
             }
         }
 
-        let live: Vec<(u64, u64, u32)> = t
-            .as_slice()
-            .iter()
-            .map(|m| (m.first, m.last, m.value))
-            .collect();
+        let live: Vec<(u64, u64, u32)> = t.iter().map(|m| (m.first, m.last, m.value)).collect();
         assert_eq!(live, model, "step {step}");
         assert_eq!(t.len(), model.len());
 
@@ -836,5 +829,170 @@ fn tlb_set_keeps_the_two_most_recently_used_pages() {
         assert_eq!(tlb.get(buf, RW), None);
         tlb.insert(buf, RW, i as u32);
         assert_eq!(tlb.get(ring, RW), Some((3, 0)), "frame {i}");
+    }
+}
+
+// --- Cost of updates (the gap buffer) -------------------------------------------------------
+
+/// `n` one-page entries from `base` up, as an IOTLB update over fragmented memory records
+/// them (one run per page, each just above the last).
+fn insert_pages<S: core::ops::DerefMut<Target = [Mapping<u32>]>>(
+    t: &mut Table<u32, S>,
+    base: u64,
+    n: u64,
+) {
+    for i in 0..n {
+        let first = base + i * PAGE_SIZE;
+        assert_eq!(
+            t.insert(first, first + PAGE_SIZE - 1, i as u32),
+            Ok(()),
+            "page {i}"
+        );
+    }
+}
+
+#[test]
+fn update_below_existing_entries_moves_them_once() {
+    // The lower half of a region mapped after its upper half: before the gap buffer every one
+    // of the k inserts shifted the n entries above, k * n moves (here 2^30).
+    const N: u64 = 1 << 15;
+    let mut t = table(2 * N as usize, 0u32);
+    insert_pages(&mut t, N * PAGE_SIZE, N);
+    assert_eq!(
+        t.moved, 0,
+        "ascending inserts into an empty table move nothing"
+    );
+    insert_pages(&mut t, 0, N);
+    assert!(
+        t.moved <= N as usize,
+        "{} moves for {N} inserts below {N} entries",
+        t.moved
+    );
+    assert_eq!(t.len(), 2 * N as usize);
+    let firsts: Vec<u64> = t.iter().map(|m| m.first).collect();
+    let want: Vec<u64> = (0..2 * N).map(|i| i * PAGE_SIZE).collect();
+    assert_eq!(firsts, want);
+    // A region in the middle of a hole: unmap a band, map it again page by page.
+    let before = t.moved;
+    let band = (N / 2 * PAGE_SIZE, (N + N / 2) * PAGE_SIZE - 1);
+    assert_eq!(t.remove_overlapping(band.0, band.1, |_| {}), N as usize);
+    insert_pages(&mut t, band.0, N);
+    assert!(
+        t.moved - before <= 2 * N as usize,
+        "{} moves to unmap and remap {N} pages",
+        t.moved - before
+    );
+    assert_eq!(t.lookup(band.0 + 5 * PAGE_SIZE).map(|m| m.value), Some(5));
+    assert_eq!(t.len(), 2 * N as usize);
+}
+
+#[test]
+fn update_that_grows_the_table_stays_linear() {
+    // Growth puts the gap at the end; the next insert below moves the entries above once
+    // more, so the moves stay within a few times (growth steps) the entries above.
+    const N: u64 = 1 << 12;
+    let mut t = table(MIN_GROWN_CAPACITY, 0u32);
+    let grow = |n| {
+        Some(vec![
+            Mapping {
+                first: 0,
+                last: 0,
+                value: 0u32
+            };
+            n
+        ])
+    };
+    for i in 0..N {
+        let first = (N + i) * PAGE_SIZE;
+        t.insert_growing(first, first + PAGE_SIZE - 1, 0, 1 << 20, grow)
+            .unwrap();
+    }
+    let before = t.moved;
+    for i in 0..N {
+        let first = i * PAGE_SIZE;
+        t.insert_growing(first, first + PAGE_SIZE - 1, 1, 1 << 20, grow)
+            .unwrap();
+    }
+    let steps = (2 * N).ilog2() as usize;
+    assert!(
+        t.moved - before <= N as usize * steps,
+        "{} moves",
+        t.moved - before
+    );
+    assert!(t
+        .iter()
+        .map(|m| m.first)
+        .eq((0..2 * N).map(|i| i * PAGE_SIZE)));
+}
+
+#[test]
+fn randomized_runs_against_model() {
+    // Whole updates (runs of adjacent pages at random places, as fragmented memory gives)
+    // and invalidations of random spans, with growth, against a sorted Vec: every lookup,
+    // overlap and span agrees, and each update costs at most one move of the table.
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut t = table(4, 0u32);
+    let mut model: Vec<(u64, u64, u32)> = Vec::new();
+    let grow = |n| {
+        Some(vec![
+            Mapping {
+                first: 0,
+                last: 0,
+                value: 0u32
+            };
+            n
+        ])
+    };
+    let hits = |m: &(u64, u64, u32), f: u64, l: u64| m.0 <= l && f <= m.1;
+    const PAGES: u64 = 4096;
+    for step in 0..3_000u32 {
+        let start = rng.below(PAGES) * PAGE_SIZE;
+        let pages = 1 + rng.below(64);
+        let end = (start + pages * PAGE_SIZE - 1).min(PAGES * PAGE_SIZE - 1);
+        if rng.below(3) != 0 {
+            if model.iter().any(|m| hits(m, start, end)) {
+                assert!(t.overlaps(start, end), "step {step}");
+                continue;
+            }
+            let (before, cap, len) = (t.moved, t.capacity(), t.len());
+            let mut p = start;
+            while p < end {
+                let r = t.insert_growing(p, p + PAGE_SIZE - 1, step, 1 << 16, grow);
+                assert_eq!(r, Ok(()), "step {step}: page {p:#x}");
+                model.push((p, p + PAGE_SIZE - 1, step));
+                p += PAGE_SIZE;
+            }
+            model.sort_unstable();
+            if t.capacity() == cap {
+                assert!(
+                    t.moved - before <= len,
+                    "step {step}: {} moves",
+                    t.moved - before
+                );
+            }
+        } else {
+            let want: Vec<(u64, u64, u32)> = model
+                .iter()
+                .copied()
+                .filter(|m| hits(m, start, end))
+                .collect();
+            let span = want.first().zip(want.last()).map(|(a, b)| (a.0, b.1));
+            assert_eq!(t.overlap_span(start, end), span, "step {step}");
+            let mut got = Vec::new();
+            t.remove_overlapping(start, end, |m| got.push((m.first, m.last, m.value)));
+            assert_eq!(got, want, "step {step}");
+            model.retain(|m| !hits(m, start, end));
+        }
+        let live: Vec<(u64, u64, u32)> = t.iter().map(|m| (m.first, m.last, m.value)).collect();
+        assert_eq!(live, model, "step {step}");
+        for _ in 0..4 {
+            let a = rng.below(PAGES * PAGE_SIZE + PAGE_SIZE);
+            let want = model.iter().find(|m| m.0 <= a && a <= m.1).map(|m| m.2);
+            assert_eq!(
+                t.lookup(a).map(|m| m.value),
+                want,
+                "step {step}: lookup {a:#x}"
+            );
+        }
     }
 }

@@ -11,11 +11,12 @@
 //!                        [--late-enable 0|1] [--restarts R]
 //! vhost_client errno     --dev PATH
 //! vhost_client ctrl      --dev PATH
-//! vhost_client hold      --dev PATH --mb M
+//! vhost_client hold      --dev PATH --mb M [--fragment 0|1] [--halves 0|1]
 //! vhost_client malicious --dev PATH --case loop|unmapped|huge-len|avail-jump
 //! vhost_client bench     --dev PATH [--size BYTES] [--seconds S] [--batch K] [--pairs N]
 //! vhost_client map-bench --dev PATH [--maps N] [--pages P] [--rounds R] [--batched 0|1]
 //! vhost_client memlock-race --dev PATH --dev2 PATH [--rounds R]
+//! vhost_client memlock-exec --dev PATH
 //! vhost_client fuzz      --dev PATH [--seed S] [--ops N] [--threads T] [--seconds S]
 //! vhost_client regfuzz   --regs DEBUGFS-FILE --sysfs DIR [--seed S] [--seconds S]
 //! ```
@@ -42,8 +43,12 @@
 //! - `regfuzz` fuzzes a device's debugfs register file and its sysfs attributes (see
 //!   `regfuzz.rs`).
 //! - `memlock-race` maps two devices from two threads at once under a memlock limit that
-//!   holds one map: exactly one may pass in every round.
-//! - `hold` maps M MiB, prints `mapped ...` and the `VmPin:` line, and sleeps until killed.
+//!   holds one map: exactly one may pass in every round. `memlock-exec` maps under a limit,
+//!   execs itself keeping the descriptor, and checks the limit and the pins in the new image
+//!   (see `memlock.rs`).
+//! - `hold` maps M MiB, prints `mapped ...` and the `VmPin:` line, and sleeps until killed;
+//!   `--fragment 1` scatters the pages physically (a run per page), `--halves 1` maps the
+//!   upper half before the lower (see `hold.rs`).
 //! - `malicious` posts one crafted TX request on a running device, waits up to 3 s, prints the
 //!   status, resets and closes.
 //! - `bench` times the bring-up (`open-to-driver-ok`), then loops frames of one size for S
@@ -91,11 +96,12 @@ const USAGE: &str = "usage:
                          [--late-enable 0|1] [--restarts R]
   vhost_client errno     --dev PATH
   vhost_client ctrl      --dev PATH
-  vhost_client hold      --dev PATH --mb M
+  vhost_client hold      --dev PATH --mb M [--fragment 0|1] [--halves 0|1]
   vhost_client malicious --dev PATH --case loop|unmapped|huge-len|avail-jump
   vhost_client bench     --dev PATH [--size BYTES] [--seconds S] [--batch K] [--pairs N]
   vhost_client map-bench --dev PATH [--maps N] [--pages P] [--rounds R] [--batched 0|1]
   vhost_client memlock-race --dev PATH --dev2 PATH [--rounds R]
+  vhost_client memlock-exec --dev PATH
   vhost_client fuzz      --dev PATH [--seed S] [--ops N] [--threads T] [--seconds S]
   vhost_client regfuzz   --regs DEBUGFS-FILE --sysfs DIR [--seed S] [--seconds S]";
 
@@ -152,8 +158,9 @@ fn run(args: &[String]) -> Result<(), Failure> {
             "restarts",
         ],
         "errno" | "ctrl" => &["dev"],
-        "hold" => &["dev", "mb"],
+        "hold" => &["dev", "mb", "fragment", "halves"],
         "memlock-race" => &["dev", "dev2", "rounds"],
+        "memlock-exec" => &["dev", "inherited", "base"],
         "fuzz" => &["dev", "seed", "ops", "threads", "seconds"],
         "regfuzz" => &["regs", "sysfs", "seed", "seconds"],
         "malicious" => &["dev", "case"],
@@ -236,8 +243,17 @@ fn run(args: &[String]) -> Result<(), Failure> {
             bench::run_maps(&dev, &o).map_err(Failure::Run)
         }
         "hold" => {
-            let mb = num(&m, "mb", None::<u64>).map_err(usage)?;
-            hold::run(&dev, mb).map_err(Failure::Run)
+            let flag = |k: &str| match num(&m, k, Some(0u8)).map_err(usage)? {
+                0 => Ok(false),
+                1 => Ok(true),
+                _ => Err(usage(format!("--{k} must be 0 or 1"))),
+            };
+            let o = hold::Opts {
+                mb: num(&m, "mb", None::<u64>).map_err(usage)?,
+                fragment: flag("fragment")?,
+                halves: flag("halves")?,
+            };
+            hold::run(&dev, &o).map_err(Failure::Run)
         }
         "fuzz" => {
             let o = fuzz::Opts {
@@ -248,6 +264,14 @@ fn run(args: &[String]) -> Result<(), Failure> {
             };
             fuzz::run(&dev, &o).map_err(Failure::Run)
         }
+        "memlock-exec" => match m.get("inherited") {
+            None => memlock::run_exec(&dev).map_err(Failure::Run),
+            Some(_) => {
+                let fd = num(&m, "inherited", None::<i32>).map_err(usage)?;
+                let base = num(&m, "base", None::<u64>).map_err(usage)?;
+                memlock::run_exec_child(&dev, fd, base).map_err(Failure::Run)
+            }
+        },
         "memlock-race" => {
             let dev2 = m
                 .get("dev2")

@@ -7,7 +7,7 @@
 use std::sync::Barrier;
 
 use crate::setup::{choose_iova, open_owned};
-use crate::sys::{errno_name, invalidate, step, update, vm_pin_line, Errno, Region};
+use crate::sys::{errno_name, invalidate, step, update, vm_pin_line, Dev, Errno, Region};
 
 /// The memory limit the rounds run under.
 const LIMIT_PAGES: u64 = 1024;
@@ -87,5 +87,144 @@ pub(crate) fn run(path_a: &str, path_b: &str, rounds: u32) -> Result<(), String>
             "the limit was not enforced exactly: both maps passed in {both} rounds, none in {none}"
         ));
     }
+    Ok(())
+}
+
+/// Pages pinned system-wide and not yet released (`/proc/vmstat`), or 0 if unreadable.
+fn system_pins() -> u64 {
+    let s = std::fs::read_to_string("/proc/vmstat").unwrap_or_default();
+    let get = |k: &str| {
+        s.lines()
+            .find_map(|l| l.strip_prefix(k)?.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    get("nr_foll_pin_acquired ").saturating_sub(get("nr_foll_pin_released "))
+}
+
+/// This process's `VmPin` in kB, from `/proc/self/status`.
+fn vm_pin_kb() -> Option<u64> {
+    vm_pin_line()
+        .strip_prefix("VmPin:")?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Waits up to 2 s for the system's pins to be `want`.
+fn pins_settle(want: u64) -> Result<(), String> {
+    for _ in 0..200 {
+        if system_pins() == want {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Err(format!("pins are {}, expected {want}", system_pins()))
+}
+
+/// `memlock-exec`, first half: under a limit of [`LIMIT_PAGES`], owns `path` with a map of
+/// [`MAP_PAGES`], then execs itself keeping the descriptor open (see [`run_exec_child`]).
+pub(crate) fn run_exec(path: &str) -> Result<(), String> {
+    let page = 4096u64;
+    let limit = libc::rlimit {
+        rlim_cur: LIMIT_PAGES * page,
+        rlim_max: LIMIT_PAGES * page,
+    };
+    // SAFETY: `limit` is a valid rlimit; lowering one's own limit needs no privilege.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) } != 0 {
+        return Err("setrlimit(RLIMIT_MEMLOCK)".to_string());
+    }
+    let base = system_pins();
+    let (dev, _, _) = open_owned(path)?;
+    let len = MAP_PAGES * page;
+    let mem = Region::new(len as usize).map_err(|e| format!("memfd: {}", errno_name(e)))?;
+    mem.touch();
+    let range = step("VHOST_VDPA_GET_IOVA_RANGE", dev.iova_range())?;
+    let iova = choose_iova(range, len, mem.va()).ok_or("no usable IOVA")?;
+    step("UPDATE", dev.iotlb(&update(iova, len, mem.va())))?;
+    if vm_pin_kb() != Some(len / 1024) {
+        return Err(format!("before exec: {}", vm_pin_line()));
+    }
+    let fd = dev.raw();
+    // SAFETY: F_SETFD on our own descriptor; only the close-on-exec flag changes.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } != 0 {
+        return Err("fcntl(F_SETFD)".to_string());
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let err = std::os::unix::process::CommandExt::exec(std::process::Command::new(exe).args([
+        "memlock-exec",
+        "--dev",
+        path,
+        "--inherited",
+        &fd.to_string(),
+        "--base",
+        &base.to_string(),
+    ]));
+    Err(format!("exec: {err}"))
+}
+
+/// `memlock-exec`, second half, in the new image (a new address space, the same limit):
+/// the inherited descriptor's owner is the old address space, so this one may not map
+/// through it, and the old map stays pinned (charged to the old space, not to this one)
+/// until the descriptor closes. Reopened and owned anew, the device charges this space,
+/// from zero, up to the inherited limit exactly.
+pub(crate) fn run_exec_child(path: &str, inherited: i32, base: u64) -> Result<(), String> {
+    let page = 4096u64;
+    let dev = Dev::inherit(inherited).map_err(|e| format!("fd {inherited}: {}", errno_name(e)))?;
+    if vm_pin_kb() != Some(0) {
+        return Err(format!(
+            "after exec, this address space has pins: {}",
+            vm_pin_line()
+        ));
+    }
+    pins_settle(base + MAP_PAGES).map_err(|e| format!("after exec, the old map: {e}"))?;
+    let small = Region::new(4 * page as usize).map_err(|e| format!("memfd: {}", errno_name(e)))?;
+    small.touch();
+    let range = step("VHOST_VDPA_GET_IOVA_RANGE", dev.iova_range())?;
+    let far = range
+        .first
+        .checked_next_multiple_of(0x4000_0000)
+        .ok_or("IOVA range")?;
+    match dev.iotlb(&update(far, 4 * page, small.va())) {
+        Err(e) if e == REFUSED || e == libc::EPERM => {}
+        other => {
+            return Err(format!(
+                "UPDATE through the inherited fd: {other:?}, expected refusal"
+            ))
+        }
+    }
+    pins_settle(base + MAP_PAGES).map_err(|e| format!("after a refused UPDATE: {e}"))?;
+    drop(dev);
+    pins_settle(base).map_err(|e| format!("after closing the inherited fd: {e}"))?;
+
+    let (dev, _, _) = open_owned(path)?;
+    let mem = Region::new((LIMIT_PAGES * page) as usize)
+        .map_err(|e| format!("memfd: {}", errno_name(e)))?;
+    mem.touch();
+    let iova = choose_iova(range, (LIMIT_PAGES + 1) * page, mem.va()).ok_or("no usable IOVA")?;
+    // Up to the limit exactly, in two maps; then one page more is refused.
+    let first = MAP_PAGES * page;
+    step("UPDATE", dev.iotlb(&update(iova, first, mem.va())))?;
+    let rest = (LIMIT_PAGES - MAP_PAGES) * page;
+    step(
+        "UPDATE to the limit",
+        dev.iotlb(&update(iova + first, rest, mem.va() + first)),
+    )?;
+    match dev.iotlb(&update(iova + LIMIT_PAGES * page, page, small.va())) {
+        Err(e) if e == REFUSED => {}
+        other => return Err(format!("UPDATE past the limit: {other:?}, expected EFAULT")),
+    }
+    pins_settle(base + LIMIT_PAGES).map_err(|e| format!("at the limit: {e}"))?;
+    if vm_pin_kb() != Some(LIMIT_PAGES * page / 1024) {
+        return Err(format!("at the limit: {}", vm_pin_line()));
+    }
+    drop(dev);
+    pins_settle(base).map_err(|e| format!("after close: {e}"))?;
+    println!(
+        "memlock-exec: after exec the old owner's {MAP_PAGES} pages stayed pinned and charged to it, \
+         the new image could not map through the inherited fd, and owning the device anew it mapped \
+         exactly its {LIMIT_PAGES}-page limit; every pin released"
+    );
     Ok(())
 }

@@ -105,6 +105,15 @@ impl Dev {
         Ok(Dev { fd: own_fd(fd)? })
     }
 
+    /// Takes over descriptor `fd`, inherited across `exec()`, if it is open.
+    pub(crate) fn inherit(fd: RawFd) -> Result<Dev, Errno> {
+        // SAFETY: F_GETFD only inspects the descriptor table.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Err(last_errno());
+        }
+        Ok(Dev { fd: own_fd(fd)? })
+    }
+
     /// The raw descriptor (for `fork()` children and diagnostics).
     pub(crate) fn raw(&self) -> RawFd {
         self.fd.as_raw_fd()
