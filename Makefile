@@ -6,6 +6,7 @@
 #   make bench   both stacks side by side on the plain kernel: table, results/bench/*.json|svg
 #                (ROUNDS=3 SECS=5 by default)
 #   make fuzz    the vhost uAPI fuzzer on the debug kernel, long round (FUZZ_SECS=3600,
+#                FUZZ_UNLOAD_EVERY=300: vhost_mdev is unloaded and reloaded that often,
 #                FUZZ_SEED random; a seed replays each thread's operations)
 #   make vm      an interactive shell in the VM with the modules loaded; make vm CMD='...' runs
 #                one command there instead
@@ -35,12 +36,13 @@ bench:
 
 FUZZ_SECS ?= 3600
 FUZZ_SEED ?= random
+FUZZ_UNLOAD_EVERY ?= 300
 
 fuzz:
 	@scripts/setup.sh
 	@cargo build --release -q -p vmdev_selftest_tools
 	@scripts/vm.sh --kernel debug --timeout $$(( $(FUZZ_SECS) + 900 )) --out results/fuzz -- \
-		'VMDEV_FUZZ_SEED=$(FUZZ_SEED) VMDEV_FUZZ_SECONDS=$(FUZZ_SECS) VMDEV_FUZZ_OPS=1000000000 VMDEV_TEST_TIMEOUT=$$(( $(FUZZ_SECS) + 600 )) VMDEV_TESTS=tests/14-vhost-fuzz.sh bash selftests/run.sh'
+		'VMDEV_FUZZ_SEED=$(FUZZ_SEED) VMDEV_FUZZ_SECONDS=$(FUZZ_SECS) VMDEV_FUZZ_UNLOAD_EVERY=$(FUZZ_UNLOAD_EVERY) VMDEV_FUZZ_OPS=1000000000 VMDEV_TEST_TIMEOUT=$$(( $(FUZZ_SECS) + 600 )) VMDEV_TESTS=tests/14-vhost-fuzz.sh bash selftests/run.sh'
 
 vm:
 	@scripts/setup.sh

@@ -17,7 +17,9 @@
 //! vhost_client map-bench --dev PATH [--maps N] [--pages P] [--rounds R] [--batched 0|1]
 //! vhost_client memlock-race --dev PATH --dev2 PATH [--rounds R]
 //! vhost_client memlock-exec --dev PATH
+//! vhost_client map-fail  --dev PATH --knob SYSFS-FILE
 //! vhost_client fuzz      --dev PATH [--seed S] [--ops N] [--threads T] [--seconds S]
+//!                        [--park FILE]
 //! vhost_client regfuzz   --regs DEBUGFS-FILE --sysfs DIR [--seed S] [--seconds S]
 //! ```
 //!
@@ -45,7 +47,9 @@
 //! - `memlock-race` maps two devices from two threads at once under a memlock limit that
 //!   holds one map: exactly one may pass in every round. `memlock-exec` maps under a limit,
 //!   execs itself keeping the descriptor, and checks the limit and the pins in the new image
-//!   (see `memlock.rs`).
+//!   (see `memlock.rs`). `map-fail` makes UPDATEs fail part of the way through (unpinnable
+//!   pages, a full device table through its `dma_entries_max` test knob) and checks that
+//!   nothing stays pinned or mapped (see `map_fail.rs`).
 //! - `hold` maps M MiB, prints `mapped ...` and the `VmPin:` line, and sleeps until killed;
 //!   `--fragment 1` scatters the pages physically (a run per page), `--halves 1` maps the
 //!   upper half before the lower (see `hold.rs`).
@@ -72,6 +76,8 @@ mod fuzz;
 mod hold;
 #[path = "vhost_client/malicious.rs"]
 mod malicious;
+#[path = "vhost_client/map_fail.rs"]
+mod map_fail;
 #[path = "vhost_client/memlock.rs"]
 mod memlock;
 #[path = "vhost_client/mq.rs"]
@@ -102,7 +108,9 @@ const USAGE: &str = "usage:
   vhost_client map-bench --dev PATH [--maps N] [--pages P] [--rounds R] [--batched 0|1]
   vhost_client memlock-race --dev PATH --dev2 PATH [--rounds R]
   vhost_client memlock-exec --dev PATH
+  vhost_client map-fail  --dev PATH --knob SYSFS-FILE
   vhost_client fuzz      --dev PATH [--seed S] [--ops N] [--threads T] [--seconds S]
+                         [--park FILE]
   vhost_client regfuzz   --regs DEBUGFS-FILE --sysfs DIR [--seed S] [--seconds S]";
 
 /// `--name value` pairs, each allowed once and only from `allowed`.
@@ -161,7 +169,8 @@ fn run(args: &[String]) -> Result<(), Failure> {
         "hold" => &["dev", "mb", "fragment", "halves"],
         "memlock-race" => &["dev", "dev2", "rounds"],
         "memlock-exec" => &["dev", "inherited", "base"],
-        "fuzz" => &["dev", "seed", "ops", "threads", "seconds"],
+        "map-fail" => &["dev", "knob"],
+        "fuzz" => &["dev", "seed", "ops", "threads", "seconds", "park"],
         "regfuzz" => &["regs", "sysfs", "seed", "seconds"],
         "malicious" => &["dev", "case"],
         "bench" => &["dev", "size", "seconds", "batch", "pairs"],
@@ -262,7 +271,13 @@ fn run(args: &[String]) -> Result<(), Failure> {
                 threads: num(&m, "threads", Some(4u32)).map_err(usage)?,
                 seconds: num(&m, "seconds", Some(60.0f64)).map_err(usage)?,
             };
-            fuzz::run(&dev, &o).map_err(Failure::Run)
+            fuzz::run(&dev, &o, m.get("park").map(String::as_str)).map_err(Failure::Run)
+        }
+        "map-fail" => {
+            let knob = m
+                .get("knob")
+                .ok_or_else(|| usage("--knob is required".to_string()))?;
+            map_fail::run(&dev, knob).map_err(Failure::Run)
         }
         "memlock-exec" => match m.get("inherited") {
             None => memlock::run_exec(&dev).map_err(Failure::Run),

@@ -14,6 +14,11 @@
 //! it checks the kernel log, the pins and kmemleak. A device removed under the fuzzer makes
 //! every call fail with ENODEV until the node is gone, and the threads then stop.
 //!
+//! With `--park FILE`, whenever FILE exists every thread stops calling the device and the
+//! file is closed, so that the test around can unload and reload `vhost_mdev` in the middle
+//! of a run; once FILE is gone the file is reopened (the same path: the test keeps it naming
+//! the device) and the operations go on. Prints `parked` and `unparked` as that happens.
+//!
 //! Prints the seed first, and a summary: operations run, and how many calls failed with each
 //! errno.
 
@@ -86,6 +91,12 @@ impl Rng {
 /// What every thread shares.
 struct Shared {
     path: String,
+    /// While this file exists, the device is left closed (`--park`).
+    park: Option<String>,
+    /// Whether the threads are parked: set by the first to see the park file.
+    parked: AtomicBool,
+    /// Times the run was parked.
+    parks: AtomicU64,
     /// The open file; replaced by a close or a reopen (write lock), used by every other
     /// operation (read lock), so that several threads call into one file at once.
     dev: RwLock<Option<Dev>>,
@@ -180,13 +191,54 @@ fn encode_iotlb(v2: bool, asid: u32, msg: &IotlbMsg) -> [u8; VHOST_MSG_SIZE] {
     }
 }
 
+/// Parks the thread while the park file exists (see the module doc); returns whether it did.
+/// The first thread to see the file closes the device, under the write lock, so that no
+/// other thread is in a call; the first to see it gone reopens it.
+fn park(sh: &Shared, stop_at: Instant) -> bool {
+    let Some(file) = sh.park.as_deref() else {
+        return false;
+    };
+    let exists = || std::path::Path::new(file).exists();
+    if !exists() {
+        return false;
+    }
+    {
+        let mut d = sh.dev.write().unwrap_or_else(|p| p.into_inner());
+        if !sh.parked.swap(true, Ordering::Relaxed) {
+            *d = None;
+            sh.parks.fetch_add(1, Ordering::Relaxed);
+            println!("parked");
+        }
+    }
+    while exists() && Instant::now() < stop_at {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut d = sh.dev.write().unwrap_or_else(|p| p.into_inner());
+    if sh.parked.swap(false, Ordering::Relaxed) {
+        match Dev::open(&sh.path) {
+            Ok(n) => {
+                *d = Some(n);
+                println!("unparked");
+            }
+            Err(e) => {
+                println!("unparked, but reopening failed: {}", errno_name(e));
+                sh.gone.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+    true
+}
+
 /// One thread's operations.
 fn thread(sh: &Shared, o: &Opts, t: u32, stop_at: Instant) {
     let mut r = Rng::new(o.seed.wrapping_add(u64::from(t)));
     let mut arg = [0u8; 4096];
-    for _ in 0..o.ops {
+    for i in 0..o.ops {
         if sh.gone.load(Ordering::Relaxed) || Instant::now() >= stop_at {
             break;
+        }
+        if i % 32 == 0 && park(sh, stop_at) {
+            continue;
         }
         sh.ops.fetch_add(1, Ordering::Relaxed);
         match r.below(100) {
@@ -195,7 +247,7 @@ fn thread(sh: &Shared, o: &Opts, t: u32, stop_at: Instant) {
                 let mut d = sh.dev.write().unwrap_or_else(|p| p.into_inner());
                 if d.is_some() && r.chance(50) {
                     *d = None;
-                } else if d.is_none() {
+                } else if d.is_none() && !sh.parked.load(Ordering::Relaxed) {
                     match Dev::open(&sh.path) {
                         Ok(n) => *d = Some(n),
                         Err(e) => {
@@ -409,7 +461,7 @@ fn device_op(sh: &Shared, dev: &Dev, r: &mut Rng, arg: &mut [u8; 4096]) -> Resul
 }
 
 /// Runs the subcommand.
-pub(crate) fn run(path: &str, o: &Opts) -> Result<(), String> {
+pub(crate) fn run(path: &str, o: &Opts, park: Option<&str>) -> Result<(), String> {
     if o.threads == 0 || o.threads > 64 {
         return Err("--threads must be in 1..=64".to_string());
     }
@@ -432,6 +484,9 @@ pub(crate) fn run(path: &str, o: &Opts) -> Result<(), String> {
     }
     let sh = Shared {
         path: path.to_string(),
+        park: park.map(str::to_string),
+        parked: AtomicBool::new(false),
+        parks: AtomicU64::new(0),
         dev: RwLock::new(Some(dev)),
         mem,
         iova: 0x4000_0000,
@@ -457,8 +512,9 @@ pub(crate) fn run(path: &str, o: &Opts) -> Result<(), String> {
         .map(|(e, n)| format!("{} {n}", errno_name(*e)))
         .collect();
     println!(
-        "fuzz: {} operations in {el:.1} s, device {}; failed calls: {}",
+        "fuzz: {} operations in {el:.1} s, parked {} times, device {}; failed calls: {}",
         sh.ops.load(Ordering::Relaxed),
+        sh.parks.load(Ordering::Relaxed),
         if sh.gone.load(Ordering::Relaxed) {
             "removed"
         } else {

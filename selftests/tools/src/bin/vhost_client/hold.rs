@@ -28,7 +28,7 @@ pub(crate) struct Opts {
 
 /// Faults every page of `mem` once, in an order that visits them `stride` pages apart
 /// (`stride` odd and coprime with the page count, so every page is visited).
-fn touch_scattered(mem: &Region, pages: usize) {
+pub(crate) fn touch_scattered(mem: &Region, pages: usize) {
     let page = page_size();
     let mut stride = 769usize;
     while gcd(stride, pages) != 1 {
@@ -46,12 +46,13 @@ fn gcd(mut a: usize, mut b: usize) -> usize {
     a
 }
 
-/// The number of physically contiguous runs the pages of `mem` make, from
-/// `/proc/self/pagemap` (which shows frame numbers to root only), or `None` if unreadable.
-fn physical_runs(mem: &Region, pages: usize) -> Option<usize> {
+/// The number of physically contiguous runs that `pages` pages of `mem` from page `first`
+/// make, from `/proc/self/pagemap` (which shows frame numbers to root only), or `None` if
+/// unreadable.
+pub(crate) fn physical_runs(mem: &Region, first: usize, pages: usize) -> Option<usize> {
     let f = File::open("/proc/self/pagemap").ok()?;
     let mut buf = vec![0u8; pages * 8];
-    let off = mem.va() / page_size() as u64 * 8;
+    let off = (mem.va() / page_size() as u64 + first as u64) * 8;
     f.read_exact_at(&mut buf, off).ok()?;
     let pfns: Vec<u64> = buf
         .chunks_exact(8)
@@ -79,7 +80,7 @@ pub(crate) fn run(path: &str, o: &Opts) -> Result<(), String> {
     let pages = len / page_size();
     if o.fragment {
         touch_scattered(&mem, pages);
-        match physical_runs(&mem, pages) {
+        match physical_runs(&mem, 0, pages) {
             Some(n) => println!("runs {n} of {pages} pages"),
             None => println!("runs unknown (pagemap unreadable)"),
         }

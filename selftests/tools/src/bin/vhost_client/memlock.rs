@@ -91,7 +91,7 @@ pub(crate) fn run(path_a: &str, path_b: &str, rounds: u32) -> Result<(), String>
 }
 
 /// Pages pinned system-wide and not yet released (`/proc/vmstat`), or 0 if unreadable.
-fn system_pins() -> u64 {
+pub(crate) fn system_pins() -> u64 {
     let s = std::fs::read_to_string("/proc/vmstat").unwrap_or_default();
     let get = |k: &str| {
         s.lines()
@@ -102,7 +102,7 @@ fn system_pins() -> u64 {
 }
 
 /// This process's `VmPin` in kB, from `/proc/self/status`.
-fn vm_pin_kb() -> Option<u64> {
+pub(crate) fn vm_pin_kb() -> Option<u64> {
     vm_pin_line()
         .strip_prefix("VmPin:")?
         .trim()
@@ -113,7 +113,7 @@ fn vm_pin_kb() -> Option<u64> {
 }
 
 /// Waits up to 2 s for the system's pins to be `want`.
-fn pins_settle(want: u64) -> Result<(), String> {
+pub(crate) fn pins_settle(want: u64) -> Result<(), String> {
     for _ in 0..200 {
         if system_pins() == want {
             return Ok(());

@@ -485,6 +485,17 @@ impl Region {
         })
     }
 
+    /// Makes `len` bytes at `off` inaccessible (`PROT_NONE`), so that pinning them fails.
+    pub(crate) fn protect_none(&self, off: usize, len: usize) -> Result<(), Errno> {
+        self.check(off, len, 1);
+        // SAFETY: the range lies inside our own mapping (checked); afterwards nothing in this
+        // program touches it.
+        if unsafe { libc::mprotect(self.ptr.add(off).cast(), len, libc::PROT_NONE) } < 0 {
+            return Err(last_errno());
+        }
+        Ok(())
+    }
+
     /// The process virtual address of byte 0.
     pub(crate) fn va(&self) -> u64 {
         self.ptr as u64
