@@ -8,6 +8,8 @@
 #   make fuzz    the vhost uAPI fuzzer on the debug kernel, long round (FUZZ_SECS=3600,
 #                FUZZ_UNLOAD_EVERY=300: vhost_mdev is unloaded and reloaded that often,
 #                FUZZ_SEED random; a seed replays each thread's operations)
+#   make stress  the lifecycle stress, long round (STRESS_CYCLES=1000 on STRESS_KERNEL=debug;
+#                the plain kernel takes 10000: make stress STRESS_KERNEL=plain STRESS_CYCLES=10000)
 #   make vm      an interactive shell in the VM with the modules loaded; make vm CMD='...' runs
 #                one command there instead
 #
@@ -16,7 +18,7 @@
 KERNEL ?= debug
 CMD ?=
 
-.PHONY: check demo bench fuzz vm setup host-test modules kernel-debug kernel-plain tools clean
+.PHONY: check demo bench fuzz stress vm setup host-test modules kernel-debug kernel-plain tools clean
 
 check:
 	@scripts/check.sh
@@ -43,6 +45,16 @@ fuzz:
 	@cargo build --release -q -p vmdev_selftest_tools
 	@scripts/vm.sh --kernel debug --timeout $$(( $(FUZZ_SECS) + 900 )) --out results/fuzz -- \
 		'VMDEV_FUZZ_SEED=$(FUZZ_SEED) VMDEV_FUZZ_SECONDS=$(FUZZ_SECS) VMDEV_FUZZ_UNLOAD_EVERY=$(FUZZ_UNLOAD_EVERY) VMDEV_FUZZ_OPS=1000000000 VMDEV_TEST_TIMEOUT=$$(( $(FUZZ_SECS) + 600 )) VMDEV_TESTS=tests/14-vhost-fuzz.sh bash selftests/run.sh'
+
+STRESS_CYCLES ?= 1000
+STRESS_SEED ?= random
+STRESS_KERNEL ?= debug
+
+stress:
+	@scripts/setup.sh
+	@cargo build --release -q -p vmdev_selftest_tools
+	@scripts/vm.sh --kernel $(STRESS_KERNEL) --timeout $$(( $(STRESS_CYCLES) * 30 + 900 )) --out results/stress -- \
+		'VMDEV_STRESS_SEED=$(STRESS_SEED) VMDEV_STRESS_CYCLES=$(STRESS_CYCLES) VMDEV_TEST_TIMEOUT=$$(( $(STRESS_CYCLES) * 30 + 600 )) VMDEV_TESTS=tests/16-lifecycle-stress.sh bash selftests/run.sh'
 
 vm:
 	@scripts/setup.sh
