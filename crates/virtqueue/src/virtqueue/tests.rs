@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Unit tests over the mock driver.
 
+use std::format;
 use std::vec;
 use std::vec::Vec;
 
@@ -1059,4 +1060,275 @@ fn spans_read_and_write_across_buffers() {
         pieces,
         [(0, BUF + 1, 2), (2, BUF + 0x100, 5), (7, BUF + 0x200, 2)]
     );
+}
+
+// ---- the chain walker against a reference model ------------------------------------------
+
+/// The chain rules of the virtio spec (2.7.5, 2.7.5.3), written as a plain loop over a `Vec`
+/// with 64-bit sums: the descriptors a walk of the chain at `head` returns, and how it ends.
+fn model_walk(
+    mem: &MockMemory,
+    table: u64,
+    size: u16,
+    head: u16,
+) -> (Vec<Desc>, Result<(), Error>) {
+    let mut out = Vec::new();
+    let (mut tbl, mut entries, mut budget) = (table, u32::from(size), u32::from(size));
+    let (mut idx, mut inside, mut seen_w, mut total) = (u32::from(head), false, false, 0u64);
+    loop {
+        if idx >= entries {
+            return (out, Err(Error::DescIndexOutOfRange));
+        }
+        if budget == 0 {
+            return (out, Err(Error::ChainLoop));
+        }
+        budget -= 1;
+        let mut raw = [0u8; 16];
+        if let Err(e) = mem.read(tbl + 16 * u64::from(idx), &mut raw) {
+            return (out, Err(Error::Mem(e)));
+        }
+        let addr = u64::from_le_bytes(raw[0..8].try_into().unwrap());
+        let len = u32::from_le_bytes(raw[8..12].try_into().unwrap());
+        let flags = u16::from_le_bytes(raw[12..14].try_into().unwrap());
+        let next = u16::from_le_bytes(raw[14..16].try_into().unwrap());
+        let end = u128::from(addr) + u128::from(len);
+        if flags & INDIRECT != 0 {
+            let e = if inside {
+                Error::NestedIndirect
+            } else if flags & NEXT != 0 {
+                Error::IndirectWithNext
+            } else if len == 0 || len % 16 != 0 || len / 16 > MAX_INDIRECT_ENTRIES {
+                Error::IndirectBadLength
+            } else if end > u128::from(u64::MAX) {
+                Error::LengthOverflow
+            } else {
+                (tbl, entries, budget, idx, inside) = (addr, len / 16, len / 16, 0, true);
+                continue;
+            };
+            return (out, Err(e));
+        }
+        let writable = flags & WRITE != 0;
+        if !writable && seen_w {
+            return (out, Err(Error::ReadableAfterWritable));
+        }
+        total += u64::from(len);
+        if end > u128::from(u64::MAX) || total > u64::from(u32::MAX) {
+            return (out, Err(Error::LengthOverflow));
+        }
+        seen_w |= writable;
+        out.push(Desc {
+            addr,
+            len,
+            writable,
+        });
+        if flags & NEXT == 0 {
+            return (out, Ok(()));
+        }
+        idx = u32::from(next);
+    }
+}
+
+/// A random descriptor table of `size` entries at `BASE`, and indirect tables behind it:
+/// mostly well-formed chains over disjoint buffers (so that writes can be checked), with
+/// every kind of damage mixed in.
+fn random_table(rng: &mut XorShift, mem: &MockMemory, size: u16) {
+    let slot = |i: u64| BUF + i * 0x100;
+    let ind_base = BASE + 0x1000;
+    for i in 0..size {
+        let damaged = rng.below(10) == 0;
+        let flags = if damaged {
+            rng.below(8) as u16
+        } else {
+            // Readable first, then writable; sometimes indirect (with no NEXT).
+            let w = if u64::from(i) >= rng.below(u64::from(size)) {
+                WRITE
+            } else {
+                0
+            };
+            let ind = if rng.below(12) == 0 { INDIRECT } else { 0 };
+            if ind != 0 {
+                ind
+            } else {
+                w | if rng.below(4) == 0 { 0 } else { NEXT }
+            }
+        };
+        let (addr, len) = if flags & INDIRECT != 0 && !damaged {
+            let n = 1 + rng.below(8);
+            (ind_base + rng.below(8) * 0x80, (n * 16) as u32)
+        } else {
+            match rng.below(12) {
+                0 => (rng.next_u64(), rng.next_u64() as u32),
+                1 => (u64::MAX - rng.below(64), rng.below(200) as u32),
+                2 => (slot(u64::from(i)), 0),
+                _ => (slot(u64::from(i)), 1 + rng.below(0x100) as u32),
+            }
+        };
+        let next = if rng.below(16) == 0 {
+            rng.below(u64::from(size) + 4) as u16
+        } else {
+            // Mostly forward, so that most chains end; sometimes back, making loops.
+            ((u64::from(i) + 1 + rng.below(3)) % u64::from(size)) as u16
+        };
+        let raw: Vec<u8> = [
+            &addr.to_le_bytes()[..],
+            &len.to_le_bytes(),
+            &flags.to_le_bytes(),
+            &next.to_le_bytes(),
+        ]
+        .concat();
+        mem.set_bytes(BASE + 16 * u64::from(i), &raw);
+    }
+    // Indirect tables: entries over buffers behind the main ones.
+    for t in 0..8u64 {
+        for e in 0..8u64 {
+            let flags = match rng.below(10) {
+                0 => rng.below(8) as u16,
+                1..=4 => WRITE | NEXT,
+                _ => NEXT,
+            };
+            let addr = slot(u64::from(size) + t * 8 + e);
+            let len = rng.below(0x100) as u32;
+            let next = (e + 1 + rng.below(2)) as u16;
+            let raw: Vec<u8> = [
+                &addr.to_le_bytes()[..],
+                &len.to_le_bytes(),
+                &flags.to_le_bytes(),
+                &next.to_le_bytes(),
+            ]
+            .concat();
+            mem.set_bytes(ind_base + t * 0x80 + e * 16, &raw);
+        }
+    }
+}
+
+#[test]
+fn chains_against_model() {
+    const SIZE: u16 = 16;
+    let mem = MockMemory::new(BASE, MEM_LEN);
+    let mut rng = XorShift(0x0123_4567_89ab_cdef);
+    let (mut ok, mut failed) = (0u32, 0u32);
+    for round in 0..5000 {
+        random_table(&mut rng, &mem, SIZE);
+        let head = rng.below(u64::from(SIZE)) as u16;
+        let (want, end) = model_walk(&mem, BASE, SIZE, head);
+        let ctx = format!("round {round}, head {head}");
+
+        // The walk returns exactly the model's descriptors, then its ending, for good.
+        let mut c = DescChain::new(BASE, SIZE, head);
+        let mut got = Vec::new();
+        let got_end = loop {
+            match c.next_desc(&mem) {
+                Ok(Some(d)) => got.push(d),
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        assert_eq!(got, want, "{ctx}");
+        assert_eq!(got_end, end, "{ctx}");
+        if let Err(e) = end {
+            assert_eq!(c.next_desc(&mem), Err(e), "{ctx}: errors stick");
+        }
+
+        // Lengths are the model's sums.
+        let mut c = DescChain::new(BASE, SIZE, head);
+        let sum = |w: bool| {
+            want.iter()
+                .filter(|d| d.writable == w)
+                .map(|d| d.len)
+                .sum::<u32>()
+        };
+        let lens = c.lengths(&mem);
+        match end {
+            Ok(()) => {
+                ok += 1;
+                assert_eq!(
+                    lens,
+                    Ok(ChainLengths {
+                        readable: sum(false),
+                        writable: sum(true)
+                    }),
+                    "{ctx}"
+                );
+            }
+            Err(e) => {
+                failed += 1;
+                assert_eq!(lens, Err(e), "{ctx}");
+                continue;
+            }
+        }
+
+        // gather: the non-empty buffers of each side, if there are at most 4.
+        for writable in [false, true] {
+            let side: Vec<Span> = want
+                .iter()
+                .filter(|d| d.writable == writable && d.len > 0)
+                .map(|d| Span {
+                    addr: d.addr,
+                    len: d.len,
+                })
+                .collect();
+            let mut spans = Spans::<4>::new();
+            let r = c.gather(&mem, writable, &mut spans);
+            assert_eq!(r, Ok(side.len() <= 4), "{ctx}");
+            let n = side.len().min(4);
+            assert_eq!(spans.as_slice(), &side[..n], "{ctx}");
+        }
+
+        // A Reader yields the readable bytes in order; a Writer fills the writable ones. A
+        // buffer outside memory fails its side with a memory error instead.
+        let inside = |d: &Desc| {
+            d.len == 0 || (d.addr >= BASE && d.addr + u64::from(d.len) <= BASE + MEM_LEN as u64)
+        };
+        for writable in [false, true] {
+            if want.iter().any(|d| d.writable == writable && !inside(d)) {
+                let c = DescChain::new(BASE, SIZE, head);
+                let mut buf = vec![0u8; sum(writable) as usize];
+                let r = if writable {
+                    Writer::new(c).write_all(&mem, &buf)
+                } else {
+                    Reader::new(c).read_exact(&mem, &mut buf)
+                };
+                assert!(matches!(r, Err(Error::Mem(_))), "{ctx}: {r:?}");
+            }
+        }
+        if !want.iter().all(inside) {
+            continue;
+        }
+        let readable: Vec<u8> = want
+            .iter()
+            .filter(|d| !d.writable)
+            .flat_map(|d| mem.bytes(d.addr, d.len as usize))
+            .collect();
+        let mut buf = vec![0u8; readable.len()];
+        let mut r = Reader::new(DescChain::new(BASE, SIZE, head));
+        assert_eq!(r.read_exact(&mem, &mut buf), Ok(()), "{ctx}");
+        assert_eq!(buf, readable, "{ctx}");
+        let mut one = [0u8; 1];
+        assert_eq!(
+            r.read_exact(&mem, &mut one),
+            Err(Error::BufferTooShort),
+            "{ctx}"
+        );
+
+        let total = sum(true) as usize;
+        let pattern: Vec<u8> = (0..total).map(|i| (i as u8) ^ (round as u8)).collect();
+        let mut w = Writer::new(DescChain::new(BASE, SIZE, head));
+        // Buffers may repeat (a chain can name one slot twice through its indirect
+        // table): then only the last write of each is what memory holds.
+        assert_eq!(w.write_all(&mem, &pattern), Ok(()), "{ctx}");
+        let mut expect: std::collections::BTreeMap<u64, u8> = Default::default();
+        let mut off = 0;
+        for d in want.iter().filter(|d| d.writable) {
+            for k in 0..u64::from(d.len) {
+                expect.insert(d.addr + k, pattern[off]);
+                off += 1;
+            }
+        }
+        for (a, v) in expect {
+            assert_eq!(mem.bytes(a, 1)[0], v, "{ctx}: byte {a:#x}");
+        }
+        assert_eq!(w.write_all(&mem, &[0]), Err(Error::BufferTooShort), "{ctx}");
+    }
+    // The generator reaches both outcomes often.
+    assert!(ok > 500 && failed > 500, "ok {ok}, failed {failed}");
 }
