@@ -11,6 +11,9 @@ pub mod debug;
 pub mod device;
 pub mod map;
 
+#[cfg(test)]
+mod model_tests;
+
 pub use self::device::{
     DeviceInfo, DmaRequest, Effect, GroupLayout, QueueRegs, RegisterFile, Rejected, MAX_AS,
 };
