@@ -24,7 +24,7 @@ kmemleak_clear
 # fuzz passes a random one.
 SEED=${VMDEV_FUZZ_SEED:-12345}
 [ "$SEED" = random ] && SEED=$(( (RANDOM << 15) | RANDOM ))
-SECS=${VMDEV_FUZZ_SECONDS:-60}
+SECS=${VMDEV_FUZZ_SECONDS:-45}
 OPS=${VMDEV_FUZZ_OPS:-1000000}
 note "seed $SEED, ${SECS} s (replay: make fuzz FUZZ_SEED=$SEED FUZZ_SECS=$SECS)"
 

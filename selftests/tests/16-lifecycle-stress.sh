@@ -8,7 +8,7 @@
 # virtio_mdev unloaded under traffic). Then pins, kmemleak and (the runner's scan) the
 # kernel log must be clean.
 #
-# VMDEV_STRESS_CYCLES (default 50) and VMDEV_STRESS_SEED (default 4242; "random" picks one;
+# VMDEV_STRESS_CYCLES (default 25) and VMDEV_STRESS_SEED (default 4242; "random" picks one;
 # printed, and a seed replays the same scenarios).
 . "$(dirname "$0")/../lib.sh"
 load_modules
@@ -17,7 +17,7 @@ LIFECYCLE=${VMDEV_REPO:-$PWD/..}/target/release/lifecycle
 [ -x "$LIFECYCLE" ] || fail "$LIFECYCLE not built"
 ulimit -l unlimited
 kmemleak_clear
-CYCLES=${VMDEV_STRESS_CYCLES:-50}
+CYCLES=${VMDEV_STRESS_CYCLES:-25}
 SEED=${VMDEV_STRESS_SEED:-4242}
 [ "$SEED" = random ] && SEED=$(( (RANDOM << 15) | RANDOM ))
 note "seed $SEED, $CYCLES cycles (replay: make stress STRESS_SEED=$SEED STRESS_CYCLES=$CYCLES)"

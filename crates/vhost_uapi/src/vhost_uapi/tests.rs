@@ -1271,7 +1271,10 @@ fn preflight_against_model() {
             want,
             "case {i}: cmd {cmd:#x} owner {owner:?} index {first:?}"
         );
-        outcomes.insert(std::format!("{:?}", want.0.map(|d| core::mem::discriminant(&d))));
+        outcomes.insert(std::format!(
+            "{:?}",
+            want.0.map(|d| core::mem::discriminant(&d))
+        ));
     }
     // Every errno and every kind of dispatch came up.
     assert!(outcomes.len() >= 12, "{outcomes:?}");
