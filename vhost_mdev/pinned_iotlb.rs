@@ -72,13 +72,17 @@ fn device_unmap(win: &Window, asid: u16, iova: u64, size: u64) -> bool {
     win.dma(asid, dma::CMD_UNMAP, iova, size, 0, 0).is_ok()
 }
 
-/// Unpins the pages of run `m`, which the device no longer uses.
+/// Unpins the pages of run `m`, which the device no longer uses. May sleep: the tables are
+/// only ever emptied in process context, under the device's mutex.
 fn unpin(mm: &OwnerMm, m: Mapping<PinnedRun>) {
     let n = pages_of(&m);
     // SAFETY: the run's pages were pinned by `AddressSpace::map` and are unpinned once, here,
     // when the run leaves the table, after the device stopped using them.
     unsafe { mm::unpin_pages(m.value.pfn, n, m.value.perm & VHOST_ACCESS_WO != 0) };
     mm.sub_pinned(n);
+    // Releasing a fragmented map is a run per page: hundreds of thousands of them for a GiB,
+    // seconds on a debug kernel, which must not hold the CPU on a kernel without preemption.
+    task::cond_resched();
 }
 
 impl AddressSpace {
