@@ -275,16 +275,21 @@ impl Instance {
     }
 }
 
-fn link_up(nd: &str) -> Res {
-    let st = Command::new("ip")
-        .args(["link", "set", "dev", nd, "up"])
+/// Runs `prog` with `args` to completion; an error names the command.
+fn command(prog: &str, args: &[&str]) -> Res {
+    let st = Command::new(prog)
+        .args(args)
         .status()
-        .map_err(|e| format!("ip: {e}"))?;
+        .map_err(|e| format!("{prog}: {e}"))?;
     if st.success() {
         Ok(())
     } else {
-        Err(format!("ip link set dev {nd} up failed"))
+        Err(format!("{prog} {} failed", args.join(" ")))
     }
+}
+
+fn link_up(nd: &str) -> Res {
+    command("ip", &["link", "set", "dev", nd, "up"])
 }
 
 /// Binds virtio_mdev and loops a few frames through the interface.
@@ -411,15 +416,8 @@ fn race(env: &Env, i: &Instance) -> Res {
 }
 
 fn insmod(dir: &Path, m: &str) -> Res {
-    let st = Command::new("insmod")
-        .arg(dir.join(format!("{m}.ko")))
-        .status()
-        .map_err(|e| format!("insmod: {e}"))?;
-    if st.success() {
-        Ok(())
-    } else {
-        Err(format!("insmod {m} failed"))
-    }
+    let ko = dir.join(format!("{m}.ko"));
+    command("insmod", &[&ko.to_string_lossy()])
 }
 
 fn rmmod(m: &str) -> bool {
