@@ -61,9 +61,8 @@ sub $ok "a GiB of scattered pages maps in linear time and is released"
 # pinned, so a VmPin above zero with no "mapped" line means the map is in progress; the kill
 # comes about a quarter of the way through. Reaping a process that touched a GiB costs
 # seconds on this kernel under TCG whatever it mapped (its memory is freed, and what it
-# pinned unpinned), so
-# the yardstick is 1.: the killed map must end no later than the release of a whole mapped
-# GiB (plus 5 s). A map that ran on to its end before noticing the kill would add the rest of
+# pinned unpinned), so the yardstick is 1.: the killed map must end no later than the
+# release of a whole mapped GiB (plus 5 s). A map that ran on to its end before noticing the kill would add the rest of
 # the map, tens of seconds, to that.
 ok=ok
 "$VHOST_CLIENT" hold --dev "$dev" --mb 1024 --fragment 1 >/tmp/big2.out 2>&1 &
