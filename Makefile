@@ -49,12 +49,13 @@ fuzz:
 STRESS_CYCLES ?= 1000
 STRESS_SEED ?= random
 STRESS_KERNEL ?= debug
+STRESS_JOBS ?= 2
 
 stress:
 	@scripts/setup.sh
 	@cargo build --release -q -p vmdev_selftest_tools
 	@scripts/vm.sh --kernel $(STRESS_KERNEL) --timeout $$(( $(STRESS_CYCLES) * 30 + 900 )) --out results/stress -- \
-		'VMDEV_STRESS_SEED=$(STRESS_SEED) VMDEV_STRESS_CYCLES=$(STRESS_CYCLES) VMDEV_TEST_TIMEOUT=$$(( $(STRESS_CYCLES) * 30 + 600 )) VMDEV_TESTS=tests/16-lifecycle-stress.sh bash selftests/run.sh'
+		'VMDEV_STRESS_SEED=$(STRESS_SEED) VMDEV_STRESS_CYCLES=$(STRESS_CYCLES) VMDEV_STRESS_JOBS=$(STRESS_JOBS) VMDEV_TEST_TIMEOUT=$$(( $(STRESS_CYCLES) * 30 + 600 )) VMDEV_TESTS=tests/16-lifecycle-stress.sh bash selftests/run.sh'
 
 vm:
 	@scripts/setup.sh

@@ -8,7 +8,8 @@
 # virtio_mdev unloaded under traffic). Then pins, kmemleak and (the runner's scan) the
 # kernel log must be clean.
 #
-# VMDEV_STRESS_CYCLES (default 25) and VMDEV_STRESS_SEED (default 4242; "random" picks one;
+# VMDEV_STRESS_CYCLES (default 25), VMDEV_STRESS_JOBS (cycles at a time, each on its own
+# instance; default 2) and VMDEV_STRESS_SEED (default 4242; "random" picks one;
 # printed, and a seed replays the same scenarios).
 . "$(dirname "$0")/../lib.sh"
 load_modules
@@ -18,12 +19,13 @@ LIFECYCLE=${VMDEV_REPO:-$PWD/..}/target/release/lifecycle
 ulimit -l unlimited
 kmemleak_clear
 CYCLES=${VMDEV_STRESS_CYCLES:-25}
+JOBS=${VMDEV_STRESS_JOBS:-2}
 SEED=${VMDEV_STRESS_SEED:-4242}
 [ "$SEED" = random ] && SEED=$(( (RANDOM << 15) | RANDOM ))
-note "seed $SEED, $CYCLES cycles (replay: make stress STRESS_SEED=$SEED STRESS_CYCLES=$CYCLES)"
+note "seed $SEED, $CYCLES cycles, $JOBS jobs (replay: make stress STRESS_SEED=$SEED STRESS_CYCLES=$CYCLES STRESS_JOBS=$JOBS)"
 p0=$(pins)
 bad=0
-watchdog $((CYCLES * 30 + 300)) "$LIFECYCLE" --cycles "$CYCLES" --seed "$SEED" --modules "$M" \
+watchdog $((CYCLES * 30 + 300)) "$LIFECYCLE" --cycles "$CYCLES" --jobs "$JOBS" --seed "$SEED" --modules "$M" \
 	>/tmp/lifecycle.out 2>&1 || bad=1
 grep -E '^(lifecycle:|cycle )' /tmp/lifecycle.out
 [ $bad = 0 ] || { note "lifecycle failed:"; tail -20 /tmp/lifecycle.out; }

@@ -3,8 +3,13 @@
 //! with the removals, unbinds and module unloads landing in the middle of things.
 //!
 //! ```text
-//! lifecycle --cycles N [--seed S] [--modules DIR] [--tools DIR]
+//! lifecycle --cycles N [--seed S] [--jobs J] [--modules DIR] [--tools DIR]
 //! ```
+//!
+//! `--jobs J` runs J cycles at a time, each on its own instance (most of a cycle is waiting
+//! on the device, a driver or a child, so this is what makes 10,000 cycles fit in an
+//! evening). The module unloads and the pin counts need the system to themselves: they wait
+//! for the other jobs to finish their cycles, and hold the next ones back.
 //!
 //! Each cycle creates an instance (autoprobe off, as the selftests do), runs one scenario
 //! drawn from the seeded generator, and removes the instance:
@@ -30,11 +35,16 @@
 //!
 //! Every child process runs under a deadline (a hang is a failure, not a stuck test). Every
 //! 20 cycles and at the end the system's page pins must be back at their starting count.
+//! Each cycle draws from its own generator, derived from the seed and its number, so a seed
+//! replays the same scenarios and timings whatever the number of jobs.
 //! Prints one line per failure and a summary; exits 1 if anything failed.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 const SIM_TYPE: &str = "/sys/class/mdev_bus/vmdev_sim/mdev_supported_types/vmdev_sim-net";
@@ -166,6 +176,43 @@ fn pinning(pid: u32) -> bool {
             l.split_whitespace().nth(1)?.parse::<u64>().ok()
         })
         .is_some_and(|kb| kb > 0)
+}
+
+/// Whether process `pid` has an open file whose link reads `want` (a path, or `socket:`
+/// for any socket).
+fn has_open(pid: u32, want: &str) -> bool {
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|f| {
+        fs::read_link(f.path()).is_ok_and(|l| {
+            let l = l.to_string_lossy();
+            if want == "socket:" {
+                l.starts_with(want)
+            } else {
+                l == want
+            }
+        })
+    })
+}
+
+/// Waits until `child` holds what `want` names (see [`has_open`]) or has ended. A removal
+/// must not land before that: a node's path and an interface's name go to the next device
+/// that takes them, and with several jobs that device is another job's, which a late open
+/// would take over.
+fn started(child: &mut Child, want: &str, what: &str) -> Res {
+    let pid = child.id();
+    let mut ended = false;
+    let held = wait_for(30.0, || {
+        ended = matches!(child.try_wait(), Ok(Some(_)));
+        has_open(pid, want) || ended
+    });
+    if held {
+        return Ok(());
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Err(format!("{what} did not open {want} in 30 s"))
 }
 
 /// The tools and module directories.
@@ -329,6 +376,7 @@ fn scenario(env: &Env, s: Scenario, i: &Instance, r: &mut Rng) -> Res {
             let nd = i.netdev(20.0)?;
             link_up(&nd)?;
             let mut child = env.spawn("pktloop", &[&nd, MAC, "60", "1514", "1"])?;
+            started(&mut child, "socket:", "pktloop")?;
             std::thread::sleep(Duration::from_millis(r.below(300)));
             i.remove()?;
             // Whatever pktloop says (it loses its interface), it must end.
@@ -340,6 +388,7 @@ fn scenario(env: &Env, s: Scenario, i: &Instance, r: &mut Rng) -> Res {
             let node = i.node(10.0)?;
             let args = ["traffic", "--dev", &node, "--frames", "100000"];
             let mut child = env.spawn("vhost_client", &args)?;
+            started(&mut child, &node, "vhost_client traffic")?;
             std::thread::sleep(Duration::from_millis(50 + r.below(400)));
             i.remove()?;
             finish(&mut child, 30.0, "vhost_client traffic under removal").map(|_| ())
@@ -351,7 +400,11 @@ fn scenario(env: &Env, s: Scenario, i: &Instance, r: &mut Rng) -> Res {
             let mut child = env.spawn("vhost_client", &args)?;
             // Once the map is charged (VmPin), it is pinning and recording runs: land at a
             // random point in it.
-            wait_for(30.0, || pinning(child.id()));
+            if !wait_for(30.0, || pinning(child.id())) {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("vhost_client hold did not start its map".to_string());
+            }
             std::thread::sleep(Duration::from_millis(r.below(500)));
             if r.below(2) == 0 {
                 i.unbind()?;
@@ -493,20 +546,119 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Result<Option<T>, S
     }
 }
 
+/// What the jobs share: the next cycle to run, and what they found.
+struct Run {
+    cycles: u64,
+    seed: u64,
+    p0: i64,
+    next: AtomicU64,
+    /// Cycles hold it shared; module unloads and pin counts need the system to themselves.
+    quiet: RwLock<()>,
+    /// drivers_autoprobe is global: one creation at a time.
+    creating: Mutex<()>,
+    tally: Mutex<(BTreeMap<Scenario, u64>, u64)>,
+}
+
+impl Run {
+    /// Cycle `c`'s own generator: a seed replays every cycle's scenario and timings, whatever
+    /// the interleaving of the jobs.
+    fn rng(&self, c: u64) -> Rng {
+        let mut r = Rng((self.seed ^ c.wrapping_mul(0xd1b5_4a32_d192_ed03))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            | 1);
+        r.next();
+        r
+    }
+
+    fn cycle(&self, env: &Env, c: u64) -> (Scenario, Res) {
+        let mut r = self.rng(c);
+        let s = if env.modules.is_some() && c.is_multiple_of(25) {
+            Scenario::Modules
+        } else {
+            Scenario::DRAWN[r.below(Scenario::DRAWN.len() as u64) as usize]
+        };
+        let res = if s == Scenario::Modules {
+            let _alone = self.quiet.write().unwrap_or_else(|e| e.into_inner());
+            self.attempt(env, s, &mut r)
+        } else {
+            let _shared = self.quiet.read().unwrap_or_else(|e| e.into_inner());
+            self.attempt(env, s, &mut r)
+        };
+        if res.is_ok() && c.is_multiple_of(20) {
+            return (s, self.pins_back());
+        }
+        (s, res)
+    }
+
+    /// Creates an instance, runs `s` on it and removes it.
+    fn attempt(&self, env: &Env, s: Scenario, r: &mut Rng) -> Res {
+        let made = {
+            let _one = self.creating.lock().unwrap_or_else(|e| e.into_inner());
+            Instance::create(r)
+        };
+        made.and_then(|i| {
+            let ran = scenario(env, s, &i, r);
+            // Scenarios that removed the instance leave nothing to remove.
+            let gone = !Path::new(&format!("/sys/bus/mdev/devices/{}", i.uuid)).exists();
+            let removed = if gone { Ok(()) } else { i.remove() };
+            ran.and(removed)
+        })
+    }
+
+    /// With every other job between cycles, the pins must be back at their starting count.
+    fn pins_back(&self) -> Res {
+        let _g = self.quiet.write().unwrap_or_else(|e| e.into_inner());
+        if wait_for(10.0, || pins() == self.p0) {
+            Ok(())
+        } else {
+            Err(format!(
+                "pins {} between cycles, {} at the start",
+                pins(),
+                self.p0
+            ))
+        }
+    }
+
+    fn job(&self, env: &Env) {
+        loop {
+            let c = self.next.fetch_add(1, Ordering::Relaxed);
+            if c > self.cycles {
+                return;
+            }
+            let (s, res) = self.cycle(env, c);
+            let mut t = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+            *t.0.entry(s).or_default() += 1;
+            if let Err(e) = res {
+                t.1 += 1;
+                println!("cycle {c} ({}): FAIL: {e}", s.name());
+            }
+        }
+    }
+}
+
+const USAGE: &str =
+    "usage: lifecycle --cycles N [--seed S] [--jobs J] [--modules DIR] [--tools DIR]";
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let parsed = (|| -> Result<(u64, u64, Option<String>, Option<String>), String> {
+    type Parsed = (u64, u64, u64, Option<String>, Option<String>);
+    let parsed = (|| -> Result<Parsed, String> {
+        let jobs = arg(&args, "--jobs")?.unwrap_or(1);
+        if !(1..=64).contains(&jobs) {
+            return Err("--jobs must be 1 to 64".to_string());
+        }
         Ok((
             arg(&args, "--cycles")?.ok_or("--cycles is required")?,
             arg(&args, "--seed")?.unwrap_or(1),
+            jobs,
             arg(&args, "--modules")?,
             arg(&args, "--tools")?,
         ))
     })();
-    let (cycles, seed, modules, tools) = match parsed {
+    let (cycles, seed, jobs, modules, tools) = match parsed {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("lifecycle: {e}\nusage: lifecycle --cycles N [--seed S] [--modules DIR] [--tools DIR]");
+            eprintln!("lifecycle: {e}\n{USAGE}");
             std::process::exit(2);
         }
     };
@@ -520,39 +672,32 @@ fn main() {
         tools,
         modules: modules.map(PathBuf::from),
     };
-    println!("lifecycle: seed {seed}, {cycles} cycles");
-    let mut r = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    let p0 = pins();
+    println!("lifecycle: seed {seed}, {cycles} cycles, {jobs} jobs");
+    let run = Run {
+        cycles,
+        seed,
+        p0: pins(),
+        next: AtomicU64::new(1),
+        quiet: RwLock::new(()),
+        creating: Mutex::new(()),
+        tally: Mutex::new((BTreeMap::new(), 0)),
+    };
     let start = Instant::now();
-    let mut counts = std::collections::BTreeMap::<Scenario, u64>::new();
-    let mut failures = 0u64;
-    for c in 1..=cycles {
-        let s = if env.modules.is_some() && c % 25 == 0 {
-            Scenario::Modules
-        } else {
-            Scenario::DRAWN[r.below(Scenario::DRAWN.len() as u64) as usize]
-        };
-        *counts.entry(s).or_default() += 1;
-        let res = Instance::create(&mut r).and_then(|i| {
-            let ran = scenario(&env, s, &i, &mut r);
-            // Scenarios that removed the instance leave nothing to remove.
-            let gone = !Path::new(&format!("/sys/bus/mdev/devices/{}", i.uuid)).exists();
-            let removed = if gone { Ok(()) } else { i.remove() };
-            ran.and(removed)
-        });
-        let mut res = res;
-        if res.is_ok() && (c % 20 == 0 || c == cycles) && !wait_for(10.0, || pins() == p0) {
-            res = Err(format!(
-                "pins {} after the cycle, {p0} at the start",
-                pins()
-            ));
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| run.job(&env));
         }
-        if let Err(e) = res {
-            failures += 1;
-            println!("cycle {c} ({}): FAIL: {e}", s.name());
-        }
-    }
+    });
     let el = start.elapsed().as_secs_f64();
+    let (counts, mut failures) = run.tally.into_inner().unwrap_or_else(|e| e.into_inner());
+    if !wait_for(10.0, || pins() == run.p0) {
+        failures += 1;
+        println!(
+            "end: FAIL: pins {} after the last cycle, {} at the start",
+            pins(),
+            run.p0
+        );
+    }
     let per: Vec<String> = counts
         .iter()
         .map(|(s, n)| format!("{} {n}", s.name()))
