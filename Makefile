@@ -8,8 +8,11 @@
 #   make fuzz    the vhost uAPI fuzzer on the debug kernel, long round (FUZZ_SECS=3600,
 #                FUZZ_UNLOAD_EVERY=300: vhost_mdev is unloaded and reloaded that often,
 #                FUZZ_SEED random; a seed replays each thread's operations)
-#   make stress  the lifecycle stress, long round (STRESS_CYCLES=1000 on STRESS_KERNEL=debug;
-#                the plain kernel takes 10000: make stress STRESS_KERNEL=plain STRESS_CYCLES=10000)
+#   make stress  the lifecycle stress, long round (STRESS_CYCLES=1000 on STRESS_KERNEL=debug,
+#                STRESS_JOBS=2 cycles at a time; the plain kernel takes 10000:
+#                make stress STRESS_KERNEL=plain STRESS_CYCLES=10000 STRESS_JOBS=8)
+#   make fuzz-host  the coverage-guided fuzz targets of the pure crates (fuzz/, libFuzzer on
+#                the stable toolchain), FUZZ_HOST_SECS=600 each; corpora in results/fuzz-host
 #   make vm      an interactive shell in the VM with the modules loaded; make vm CMD='...' runs
 #                one command there instead
 #
@@ -18,7 +21,7 @@
 KERNEL ?= debug
 CMD ?=
 
-.PHONY: check demo bench fuzz stress vm setup host-test modules kernel-debug kernel-plain tools clean
+.PHONY: check demo bench fuzz fuzz-host stress vm setup host-test modules kernel-debug kernel-plain tools clean
 
 check:
 	@scripts/check.sh
@@ -47,6 +50,12 @@ fuzz:
 		'VMDEV_FUZZ_SEED=$(FUZZ_SEED) VMDEV_FUZZ_SECONDS=$(FUZZ_SECS) VMDEV_FUZZ_UNLOAD_EVERY=$(FUZZ_UNLOAD_EVERY) VMDEV_FUZZ_OPS=1000000000 VMDEV_TEST_TIMEOUT=$$(( $(FUZZ_SECS) + 600 )) VMDEV_TESTS=tests/14-vhost-fuzz.sh bash selftests/run.sh'
 
 STRESS_CYCLES ?= 1000
+FUZZ_HOST_SECS ?= 600
+
+fuzz-host:
+	@scripts/setup.sh
+	@scripts/fuzz-host.sh $(FUZZ_HOST_SECS)
+
 STRESS_SEED ?= random
 STRESS_KERNEL ?= debug
 STRESS_JOBS ?= 2

@@ -31,6 +31,15 @@ if "$REPO/scripts/check-guest-log.sh" "$scan_dir/console.log" 2>/dev/null; then 
 else log "FAIL: the scanner flagged test output"; host_fail=$((host_fail + 1)); fi
 rm -rf "$scan_dir"
 
+# A short round of each coverage-guided fuzz target (make fuzz-host runs the long one): the
+# targets must build, and nothing they find in a few seconds may be left unfixed.
+log "coverage-guided fuzz targets, short round"
+"$REPO/scripts/fuzz-host.sh" "${VMDEV_FUZZ_HOST_SECS:-10}" 2>&1 | tee "$out/fuzz-host.log"
+fuzz_ok=$(grep -c '^fuzz-host: .* ok:' "$out/fuzz-host.log")
+fuzz_bad=$(grep -c '^fuzz-host: .* FAILED' "$out/fuzz-host.log")
+[ "$fuzz_ok" -gt 0 ] || [ "$fuzz_bad" -gt 0 ] || fuzz_bad=1
+host_pass=$((host_pass + fuzz_ok)) host_fail=$((host_fail + fuzz_bad))
+
 log "building the selftest tools"
 tools_rc=0
 cargo build --release -q -p vmdev_selftest_tools || tools_rc=1

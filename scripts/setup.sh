@@ -6,7 +6,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 PKGS=(linux-source-6.12 clang-19 lld-19 llvm-19 libclang-19-dev flex bison bc libelf-dev
-      libssl-dev busybox-static qemu-system-x86 cpio kmod rsync iproute2 xz-utils make gcc
+      libssl-dev busybox-static qemu-system-x86 cpio kmod rsync iproute2 xz-utils make gcc g++
       dpdk-dev librte-net-virtio23 librte-mempool-ring23 ethtool python3-yaml)
 
 missing=()

@@ -7,9 +7,14 @@ use core::ops::Range;
 use std::vec;
 use std::vec::Vec;
 
+use super::chain::Desc;
+use super::error::Error;
 use super::mem::{GuestMemory, MemError};
 use super::split::SplitQueue;
-use super::{DESC_SIZE, USED_ELEM_SIZE};
+use super::{
+    DESC_SIZE, MAX_INDIRECT_ENTRIES, USED_ELEM_SIZE, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT,
+    VRING_DESC_F_WRITE,
+};
 
 /// Driver memory covering `[base, base + len)`; anything else is out of range.
 pub struct MockMemory {
@@ -210,6 +215,74 @@ fn write_desc(mem: &MockMemory, table: u64, i: u16, addr: u64, len: u32, flags: 
     raw[12..14].copy_from_slice(&flags.to_le_bytes());
     raw[14..].copy_from_slice(&next.to_le_bytes());
     mem.set_bytes(table + DESC_SIZE * u64::from(i), &raw);
+}
+
+/// The chain rules of the virtio spec (2.7.5, 2.7.5.3), written as a plain loop over a `Vec`
+/// with 64-bit sums: the descriptors a walk of the chain at `head` returns, and how it ends.
+///
+/// The reference [`DescChain`](super::DescChain) is checked against, by the unit tests and by
+/// the coverage-guided fuzz target (`fuzz/fuzz_targets/virtqueue_chain.rs`). It reads only
+/// through [`GuestMemory::read`], as the walker does.
+pub fn model_walk(
+    mem: &MockMemory,
+    table: u64,
+    size: u16,
+    head: u16,
+) -> (Vec<Desc>, Result<(), Error>) {
+    let mut out = Vec::new();
+    let (mut tbl, mut entries, mut budget) = (table, u32::from(size), u32::from(size));
+    let (mut idx, mut inside, mut seen_w, mut total) = (u32::from(head), false, false, 0u64);
+    loop {
+        if idx >= entries {
+            return (out, Err(Error::DescIndexOutOfRange));
+        }
+        if budget == 0 {
+            return (out, Err(Error::ChainLoop));
+        }
+        budget -= 1;
+        let mut raw = [0u8; 16];
+        if let Err(e) = mem.read(tbl + 16 * u64::from(idx), &mut raw) {
+            return (out, Err(Error::Mem(e)));
+        }
+        let addr = u64::from_le_bytes(raw[0..8].try_into().unwrap_or_default());
+        let len = u32::from_le_bytes(raw[8..12].try_into().unwrap_or_default());
+        let flags = u16::from_le_bytes(raw[12..14].try_into().unwrap_or_default());
+        let next = u16::from_le_bytes(raw[14..16].try_into().unwrap_or_default());
+        let end = u128::from(addr) + u128::from(len);
+        if flags & VRING_DESC_F_INDIRECT != 0 {
+            let e = if inside {
+                Error::NestedIndirect
+            } else if flags & VRING_DESC_F_NEXT != 0 {
+                Error::IndirectWithNext
+            } else if len == 0 || len % 16 != 0 || len / 16 > MAX_INDIRECT_ENTRIES {
+                Error::IndirectBadLength
+            } else if end > u128::from(u64::MAX) {
+                Error::LengthOverflow
+            } else {
+                (tbl, entries, budget, idx, inside) = (addr, len / 16, len / 16, 0, true);
+                continue;
+            };
+            return (out, Err(e));
+        }
+        let writable = flags & VRING_DESC_F_WRITE != 0;
+        if !writable && seen_w {
+            return (out, Err(Error::ReadableAfterWritable));
+        }
+        total += u64::from(len);
+        if end > u128::from(u64::MAX) || total > u64::from(u32::MAX) {
+            return (out, Err(Error::LengthOverflow));
+        }
+        seen_w |= writable;
+        out.push(Desc {
+            addr,
+            len,
+            writable,
+        });
+        if flags & VRING_DESC_F_NEXT == 0 {
+            return (out, Ok(()));
+        }
+        idx = u32::from(next);
+    }
 }
 
 /// xorshift64: deterministic pseudo-random numbers for tests (garbage rings, payloads).

@@ -5,7 +5,7 @@ use std::format;
 use std::vec;
 use std::vec::Vec;
 
-use super::mock::{MockMemory, MockSplitQueue, XorShift};
+use super::mock::{model_walk, MockMemory, MockSplitQueue, XorShift};
 use super::*;
 
 const BASE: u64 = 0x1_0000;
@@ -1063,70 +1063,6 @@ fn spans_read_and_write_across_buffers() {
 }
 
 // ---- the chain walker against a reference model ------------------------------------------
-
-/// The chain rules of the virtio spec (2.7.5, 2.7.5.3), written as a plain loop over a `Vec`
-/// with 64-bit sums: the descriptors a walk of the chain at `head` returns, and how it ends.
-fn model_walk(
-    mem: &MockMemory,
-    table: u64,
-    size: u16,
-    head: u16,
-) -> (Vec<Desc>, Result<(), Error>) {
-    let mut out = Vec::new();
-    let (mut tbl, mut entries, mut budget) = (table, u32::from(size), u32::from(size));
-    let (mut idx, mut inside, mut seen_w, mut total) = (u32::from(head), false, false, 0u64);
-    loop {
-        if idx >= entries {
-            return (out, Err(Error::DescIndexOutOfRange));
-        }
-        if budget == 0 {
-            return (out, Err(Error::ChainLoop));
-        }
-        budget -= 1;
-        let mut raw = [0u8; 16];
-        if let Err(e) = mem.read(tbl + 16 * u64::from(idx), &mut raw) {
-            return (out, Err(Error::Mem(e)));
-        }
-        let addr = u64::from_le_bytes(raw[0..8].try_into().unwrap());
-        let len = u32::from_le_bytes(raw[8..12].try_into().unwrap());
-        let flags = u16::from_le_bytes(raw[12..14].try_into().unwrap());
-        let next = u16::from_le_bytes(raw[14..16].try_into().unwrap());
-        let end = u128::from(addr) + u128::from(len);
-        if flags & INDIRECT != 0 {
-            let e = if inside {
-                Error::NestedIndirect
-            } else if flags & NEXT != 0 {
-                Error::IndirectWithNext
-            } else if len == 0 || len % 16 != 0 || len / 16 > MAX_INDIRECT_ENTRIES {
-                Error::IndirectBadLength
-            } else if end > u128::from(u64::MAX) {
-                Error::LengthOverflow
-            } else {
-                (tbl, entries, budget, idx, inside) = (addr, len / 16, len / 16, 0, true);
-                continue;
-            };
-            return (out, Err(e));
-        }
-        let writable = flags & WRITE != 0;
-        if !writable && seen_w {
-            return (out, Err(Error::ReadableAfterWritable));
-        }
-        total += u64::from(len);
-        if end > u128::from(u64::MAX) || total > u64::from(u32::MAX) {
-            return (out, Err(Error::LengthOverflow));
-        }
-        seen_w |= writable;
-        out.push(Desc {
-            addr,
-            len,
-            writable,
-        });
-        if flags & NEXT == 0 {
-            return (out, Ok(()));
-        }
-        idx = u32::from(next);
-    }
-}
 
 /// A random descriptor table of `size` entries at `BASE`, and indirect tables behind it:
 /// mostly well-formed chains over disjoint buffers (so that writes can be checked), with

@@ -11,6 +11,8 @@ pub mod debug;
 pub mod device;
 pub mod map;
 
+#[cfg(any(test, feature = "test-utils"))]
+pub mod model;
 #[cfg(test)]
 mod model_tests;
 
