@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: GPL-2.0
+//! vhost's dirty-page log, as a device keeps it while its guest migrates.
+//!
+//! The log is a bitmap in the VMM's memory: bit `p % 64` of the little-endian 64-bit word
+//! `p / 64` stands for page `p` (4 KiB, `VHOST_LOG_PAGE`) of guest address. With no vIOMMU,
+//! QEMU maps IOVA = guest physical address, so the device logs the IOVAs it writes. QEMU
+//! reads and clears the words with an atomic exchange while the device runs
+//! (`vhost_dev_sync_region`), so the device sets bits with atomic ORs and never caches a
+//! bit as already set.
+//!
+//! The rule a device follows: every page it writes while logging is on is marked before
+//! the used index that makes the write visible is published; pages it only reads are not.
+//! A datapath pass collects the pages it wrote in a [`DirtyPages`] (fixed capacity,
+//! adjacent and overlapping runs merged, so a pass of a few hundred frames in a few
+//! buffers' pages costs a few atomic ORs), and flushes it into the log before it publishes.
+//! Used-ring writes are logged at the ring's `log_guest_addr` ([`RingLog`]), which is what
+//! `VHOST_VRING_F_LOG` asks for.
+//!
+//! Nothing here allocates or panics on any input: the same files are built into a kernel
+//! module with overflow checks on. The log's memory is behind [`LogWords`], which the kernel
+//! implements over the pinned pages of the VMM's bitmap and the tests over a vector.
+#![forbid(unsafe_code)]
+
+#[cfg(any(test, feature = "test-utils"))]
+pub mod mock;
+#[cfg(test)]
+mod tests;
+
+/// log2 of the page size the log tracks.
+pub const LOG_PAGE_SHIFT: u32 = 12;
+/// The page size the log tracks (`VHOST_LOG_PAGE`).
+pub const LOG_PAGE: u64 = 1 << LOG_PAGE_SHIFT;
+/// Bits in a log word.
+pub const WORD_BITS: u64 = 64;
+/// Bytes in a log word.
+pub const WORD_BYTES: u64 = 8;
+/// Guest bytes one log word covers (`VHOST_LOG_CHUNK`).
+pub const LOG_CHUNK: u64 = LOG_PAGE * WORD_BITS;
+
+/// The pages `first..=last` (page numbers, not addresses) of a write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageRange {
+    /// First page written.
+    pub first: u64,
+    /// Last page written.
+    pub last: u64,
+}
+
+impl PageRange {
+    /// The pages a write of `len` bytes at `addr` touches: `None` for an empty write or one
+    /// that runs past 2^64 (which no mapping can hold).
+    pub fn of_write(addr: u64, len: u64) -> Option<PageRange> {
+        let end = addr.checked_add(len.checked_sub(1)?)?;
+        Some(PageRange {
+            first: addr >> LOG_PAGE_SHIFT,
+            last: end >> LOG_PAGE_SHIFT,
+        })
+    }
+
+    /// Whether `other` overlaps this range or touches it end to end, so that their union is
+    /// one range.
+    pub fn joins(&self, other: &PageRange) -> bool {
+        self.first <= other.last.saturating_add(1) && other.first <= self.last.saturating_add(1)
+    }
+
+    /// The pages in the range.
+    pub fn pages(&self) -> u64 {
+        // Page numbers are below 2^52, so this cannot wrap.
+        self.last.wrapping_sub(self.first).wrapping_add(1)
+    }
+}
+
+/// Bytes of log that cover every guest address up to `last` (inclusive): whole words, as
+/// QEMU sizes the log (`vhost_get_log_size`: `last / VHOST_LOG_CHUNK + 1` words).
+pub fn log_bytes_for(last: u64) -> u64 {
+    // last / LOG_CHUNK < 2^46, so neither step overflows.
+    (last / LOG_CHUNK + 1) * WORD_BYTES
+}
+
+/// The log words a page range sets bits in, each with its mask, in ascending order.
+pub fn words(r: PageRange) -> Words {
+    Words {
+        next: r.first,
+        last: r.last,
+        done: r.first > r.last,
+    }
+}
+
+/// Iterator of [`words`].
+#[derive(Clone, Debug)]
+pub struct Words {
+    next: u64,
+    last: u64,
+    done: bool,
+}
+
+impl Iterator for Words {
+    /// A word index and the bits to set in it.
+    type Item = (u64, u64);
+
+    fn next(&mut self) -> Option<(u64, u64)> {
+        if self.done {
+            return None;
+        }
+        let word = self.next / WORD_BITS;
+        let lo = self.next % WORD_BITS;
+        // The last page in this word: the range's end or the word's last bit.
+        let word_last = word * WORD_BITS + (WORD_BITS - 1);
+        let end = self.last.min(word_last);
+        let hi = end % WORD_BITS;
+        // Bits lo..=hi.
+        let mask = (u64::MAX >> (WORD_BITS - 1 - hi)) & (u64::MAX << lo);
+        if end >= self.last {
+            self.done = true;
+        } else {
+            self.next = end + 1;
+        }
+        Some((word, mask))
+    }
+}
+
+/// Why a page could not be marked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogError {
+    /// The page's word lies past the end of the log: the VMM's log does not cover the
+    /// address. The words before it were marked.
+    OutOfLog,
+    /// The word's memory could not be reached.
+    Fault,
+}
+
+/// The log's words, wherever they live.
+pub trait LogWords {
+    /// Number of words in the log.
+    fn words(&self) -> u64;
+
+    /// Atomically ORs `mask` into word `word` (below [`LogWords::words`]), as QEMU clears
+    /// words with an atomic exchange at the same time.
+    fn fetch_or(&self, word: u64, mask: u64) -> Result<(), LogError>;
+}
+
+/// Marks every page of `r` in `log`.
+///
+/// # Errors
+///
+/// [`LogError::OutOfLog`] if part of the range lies past the log (the part inside is
+/// marked), or the first [`LogError::Fault`] of the word accesses.
+pub fn mark<L: LogWords + ?Sized>(log: &L, r: PageRange) -> Result<(), LogError> {
+    let n = log.words();
+    for (word, mask) in words(r) {
+        if word >= n {
+            return Err(LogError::OutOfLog);
+        }
+        log.fetch_or(word, mask)?;
+    }
+    Ok(())
+}
+
+/// The set is full: flush it (or mark the range at once) and add again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Full;
+
+/// The pages a datapath pass wrote, to be marked before it publishes: at most `N` disjoint
+/// runs, each added range merged into a run it overlaps or touches.
+///
+/// # Invariants
+///
+/// `len <= N`; `runs[..len]` are pairwise disjoint and not adjacent (no two of them join).
+#[derive(Clone, Debug)]
+pub struct DirtyPages<const N: usize> {
+    runs: [PageRange; N],
+    len: usize,
+}
+
+impl<const N: usize> Default for DirtyPages<N> {
+    fn default() -> Self {
+        Self {
+            runs: [PageRange { first: 0, last: 0 }; N],
+            len: 0,
+        }
+    }
+}
+
+impl<const N: usize> DirtyPages<N> {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether no page has been added since the last flush.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The runs held.
+    pub fn runs(&self) -> &[PageRange] {
+        self.runs.get(..self.len).unwrap_or(&[])
+    }
+
+    /// Adds the pages of `r` (with `first <= last`; anything else is ignored).
+    ///
+    /// # Errors
+    ///
+    /// [`Full`] if `r` joins no run and all `N` are taken; nothing changes then.
+    pub fn add(&mut self, r: PageRange) -> Result<(), Full> {
+        if r.first > r.last {
+            return Ok(());
+        }
+        let mut merged = r;
+        // Absorb every run the growing range joins; the last slot fills the hole.
+        let mut i = 0;
+        let mut absorbed = false;
+        while i < self.len {
+            let run = self.runs[i];
+            if run.joins(&merged) {
+                merged.first = merged.first.min(run.first);
+                merged.last = merged.last.max(run.last);
+                self.len -= 1;
+                self.runs[i] = self.runs[self.len];
+                absorbed = true;
+                // The range grew: runs skipped before may join it now.
+                i = 0;
+                continue;
+            }
+            i += 1;
+        }
+        if self.len == N {
+            debug_assert!(!absorbed, "absorbing frees a slot");
+            return Err(Full);
+        }
+        self.runs[self.len] = merged;
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Marks every run in `log` and empties the set.
+    ///
+    /// # Errors
+    ///
+    /// The first error of [`mark`]; every run is still attempted, and the set is emptied
+    /// either way (a page past the log stays unmarkable).
+    pub fn flush<L: LogWords + ?Sized>(&mut self, log: &L) -> Result<(), LogError> {
+        let mut first_err = Ok(());
+        for r in self.runs() {
+            if let Err(e) = mark(log, *r) {
+                first_err = first_err.and(Err(e));
+            }
+        }
+        self.len = 0;
+        first_err
+    }
+
+    /// Adds `r`, flushing into `log` first if the set is full.
+    ///
+    /// # Errors
+    ///
+    /// As [`DirtyPages::flush`], for the flush this needed; `r` is added all the same.
+    pub fn add_or_flush<L: LogWords + ?Sized>(
+        &mut self,
+        log: &L,
+        r: PageRange,
+    ) -> Result<(), LogError> {
+        if self.add(r).is_ok() {
+            return Ok(());
+        }
+        let flushed = self.flush(log);
+        // An empty set takes any range.
+        let _ = self.add(r);
+        flushed
+    }
+}
+
+/// Where a ring's writes are logged: vhost logs the used ring at the `log_guest_addr` of
+/// `VHOST_SET_VRING_ADDR` (with `VHOST_VRING_F_LOG`), which need not be the ring's IOVA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingLog {
+    /// The used ring's device address.
+    pub used: u64,
+    /// Its guest address for the log.
+    pub log_addr: u64,
+}
+
+impl RingLog {
+    /// The pages to mark for a write of `len` bytes at device address `addr` inside the used
+    /// ring: the same offset from `log_addr`. `None` for an empty write, one below the ring,
+    /// or one whose log address runs past 2^64.
+    pub fn pages(&self, addr: u64, len: u64) -> Option<PageRange> {
+        let off = addr.checked_sub(self.used)?;
+        PageRange::of_write(self.log_addr.checked_add(off)?, len)
+    }
+}
