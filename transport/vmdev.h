@@ -29,14 +29,20 @@ struct vmdev_parent;
 #define VMDEV_VENDOR_ID			0x00c
 #define VMDEV_DEVICE_FEATURES		0x010
 #define VMDEV_DEVICE_FEATURES_SEL	0x014
+#define VMDEV_LOG_BASE_LOW		0x018
+#define VMDEV_LOG_BASE_HIGH		0x01c
 #define VMDEV_DRIVER_FEATURES		0x020
 #define VMDEV_DRIVER_FEATURES_SEL	0x024
+#define VMDEV_LOG_SIZE_LOW		0x028
+#define VMDEV_LOG_SIZE_HIGH		0x02c
 #define VMDEV_QUEUE_SEL			0x030
 #define VMDEV_QUEUE_NUM_MAX		0x034
 #define VMDEV_QUEUE_NUM			0x038
 #define VMDEV_QUEUE_READY		0x044
 #define VMDEV_QUEUE_ALIGN		0x048
 #define VMDEV_QUEUE_NOTIFY		0x050
+#define VMDEV_LOG_CTRL			0x054
+#define VMDEV_LOG_STATUS		0x058
 #define VMDEV_STATUS			0x060
 #define VMDEV_NUM_GROUPS		0x064
 #define VMDEV_NUM_AS			0x068
@@ -50,6 +56,8 @@ struct vmdev_parent;
 #define VMDEV_QUEUE_AVAIL_HIGH		0x094
 #define VMDEV_QUEUE_USED_LOW		0x0a0
 #define VMDEV_QUEUE_USED_HIGH		0x0a4
+#define VMDEV_QUEUE_USED_LOG_LOW	0x0a8
+#define VMDEV_QUEUE_USED_LOG_HIGH	0x0ac
 #define VMDEV_QUEUE_AVAIL_STATE		0x0b0
 #define VMDEV_QUEUE_USED_STATE		0x0b4
 #define VMDEV_DEVICE_CAPS		0x0b8
@@ -83,6 +91,12 @@ struct vmdev_parent;
 #define VMDEV_DMA_ERR_NOTSUPP		5
 #define VMDEV_DMA_ERR_OFF		6
 #define VMDEV_CAP_SUSPEND		1
+#define VMDEV_CAP_DIRTY_LOG		2
+/* Dirty logging (Documentation/register-map.rst, "Dirty page logging"). */
+#define VMDEV_LOG_ALL			1
+#define VMDEV_LOG_STATUS_OVERFLOW	1
+#define VMDEV_LOG_QUEUE_USED		1
+#define VMDEV_LOG_ASID			0x8000
 #define VMDEV_DMA_PERM_READ		1
 #define VMDEV_DMA_PERM_WRITE		2
 /* DMA_ADDR and DMA_IOVA of a map have the same offset in a page of this size. */

@@ -35,7 +35,7 @@ ok "w 0x0bc 1"                            # SUSPEND before DRIVER_OK: refused by
 [ "$(val 0x0bc)" = 0x00000000 ] || fail "suspended before DRIVER_OK"
 [ "$(val 0x0c8)" = 0x00000018 ] || fail "CONFIG_SIZE"
 
-refused "Invalid argument" "r 0x018"      # reserved gap
+refused "Invalid argument" "r 0x03c"      # reserved gap
 refused "Invalid argument" "r 0x100"      # past the registers
 refused "Invalid argument" "r 0xfffffffc" # far past the window
 refused "Invalid argument" "r 0x062"      # misaligned

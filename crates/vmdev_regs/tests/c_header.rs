@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use vmdev_regs::map::{Register, CONFIG_BASE, MAGIC};
-use vmdev_regs::{caps, dma};
+use vmdev_regs::{caps, dma, log};
 
 const HEADER: &str = include_str!("../../../transport/vmdev.h");
 
@@ -107,13 +107,19 @@ fn constants_agree() {
         ("DMA_PERM_WRITE", dma::PERM_WRITE.into()),
         ("DMA_PAGE_SIZE", dma::PAGE_SIZE),
         ("CAP_SUSPEND", caps::SUSPEND.into()),
+        ("CAP_DIRTY_LOG", caps::DIRTY_LOG.into()),
+        ("LOG_ALL", log::ALL.into()),
+        ("LOG_STATUS_OVERFLOW", log::STATUS_OVERFLOW.into()),
+        ("LOG_QUEUE_USED", log::QUEUE_LOG_USED.into()),
+        ("LOG_ASID", log::ASID.into()),
     ];
     for &(name, v) in want {
         assert_eq!(d.get(name).copied(), Some(v), "VMDEV_{name}");
     }
     // Every DMA and capability constant of the header is one of those.
     for name in d.keys().filter(|n| {
-        (n.starts_with("DMA_") || n.starts_with("CAP_")) && !header_registers().contains_key(*n)
+        (n.starts_with("DMA_") || n.starts_with("CAP_") || n.starts_with("LOG_"))
+            && !header_registers().contains_key(*n)
     }) {
         assert!(
             want.iter().any(|(w, _)| w == name),

@@ -10,7 +10,7 @@
 use super::features::VERSION_1;
 use super::map::{Register, MAGIC, VERSION};
 use super::status::*;
-use super::{caps, dma};
+use super::{caps, dma, log};
 
 /// The most address spaces (`NUM_AS`) a register file supports.
 pub const MAX_AS: u16 = 2;
@@ -103,6 +103,35 @@ pub struct QueueRegs {
     pub avail_state: u16,
     /// Next used index, as the device last recorded it.
     pub used_state: u16,
+    /// `QUEUE_USED_LOG`: bit 0 (`log::QUEUE_LOG_USED`) enables logging the used ring's
+    /// writes; the rest is the guest address they are logged at (4-byte aligned, like the
+    /// ring). See [`QueueRegs::used_log_addr`].
+    pub used_log: u64,
+}
+
+impl QueueRegs {
+    /// Where the used ring's writes are logged, if they are.
+    pub fn used_log_addr(&self) -> Option<u64> {
+        (self.used_log & u64::from(log::QUEUE_LOG_USED) != 0).then_some(self.used_log & !3)
+    }
+}
+
+/// The dirty log as the last `LOG_CTRL` write applied it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogConfig {
+    /// Device address of the first log word in the log address space (8-byte aligned).
+    pub base: u64,
+    /// Bytes of log (a multiple of 8); pages whose word lies past it cannot be logged.
+    pub size: u64,
+    /// `log::ALL`: log the pages written through buffers.
+    pub all: bool,
+}
+
+impl LogConfig {
+    /// Log words.
+    pub fn words(&self) -> u64 {
+        self.size / 8
+    }
 }
 
 /// A `DMA_CMD` write, with the staging registers it acts on, already checked.
@@ -155,6 +184,13 @@ pub enum Effect {
     /// The driver resumed the device: it goes on from where its queues stand, including
     /// buffers made available and notifications written while it was suspended.
     Resume,
+    /// The driver wrote `LOG_CTRL`: from the write's return the device logs as this says,
+    /// through this log only (the driver may free the previous one), and `LOG_STATUS` is
+    /// clear.
+    Log(LogConfig),
+    /// The driver changed where (or whether) queue `0`, which is ready, logs its used ring
+    /// (`QueueRegs::used_log`): the device takes it before the write returns.
+    QueueLog(u16),
     /// The queues of `group` use address space `asid` from now on: the device must have
     /// stopped translating their addresses through the old one when the write returns.
     GroupAsid {
@@ -215,6 +251,11 @@ pub struct RegisterFile<const N: usize> {
     /// The address space of each group.
     group_asid: [u16; 2],
     dma_asid: u16,
+    /// `LOG_BASE` and `LOG_SIZE` as written, applied at the next `LOG_CTRL` write.
+    log_base: u64,
+    log_size: u64,
+    log: LogConfig,
+    log_status: u32,
 }
 
 fn set_word(value: u64, word: u32, bits: u32) -> u64 {
@@ -255,6 +296,10 @@ impl<const N: usize> RegisterFile<N> {
             group_sel: 0,
             group_asid: [0; 2],
             dma_asid: 0,
+            log_base: 0,
+            log_size: 0,
+            log: LogConfig::default(),
+            log_status: 0,
         }
     }
 
@@ -356,6 +401,16 @@ impl<const N: usize> RegisterFile<N> {
         self.dma_result = result;
     }
 
+    /// The dirty log as the last `LOG_CTRL` write applied it.
+    pub fn log(&self) -> LogConfig {
+        self.log
+    }
+
+    /// Records that a write could not be logged (`log::STATUS_OVERFLOW`).
+    pub fn set_log_overflow(&mut self) {
+        self.log_status |= log::STATUS_OVERFLOW;
+    }
+
     /// Sets `DEVICE_NEEDS_RESET` (the device met an error it cannot recover from).
     pub fn set_needs_reset(&mut self) {
         self.status |= DEVICE_NEEDS_RESET;
@@ -431,6 +486,20 @@ impl<const N: usize> RegisterFile<N> {
             Register::NUM_QUEUES => u32::from(self.num_queues()),
             Register::CONFIG_SIZE => self.info.config_size,
             Register::CONFIG_GENERATION => self.config_generation,
+            Register::LOG_BASE_LOW => self.log_base as u32,
+            Register::LOG_BASE_HIGH => (self.log_base >> 32) as u32,
+            Register::LOG_SIZE_LOW => self.log_size as u32,
+            Register::LOG_SIZE_HIGH => (self.log_size >> 32) as u32,
+            Register::LOG_CTRL => {
+                if self.log.all {
+                    log::ALL
+                } else {
+                    0
+                }
+            }
+            Register::LOG_STATUS => self.log_status,
+            Register::QUEUE_USED_LOG_LOW => q.map_or(0, |q| q.used_log as u32),
+            Register::QUEUE_USED_LOG_HIGH => q.map_or(0, |q| (q.used_log >> 32) as u32),
         }
     }
 
@@ -525,9 +594,20 @@ impl<const N: usize> RegisterFile<N> {
                 Ok(Effect::GroupAsid { group, asid })
             }
             Register::DMA_ASID => {
-                self.dma_asid = self.address_space(val)?;
+                self.dma_asid = if val == log::ASID && self.info.caps & caps::DIRTY_LOG != 0 {
+                    log::ASID as u16
+                } else {
+                    self.address_space(val)?
+                };
                 Ok(Effect::None)
             }
+            Register::LOG_BASE_LOW
+            | Register::LOG_BASE_HIGH
+            | Register::LOG_SIZE_LOW
+            | Register::LOG_SIZE_HIGH
+            | Register::LOG_CTRL
+            | Register::QUEUE_USED_LOG_LOW
+            | Register::QUEUE_USED_LOG_HIGH => self.write_log(reg, val),
             Register::QUEUE_READY => self.write_queue_ready(val),
             Register::QUEUE_NUM
             | Register::QUEUE_DESC_LOW
@@ -552,7 +632,8 @@ impl<const N: usize> RegisterFile<N> {
             | Register::NUM_GROUPS
             | Register::NUM_AS
             | Register::QUEUE_GROUP
-            | Register::DMA_MAX_ENTRIES => Err(Rejected::ReadOnly),
+            | Register::DMA_MAX_ENTRIES
+            | Register::LOG_STATUS => Err(Rejected::ReadOnly),
         }
     }
 
@@ -731,6 +812,58 @@ impl<const N: usize> RegisterFile<N> {
             }
             _ => Err(Rejected::BadValue),
         }
+    }
+
+    /// The dirty-log registers. Unlike the rest of the queue configuration, a queue's
+    /// used-ring log may change while it runs: QEMU turns logging on during a migration.
+    fn write_log(&mut self, reg: Register, val: u32) -> Result<Effect, Rejected> {
+        if self.info.caps & caps::DIRTY_LOG == 0 {
+            return Err(Rejected::NotSupported);
+        }
+        match reg {
+            Register::LOG_BASE_LOW => self.log_base = set_word(self.log_base, 0, val),
+            Register::LOG_BASE_HIGH => self.log_base = set_word(self.log_base, 1, val),
+            Register::LOG_SIZE_LOW => self.log_size = set_word(self.log_size, 0, val),
+            Register::LOG_SIZE_HIGH => self.log_size = set_word(self.log_size, 1, val),
+            Register::LOG_CTRL => {
+                let (base, size) = (self.log_base, self.log_size);
+                // Whole words, and a log that does not wrap past 2^64.
+                let fits = size == 0 || base.checked_add(size - 1).is_some();
+                if val & !log::ALL != 0 || base % 8 != 0 || size % 8 != 0 || !fits {
+                    return Err(Rejected::BadValue);
+                }
+                self.log = LogConfig {
+                    base,
+                    size,
+                    all: val & log::ALL != 0,
+                };
+                self.log_status = 0;
+                return Ok(Effect::Log(self.log));
+            }
+            Register::QUEUE_USED_LOG_LOW | Register::QUEUE_USED_LOG_HIGH => {
+                let sel = self.queue_sel as u16;
+                let q = self
+                    .live_mut()
+                    .get_mut(usize::from(sel))
+                    .ok_or(Rejected::NoSuchQueue)?;
+                if reg == Register::QUEUE_USED_LOG_HIGH {
+                    q.used_log = set_word(q.used_log, 1, val);
+                    return Ok(Effect::None);
+                }
+                // Bit 0 is the enable; the address is 4-byte aligned like the ring.
+                if val & 2 != 0 {
+                    return Err(Rejected::BadValue);
+                }
+                q.used_log = set_word(q.used_log, 0, val);
+                return Ok(if q.ready {
+                    Effect::QueueLog(sel)
+                } else {
+                    Effect::None
+                });
+            }
+            _ => return Err(Rejected::ReadOnly),
+        }
+        Ok(Effect::None)
     }
 
     fn write_queue_config(&mut self, reg: Register, val: u32) -> Result<Effect, Rejected> {
@@ -1382,5 +1515,208 @@ mod tests {
         r.set_used_state(7, 1); // no such queue: ignored
         r.write(Register::STATUS, 0).unwrap();
         assert_eq!(r.read(Register::QUEUE_USED_STATE), 0);
+    }
+
+    const LOGGING: DeviceInfo = DeviceInfo {
+        caps: caps::SUSPEND | caps::DIRTY_LOG,
+        ..INFO
+    };
+
+    fn set_log(r: &mut Regs, base: u64, size: u64) {
+        r.write(Register::LOG_BASE_LOW, base as u32).unwrap();
+        r.write(Register::LOG_BASE_HIGH, (base >> 32) as u32)
+            .unwrap();
+        r.write(Register::LOG_SIZE_LOW, size as u32).unwrap();
+        r.write(Register::LOG_SIZE_HIGH, (size >> 32) as u32)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_device_without_dirty_log_refuses_every_log_register() {
+        let mut r = running();
+        for reg in [
+            Register::LOG_BASE_LOW,
+            Register::LOG_BASE_HIGH,
+            Register::LOG_SIZE_LOW,
+            Register::LOG_SIZE_HIGH,
+            Register::LOG_CTRL,
+            Register::QUEUE_USED_LOG_LOW,
+            Register::QUEUE_USED_LOG_HIGH,
+        ] {
+            assert_eq!(r.write(reg, 0), Err(Rejected::NotSupported), "{reg:?}");
+        }
+        assert_eq!(
+            r.write(Register::DMA_ASID, log::ASID),
+            Err(Rejected::BadValue)
+        );
+        assert_eq!(r.write(Register::LOG_STATUS, 0), Err(Rejected::ReadOnly));
+    }
+
+    #[test]
+    fn log_ctrl_applies_the_staged_log_at_once() {
+        let mut r = Regs::new(LOGGING);
+        set_log(&mut r, 0x1_0000_0000, 4096);
+        // Staged, not applied.
+        assert_eq!(r.log(), LogConfig::default());
+        assert_eq!(r.read(Register::LOG_BASE_HIGH), 1);
+        assert_eq!(r.read(Register::LOG_SIZE_LOW), 4096);
+        let want = LogConfig {
+            base: 0x1_0000_0000,
+            size: 4096,
+            all: true,
+        };
+        assert_eq!(r.write(Register::LOG_CTRL, log::ALL), Ok(Effect::Log(want)));
+        assert_eq!(r.log(), want);
+        assert_eq!(r.log().words(), 512);
+        assert_eq!(r.read(Register::LOG_CTRL), log::ALL);
+        // Overflow is sticky until the next LOG_CTRL write.
+        r.set_log_overflow();
+        assert_eq!(r.read(Register::LOG_STATUS), log::STATUS_OVERFLOW);
+        set_log(&mut r, 0x2000, 8192);
+        assert_eq!(r.read(Register::LOG_STATUS), log::STATUS_OVERFLOW);
+        let e = r.write(Register::LOG_CTRL, 0).unwrap();
+        assert_eq!(
+            e,
+            Effect::Log(LogConfig {
+                base: 0x2000,
+                size: 8192,
+                all: false
+            })
+        );
+        assert_eq!(r.read(Register::LOG_STATUS), 0);
+        assert_eq!(r.read(Register::LOG_CTRL), 0);
+    }
+
+    #[test]
+    fn log_ctrl_refuses_partial_words_wrapping_logs_and_unknown_bits() {
+        let mut r = running_logging();
+        let before = r.log();
+        for (base, size, val) in [
+            (4, 8, 0),             // base not a whole word
+            (8, 12, 0),            // size not whole words
+            (u64::MAX - 7, 16, 0), // wraps past 2^64
+            (0, 8, 2),             // unknown bit
+            (0, 8, log::ALL | 1 << 31),
+        ] {
+            set_log(&mut r, base, size);
+            assert_eq!(
+                r.write(Register::LOG_CTRL, val),
+                Err(Rejected::BadValue),
+                "{base:#x}+{size}"
+            );
+            assert_eq!(r.log(), before);
+        }
+        // A log ending exactly at 2^64, and no log at all, are fine.
+        set_log(&mut r, u64::MAX - 7, 8);
+        assert!(matches!(
+            r.write(Register::LOG_CTRL, log::ALL),
+            Ok(Effect::Log(_))
+        ));
+        set_log(&mut r, 0, 0);
+        assert!(matches!(r.write(Register::LOG_CTRL, 0), Ok(Effect::Log(_))));
+        assert_eq!(r.log().words(), 0);
+    }
+
+    /// A running device that logs (as `running`, with `caps::DIRTY_LOG`).
+    fn running_logging() -> Regs {
+        let mut r = Regs::new(LOGGING);
+        for st in [ACKNOWLEDGE, ACKNOWLEDGE | DRIVER] {
+            r.write(Register::STATUS, u32::from(st)).unwrap();
+        }
+        r.write(Register::DRIVER_FEATURES_SEL, 1).unwrap();
+        r.write(Register::DRIVER_FEATURES, 1).unwrap();
+        for st in [
+            ACKNOWLEDGE | DRIVER | FEATURES_OK,
+            ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK,
+        ] {
+            r.write(Register::STATUS, u32::from(st)).unwrap();
+        }
+        r
+    }
+
+    #[test]
+    fn a_ready_queue_takes_a_new_used_log_at_the_low_half() {
+        let mut r = running_logging();
+        r.write(Register::QUEUE_SEL, 1).unwrap();
+        r.write(Register::QUEUE_NUM, 64).unwrap();
+        // Not ready: staged with the rest of the configuration.
+        assert_eq!(
+            r.write(Register::QUEUE_USED_LOG_LOW, 0x3000 | log::QUEUE_LOG_USED),
+            Ok(Effect::None)
+        );
+        assert_eq!(r.queue(1).unwrap().used_log_addr(), Some(0x3000));
+        assert_eq!(
+            r.write(Register::QUEUE_READY, 1),
+            Ok(Effect::QueueEnabled(1))
+        );
+        // Ready: the address may not change under the device, but logging may be switched,
+        // and the high half is staged until the low half is written.
+        assert_eq!(r.write(Register::QUEUE_USED_LOG_HIGH, 7), Ok(Effect::None));
+        assert_eq!(
+            r.write(Register::QUEUE_USED_LOG_LOW, 0x4000),
+            Ok(Effect::QueueLog(1))
+        );
+        let q = r.queue(1).unwrap();
+        assert_eq!(q.used_log, 0x7_0000_4000);
+        assert_eq!(q.used_log_addr(), None);
+        assert_eq!(r.read(Register::QUEUE_USED_LOG_HIGH), 7);
+        // Bit 1 is refused; a queue that does not exist refuses both halves.
+        assert_eq!(
+            r.write(Register::QUEUE_USED_LOG_LOW, 0x4002),
+            Err(Rejected::BadValue)
+        );
+        r.write(Register::QUEUE_SEL, 9).unwrap();
+        assert_eq!(
+            r.write(Register::QUEUE_USED_LOG_LOW, 1),
+            Err(Rejected::NoSuchQueue)
+        );
+        assert_eq!(r.read(Register::QUEUE_USED_LOG_LOW), 0);
+        // The other addresses stay frozen while ready.
+        r.write(Register::QUEUE_SEL, 1).unwrap();
+        assert_eq!(
+            r.write(Register::QUEUE_USED_LOW, 0),
+            Err(Rejected::QueueBusy)
+        );
+    }
+
+    #[test]
+    fn dma_commands_reach_the_log_address_space() {
+        let mut r = running_logging();
+        assert_eq!(r.write(Register::DMA_ASID, log::ASID), Ok(Effect::None));
+        assert_eq!(r.read(Register::DMA_ASID), log::ASID);
+        stage(&mut r, 0, 8192, 0x10_0000, dma::PERM_WRITE);
+        let Ok(Effect::Dma(req)) = r.write(Register::DMA_CMD, dma::CMD_MAP) else {
+            panic!("no DMA request");
+        };
+        assert_eq!(req.asid, log::ASID as u16);
+        // The log address space is not a queue's: groups cannot use it.
+        assert_eq!(
+            r.write(Register::GROUP_ASID, log::ASID),
+            Err(Rejected::BadValue)
+        );
+        assert_eq!(
+            r.write(Register::DMA_ASID, log::ASID + 1),
+            Err(Rejected::BadValue)
+        );
+    }
+
+    #[test]
+    fn reset_turns_logging_off() {
+        let mut r = running_logging();
+        set_log(&mut r, 0x1000, 64);
+        r.write(Register::LOG_CTRL, log::ALL).unwrap();
+        r.set_log_overflow();
+        r.write(Register::QUEUE_USED_LOG_LOW, 0x1001).unwrap();
+        assert_eq!(r.write(Register::STATUS, 0), Ok(Effect::Reset));
+        assert_eq!(r.log(), LogConfig::default());
+        for reg in [
+            Register::LOG_BASE_LOW,
+            Register::LOG_SIZE_LOW,
+            Register::LOG_CTRL,
+            Register::LOG_STATUS,
+            Register::QUEUE_USED_LOG_LOW,
+        ] {
+            assert_eq!(r.read(reg), 0, "{reg:?}");
+        }
     }
 }

@@ -91,10 +91,20 @@ registers! {
     DEVICE_FEATURES = 0x010, Ro;
     /// Selects word 0 (bits 0-31) or 1 (bits 32-63) of the device features.
     DEVICE_FEATURES_SEL = 0x014, Rw;
+    /// Extension: device address of the dirty log's first word in the log address space,
+    /// low 32 bits; takes effect at the next `LOG_CTRL` write.
+    LOG_BASE_LOW = 0x018, Rw;
+    /// Extension: log base, high 32 bits.
+    LOG_BASE_HIGH = 0x01c, Rw;
     /// 32 bits of the driver features, word chosen by `DRIVER_FEATURES_SEL`.
     DRIVER_FEATURES = 0x020, Rw;
     /// Selects word 0 or 1 of the driver features.
     DRIVER_FEATURES_SEL = 0x024, Rw;
+    /// Extension: size of the dirty log in bytes (whole 64-bit words), low 32 bits; takes
+    /// effect at the next `LOG_CTRL` write.
+    LOG_SIZE_LOW = 0x028, Rw;
+    /// Extension: log size, high 32 bits.
+    LOG_SIZE_HIGH = 0x02c, Rw;
     /// Selects the queue that the `QUEUE_*` registers act on.
     QUEUE_SEL = 0x030, Rw;
     /// Largest size the selected queue supports; 0 if the queue does not exist.
@@ -107,6 +117,11 @@ registers! {
     QUEUE_ALIGN = 0x048, Ro;
     /// Writing a queue index tells the device that queue has new buffers.
     QUEUE_NOTIFY = 0x050, Wo;
+    /// Extension: dirty logging (`log::*` bits). A write applies `LOG_BASE` and `LOG_SIZE`
+    /// with it: when it returns the device marks through the new log only.
+    LOG_CTRL = 0x054, Rw;
+    /// Extension: `log::STATUS_*` bits, sticky until the next `LOG_CTRL` write or reset.
+    LOG_STATUS = 0x058, Ro;
     /// Device status; writing 0 resets the device.
     STATUS = 0x060, Rw;
     /// Extension: number of virtqueue groups (at least 1).
@@ -133,6 +148,12 @@ registers! {
     QUEUE_USED_LOW = 0x0a0, Rw;
     /// Device (used) ring address, high 32 bits.
     QUEUE_USED_HIGH = 0x0a4, Rw;
+    /// Extension: where the device logs the selected queue's used-ring writes (vhost's
+    /// `log_guest_addr`), low 32 bits, with bit 0 (`log::QUEUE_LOG_USED`) enabling it.
+    /// Writable while the queue is ready: a write of this half applies both halves.
+    QUEUE_USED_LOG_LOW = 0x0a8, Rw;
+    /// Extension: the used-ring log address, high 32 bits.
+    QUEUE_USED_LOG_HIGH = 0x0ac, Rw;
     /// Extension: the selected split queue's next available index (bits 15:0). Writable only
     /// while the queue is not ready; restores a queue's position (vhost `SET_VRING_BASE`).
     QUEUE_AVAIL_STATE = 0x0b0, Rw;
@@ -357,7 +378,7 @@ mod tests {
             Err(AccessError::WriteOnly)
         );
         assert_eq!(
-            check_reg_access(0x018, 4, Dir::Read),
+            check_reg_access(0x03c, 4, Dir::Read),
             Err(AccessError::Unknown)
         );
         assert_eq!(

@@ -17,7 +17,8 @@ pub mod model;
 mod model_tests;
 
 pub use self::device::{
-    DeviceInfo, DmaRequest, Effect, GroupLayout, QueueRegs, RegisterFile, Rejected, MAX_AS,
+    DeviceInfo, DmaRequest, Effect, GroupLayout, LogConfig, QueueRegs, RegisterFile, Rejected,
+    MAX_AS,
 };
 pub use self::map::{check_config_access, check_reg_access, AccessError, Dir, Register};
 
@@ -54,8 +55,29 @@ pub mod caps {
     /// The device implements `SUSPEND`: writing 1 stops it touching rings and raising
     /// interrupts, writing 0 lets it go on where it stopped.
     pub const SUSPEND: u32 = 1 << 0;
+    /// The device logs the pages it writes (`LOG_*` registers, the log address space
+    /// `log::ASID`, `QUEUE_USED_LOG_*`).
+    pub const DIRTY_LOG: u32 = 1 << 1;
     /// Every bit this revision of the map defines.
-    pub const ALL: u32 = SUSPEND;
+    pub const ALL: u32 = SUSPEND | DIRTY_LOG;
+}
+
+/// Dirty logging (`caps::DIRTY_LOG`), for live migration: the device marks every page it
+/// writes in a bitmap in the driver's memory, in vhost's format (bit `p % 64` of the
+/// little-endian 64-bit word `p / 64` for the 4 KiB page `p` of device address).
+pub mod log {
+    /// `LOG_CTRL`: mark every page the device writes through its queues' buffers (vhost's
+    /// `VHOST_F_LOG_ALL`). Used-ring writes are logged per queue (`QUEUE_LOG_USED`).
+    pub const ALL: u32 = 1 << 0;
+    /// `LOG_STATUS`: a write could not be logged (its page lies past `LOG_SIZE`, or the log
+    /// word was not mapped writable in the log address space).
+    pub const STATUS_OVERFLOW: u32 = 1 << 0;
+    /// `QUEUE_USED_LOG_LOW` bit 0: log the queue's used-ring writes at the address in the
+    /// rest of the register pair (vhost's `VHOST_VRING_F_LOG` with `log_guest_addr`).
+    pub const QUEUE_LOG_USED: u32 = 1 << 0;
+    /// The address space `DMA_ASID` names to map the log: its device addresses are the ones
+    /// `LOG_BASE` names. It is always translated; `CMD_TRANSLATE_ON` and `_OFF` empty it.
+    pub const ASID: u32 = 0x8000;
 }
 
 /// `DMA_CMD` commands and results.
