@@ -52,7 +52,8 @@ pub const BACKEND_KNOWN: u64 = VHOST_VDPA_BACKEND_FEATURES
     | BACKEND_DESC_ASID
     | BACKEND_IOTLB_PERSIST;
 
-/// `VHOST_F_LOG_ALL`: dirty logging; never offered by vhost-vdpa.
+/// `VHOST_F_LOG_ALL`: dirty logging. vhost-vdpa never offers it; vhost_mdev offers it for a
+/// device that logs the pages it writes (see [`super::check_set_features`]).
 pub const VHOST_F_LOG_ALL: u32 = 26;
 
 /// Device status bit: the guest noticed the device.

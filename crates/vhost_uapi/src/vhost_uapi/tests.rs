@@ -1279,3 +1279,111 @@ fn preflight_against_model() {
     // Every errno and every kind of dispatch came up.
     assert!(outcomes.len() >= 12, "{outcomes:?}");
 }
+
+// ---------------------------------------------------------------- dirty logging
+
+const LOG_ALL: u64 = 1 << VHOST_F_LOG_ALL;
+
+#[test]
+fn set_features_after_features_ok_may_only_toggle_logging() {
+    let offered = (1 << 32) | (1 << 33) | (1 << 5) | LOG_ALL;
+    let acked = (1 << 32) | (1 << 33) | (1 << 5);
+    // Before FEATURES_OK anything goes to negotiation.
+    assert_eq!(
+        check_set_features(false, offered, 0, acked),
+        Ok(FeaturesChange::Negotiate)
+    );
+    // QEMU 7.2's vhost_dev_set_log(): the same features with LOG_ALL set, then clear.
+    assert_eq!(
+        check_set_features(true, offered, acked, acked | LOG_ALL),
+        Ok(FeaturesChange::Log(true))
+    );
+    assert_eq!(
+        check_set_features(true, offered, acked | LOG_ALL, acked),
+        Ok(FeaturesChange::Log(false))
+    );
+    // The same features again: logging stays as asked.
+    assert_eq!(
+        check_set_features(true, offered, acked, acked),
+        Ok(FeaturesChange::Log(false))
+    );
+    // Bits the device does not offer are dropped before comparing, as negotiation does.
+    assert_eq!(
+        check_set_features(true, offered, acked, acked | (1 << 40)),
+        Ok(FeaturesChange::Log(false))
+    );
+    // Any other change is EBUSY, as on vhost-vdpa.
+    assert_eq!(
+        check_set_features(true, offered, acked, acked & !(1 << 5)),
+        Err(EBUSY)
+    );
+    assert_eq!(check_set_features(true, offered, acked, 0), Err(EBUSY));
+    // A device that does not log: every SET_FEATURES after FEATURES_OK is EBUSY.
+    let plain = offered & !LOG_ALL;
+    assert_eq!(
+        check_set_features(true, plain, acked, acked | LOG_ALL),
+        Err(EBUSY)
+    );
+    assert_eq!(check_set_features(true, plain, acked, acked), Err(EBUSY));
+}
+
+fn ring(desc: u64, avail: u64, used: u64, flags: u32, log: u64) -> VringAddr {
+    VringAddr {
+        index: 0,
+        flags,
+        desc_user_addr: desc,
+        used_user_addr: used,
+        avail_user_addr: avail,
+        log_guest_addr: log,
+    }
+}
+
+#[test]
+fn a_running_logging_device_takes_log_only_ring_address_changes() {
+    let old = ring(0x1000, 0x2000, 0x3000, 0, 0);
+    let log_on = ring(0x1000, 0x2000, 0x3000, 1 << VHOST_VRING_F_LOG, 0x3000);
+    let moved = ring(0x1000, 0x2000, 0x4000, 1 << VHOST_VRING_F_LOG, 0x3000);
+    // Stopped or suspended: anything, as vhost-vdpa.
+    assert_eq!(
+        check_vring_addr_change(false, false, false, &old, &moved),
+        Ok(VringAddrChange::Full)
+    );
+    assert_eq!(
+        check_vring_addr_change(true, true, false, &old, &moved),
+        Ok(VringAddrChange::Full)
+    );
+    // Running: the log fields only, and only on a device that logs.
+    assert_eq!(
+        check_vring_addr_change(true, false, true, &old, &log_on),
+        Ok(VringAddrChange::LogOnly)
+    );
+    assert_eq!(
+        check_vring_addr_change(true, false, true, &log_on, &old),
+        Ok(VringAddrChange::LogOnly)
+    );
+    assert_eq!(
+        check_vring_addr_change(true, false, true, &old, &moved),
+        Err(EINVAL)
+    );
+    assert_eq!(
+        check_vring_addr_change(true, false, false, &old, &log_on),
+        Err(EINVAL)
+    );
+    for changed in [
+        ring(0x1008, 0x2000, 0x3000, 0, 0),
+        ring(0x1000, 0x2002, 0x3000, 0, 0),
+    ] {
+        assert_eq!(
+            check_vring_addr_change(true, false, true, &old, &changed),
+            Err(EINVAL)
+        );
+    }
+}
+
+#[test]
+fn log_base_must_be_a_whole_word() {
+    assert_eq!(check_log_base(0x7f00_0000_1000), Ok(0x7f00_0000_1000));
+    assert_eq!(check_log_base(0), Ok(0));
+    assert_eq!(check_log_base(0x7f00_0000_1004), Err(EINVAL));
+    assert_eq!(check_log_base(1), Err(EINVAL));
+}

@@ -2,7 +2,8 @@
 //! Argument checks of the vhost-vdpa ioctls, each returning the errno that
 //! userspace sees from kernel 6.12.
 
-use super::errno::{Errno, E2BIG, EFAULT, EINVAL, EIO, ENOBUFS, EOPNOTSUPP};
+use super::errno::{Errno, E2BIG, EBUSY, EFAULT, EINVAL, EIO, ENOBUFS, EOPNOTSUPP};
+use super::features::VHOST_F_LOG_ALL;
 use super::types::{MemoryHeader, VringAddr};
 
 /// `VHOST_VRING_F_LOG`: bit number of the only defined `vhost_vring_addr`
@@ -210,4 +211,91 @@ pub fn check_suspend(driver_ok: bool, can: bool) -> Result<SuspendAction, Errno>
         (true, false) => Err(EOPNOTSUPP),
         (true, true) => Ok(SuspendAction::Device),
     }
+}
+
+/// What an accepted `VHOST_SET_FEATURES` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeaturesChange {
+    /// Before `FEATURES_OK`: the features to negotiate (the handler keeps what the device
+    /// offers, as vdpa_sim does).
+    Negotiate,
+    /// After `FEATURES_OK`, a change of `VHOST_F_LOG_ALL` alone: turn the device's logging
+    /// on (true) or off, the rest of the negotiation untouched.
+    Log(bool),
+}
+
+/// Decides a `VHOST_SET_FEATURES` of `new`, given the status (`features_ok`), what the
+/// device offers (`offered`, `VHOST_F_LOG_ALL` included if it logs) and the features
+/// accepted so far (`current`, a subset of `offered`).
+///
+/// vhost-vdpa refuses any `SET_FEATURES` once `FEATURES_OK` is set (EBUSY), and so does
+/// this, with one exception a logging device needs: QEMU turns logging on and off during a
+/// migration by sending the running device its features with `VHOST_F_LOG_ALL` set or clear
+/// (`vhost_dev_set_log()`; QEMU 7.2 aborts the migration, and the process, if that fails).
+/// So once `FEATURES_OK` is set, a `new` whose offered bits differ from `current` in
+/// `VHOST_F_LOG_ALL` at most is [`FeaturesChange::Log`]; anything else is EBUSY.
+pub fn check_set_features(
+    features_ok: bool,
+    offered: u64,
+    current: u64,
+    new: u64,
+) -> Result<FeaturesChange, Errno> {
+    if !features_ok {
+        return Ok(FeaturesChange::Negotiate);
+    }
+    let log = 1u64 << VHOST_F_LOG_ALL;
+    let want = new & offered;
+    if offered & log == 0 || (want ^ current) & !log != 0 {
+        return Err(EBUSY);
+    }
+    Ok(FeaturesChange::Log(want & log != 0))
+}
+
+/// What an accepted `VHOST_SET_VRING_ADDR` changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VringAddrChange {
+    /// The device is not running (or is suspended): every address, as vhost-vdpa.
+    Full,
+    /// The device runs and the ring addresses are the ones it uses: only the used-ring log
+    /// (`VHOST_VRING_F_LOG`, `log_guest_addr`) changes, which QEMU does when logging starts
+    /// and stops (`vhost_dev_set_log()`).
+    LogOnly,
+}
+
+/// Decides a `VHOST_SET_VRING_ADDR` of `new` (already through [`check_vring_addr`]) for a
+/// ring now at `old`. vhost-vdpa refuses it while the device runs (EINVAL, see
+/// [`check_vring_change`]); a device that logs accepts it while running when only the log
+/// fields differ.
+pub fn check_vring_addr_change(
+    driver_ok: bool,
+    suspended: bool,
+    logs: bool,
+    old: &VringAddr,
+    new: &VringAddr,
+) -> Result<VringAddrChange, Errno> {
+    if check_vring_change(driver_ok, suspended).is_ok() {
+        return Ok(VringAddrChange::Full);
+    }
+    let same_ring = old.desc_user_addr == new.desc_user_addr
+        && old.avail_user_addr == new.avail_user_addr
+        && old.used_user_addr == new.used_user_addr;
+    if logs && same_ring {
+        Ok(VringAddrChange::LogOnly)
+    } else {
+        Err(EINVAL)
+    }
+}
+
+/// Checks the argument of `VHOST_SET_LOG_BASE`: the user address of the log's first byte.
+///
+/// vhost accepts any address and sets bits byte by byte; a device here sets whole 64-bit
+/// words atomically (QEMU reads and clears them that way), so the log must be 8-byte
+/// aligned (QEMU's is: it comes from `g_malloc0()`): EINVAL otherwise. An address that
+/// does not fit the caller's pointers is EFAULT, as in `vhost_dev_ioctl()`.
+pub fn check_log_base(uaddr: u64) -> Result<usize, Errno> {
+    let p = usize::try_from(uaddr).map_err(|_| EFAULT)?;
+    if uaddr & 7 != 0 {
+        return Err(EINVAL);
+    }
+    Ok(p)
 }

@@ -829,7 +829,7 @@ impl<const N: usize> RegisterFile<N> {
                 let (base, size) = (self.log_base, self.log_size);
                 // Whole words, and a log that does not wrap past 2^64.
                 let fits = size == 0 || base.checked_add(size - 1).is_some();
-                if val & !log::ALL != 0 || base % 8 != 0 || size % 8 != 0 || !fits {
+                if val & !log::ALL != 0 || base & 7 != 0 || size & 7 != 0 || !fits {
                     return Err(Rejected::BadValue);
                 }
                 self.log = LogConfig {
