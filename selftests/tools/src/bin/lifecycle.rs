@@ -46,28 +46,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
+use vmdev_selftest_tools::rng::Rng;
 
 const SIM_TYPE: &str = "/sys/class/mdev_bus/vmdev_sim/mdev_supported_types/vmdev_sim-net";
 const VMDEV_BUS: &str = "/sys/bus/vmdev";
 const MAC: &str = "02:c0:00:00:00:5e";
-
-/// xorshift64*, seeded: a seed replays the same scenarios.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Scenario {
@@ -563,9 +546,7 @@ impl Run {
     /// Cycle `c`'s own generator: a seed replays every cycle's scenario and timings, whatever
     /// the interleaving of the jobs.
     fn rng(&self, c: u64) -> Rng {
-        let mut r = Rng((self.seed ^ c.wrapping_mul(0xd1b5_4a32_d192_ed03))
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            | 1);
+        let mut r = Rng::new(self.seed ^ c.wrapping_mul(0xd1b5_4a32_d192_ed03));
         r.next();
         r
     }

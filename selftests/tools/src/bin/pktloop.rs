@@ -15,6 +15,7 @@
 
 use std::io::{Error, ErrorKind};
 use std::time::{Duration, Instant};
+use vmdev_selftest_tools::rng::Rng;
 
 /// IEEE 802 local experimental ethertype: nothing else in the VM uses it.
 const ETHERTYPE: u16 = 0x88b5;
@@ -158,17 +159,6 @@ fn read_mac(ifname: &str) -> std::io::Result<[u8; 6]> {
     parse_mac(s.trim()).ok_or_else(|| Error::new(ErrorKind::InvalidData, "bad MAC in sysfs"))
 }
 
-/// xorshift64*: payloads only need to differ between frames and runs.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
 /// The 802.1Q tag of VLAN `vid`.
 fn vlan_tag(vid: u16) -> [u8; 4] {
     let [a, b] = 0x8100u16.to_be_bytes();
@@ -231,7 +221,7 @@ fn run() -> Result<String, String> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64)
         | 1;
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut rx = vec![0u8; 65536 + 64];
     let wait = Duration::from_millis(if expect_none { 300 } else { 5000 });
     let (mut sent, mut ok) = (0u32, 0u32);

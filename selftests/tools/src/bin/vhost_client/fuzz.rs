@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
+pub(crate) use vmdev_selftest_tools::rng::Rng;
 
 use vhost_uapi::*;
 
@@ -47,45 +48,6 @@ pub(crate) struct Opts {
     pub(crate) threads: u32,
     /// Stop after this long even if operations are left.
     pub(crate) seconds: f64,
-}
-
-/// A small, fast generator (xorshift64*): the fuzzer needs reproducibility, not quality.
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Self {
-        // Zero is xorshift's fixed point.
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-    pub(crate) fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next() % n
-        }
-    }
-    pub(crate) fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    /// A value that is often at an edge: 0, 1, all ones, a power of two or its neighbour.
-    pub(crate) fn edgy(&mut self) -> u64 {
-        match self.below(6) {
-            0 => 0,
-            1 => u64::MAX,
-            2 => 1u64 << self.below(64),
-            3 => (1u64 << self.below(64)).wrapping_sub(1),
-            4 => self.below(4096),
-            _ => self.next(),
-        }
-    }
 }
 
 /// What every thread shares.
