@@ -27,7 +27,7 @@ pub const INFO: DeviceInfo = DeviceInfo {
     queue_align: 4096,
     config_size: 12,
     dma_entries: 16,
-    caps: caps::SUSPEND,
+    caps: caps::SUSPEND | caps::DIRTY_LOG,
     groups: GroupLayout::NetControlQueue,
     address_spaces: 2,
 };
