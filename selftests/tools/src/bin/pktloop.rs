@@ -36,14 +36,13 @@ impl Socket {
         if ifindex == 0 {
             return Err(Error::last_os_error());
         }
+        // Protocol 0: the socket receives nothing until `bind` names the protocol and the
+        // interface (packet(7)). Created with the protocol, it would queue matching frames
+        // from every interface until the bind, and another pktloop's first frame, from
+        // another instance with the same MAC, would come back "altered" (seen with the
+        // lifecycle stress running 8 instances at a time).
         // SAFETY: plain socket creation.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW,
-                i32::from(ETHERTYPE.to_be()),
-            )
-        };
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
         if fd < 0 {
             return Err(Error::last_os_error());
         }
