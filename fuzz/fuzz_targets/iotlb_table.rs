@@ -8,6 +8,7 @@
 //! and wrapping are common, and anywhere otherwise.
 #![no_main]
 
+use iotlb::model::Model;
 use iotlb::{perm, DmaTarget, Error, InsertError, Mapping, Table, TranslateError};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
@@ -50,63 +51,20 @@ fn range(u: &mut Unstructured<'_>) -> Result<(u64, u64)> {
     Ok((first, last))
 }
 
-type Model = Vec<(u64, u64, u32)>;
-
-fn hits(m: &(u64, u64, u32), f: u64, l: u64) -> bool {
-    f <= l && m.0 <= l && f <= m.1
-}
-
-/// What an insertion of `[f, l]` must return, capacity `cap` and growth to `max` aside.
-fn want_insert(
-    model: &Model,
-    f: u64,
-    l: u64,
-    cap: usize,
-    max: usize,
-) -> core::result::Result<(), InsertError> {
-    if f > l {
-        Err(InsertError::Invalid)
-    } else if model.iter().any(|m| hits(m, f, l)) {
-        Err(InsertError::Overlap)
-    } else if model.len() >= cap.max(max) {
-        Err(InsertError::Full)
-    } else {
-        Ok(())
-    }
-}
-
-fn check(t: &VecTable<u32>, model: &Model, u: &mut Unstructured<'_>) -> Result<()> {
-    let live: Model = t.iter().map(|m| (m.first, m.last, m.value)).collect();
-    assert_eq!(live, *model);
-    assert_eq!(t.len(), model.len());
-    assert!(t.len() <= t.capacity());
-    let (f, l) = range(u)?;
-    assert_eq!(
-        t.overlaps(f, l),
-        model.iter().any(|m| hits(m, f, l)),
-        "overlaps [{f:#x}, {l:#x}]"
-    );
-    for a in [f, l, f.wrapping_sub(1), l.wrapping_add(1)] {
-        let want = model.iter().find(|m| m.0 <= a && a <= m.1).map(|m| m.2);
-        assert_eq!(t.lookup(a).map(|m| m.value), want, "lookup {a:#x}");
-    }
-    Ok(())
-}
-
 fn table_ops(u: &mut Unstructured<'_>) -> Result<()> {
     let cap = u.int_in_range(0usize..=8)?;
     let mut t: VecTable<u32> = Table::new(storage(cap, 0));
-    let mut model = Model::new();
+    let mut model = Model::<u32>::new();
     let mut step = 0u32;
     while !u.is_empty() && step < 2000 {
         step += 1;
         let (f, l) = range(u)?;
         match u.int_in_range(0u8..=9)? {
             0..=2 => {
-                let want = want_insert(&model, f, l, t.capacity(), 0);
+                let want = model.insert_result(f, l, t.capacity());
                 assert_eq!(t.insert(f, l, step), want, "insert [{f:#x}, {l:#x}]");
                 if want.is_ok() {
-                    model.push((f, l, step));
+                    model.insert(f, l, step);
                 }
             }
             3..=5 => {
@@ -118,12 +76,12 @@ fn table_ops(u: &mut Unstructured<'_>) -> Result<()> {
                     asked = Some(n);
                     match give {
                         0 => None,
-                        1 => Some(storage(model.len(), 0)),
+                        1 => Some(storage(model.0.len(), 0)),
                         _ => Some(storage(n, 0)),
                     }
                 });
-                let mut want = want_insert(&model, f, l, before, MAX_ENTRIES);
-                if want.is_ok() && model.len() >= before && give <= 1 {
+                let mut want = model.insert_result(f, l, before.max(MAX_ENTRIES));
+                if want.is_ok() && model.0.len() >= before && give <= 1 {
                     want = Err(InsertError::NoMemory);
                 }
                 assert_eq!(got, want, "insert_growing [{f:#x}, {l:#x}], give {give}");
@@ -134,28 +92,28 @@ fn table_ops(u: &mut Unstructured<'_>) -> Result<()> {
                 if got.is_err() {
                     assert_eq!(t.capacity(), before, "a failed insert keeps the storage");
                 } else {
-                    model.push((f, l, step));
+                    model.insert(f, l, step);
                 }
             }
             6..=8 => {
-                let want: Model = model.iter().copied().filter(|m| hits(m, f, l)).collect();
+                let want = model.overlapping(f, l);
                 let span = want.first().zip(want.last()).map(|(a, b)| (a.0, b.1));
                 assert_eq!(t.overlap_span(f, l), span, "span [{f:#x}, {l:#x}]");
-                let mut got = Model::new();
+                let mut got = Vec::new();
                 let n = t.remove_overlapping(f, l, |m| got.push((m.first, m.last, m.value)));
                 assert_eq!(got, want, "remove [{f:#x}, {l:#x}]");
                 assert_eq!(n, want.len());
-                model.retain(|m| !hits(m, f, l));
+                model.remove(f, l);
             }
             _ => {
-                let mut got = Model::new();
+                let mut got = Vec::new();
                 t.clear(|m| got.push((m.first, m.last, m.value)));
-                assert_eq!(got, model, "clear");
-                model.clear();
+                assert_eq!(got, model.0, "clear");
+                model = Model::new();
             }
         }
-        model.sort_unstable();
-        check(&t, &model, u)?;
+        let (f, l) = range(u)?;
+        model.check(&t, f, l, &format!("step {step}"));
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 //! files as a module through `#[path]`; this file is only the cargo shim.
 #![no_std]
 #![forbid(unsafe_code)]
-#[cfg(test)]
+#[cfg(any(test, feature = "test-utils"))]
 extern crate std;
 mod iotlb;
 pub use iotlb::*;

@@ -23,6 +23,8 @@ mod dma;
 mod table;
 mod tlb;
 
+#[cfg(any(test, feature = "test-utils"))]
+pub mod model;
 #[cfg(test)]
 mod tests;
 

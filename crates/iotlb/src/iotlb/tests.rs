@@ -4,6 +4,7 @@
 use std::vec;
 use std::vec::Vec;
 
+use super::model::Model;
 use super::*;
 
 const MAX: u64 = u64::MAX;
@@ -639,28 +640,18 @@ fn randomized_against_model() {
     const CAP: usize = 64;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut t = table(CAP, 0u32);
-    let mut model: Vec<(u64, u64, u32)> = Vec::new();
-    let hits = |m: &(u64, u64, u32), f: u64, l: u64| f <= l && m.0 <= l && f <= m.1;
+    let mut model = Model::new();
     let (mut inserted, mut removed_total, mut full, mut overlap) = (0, 0, 0, 0);
 
     for step in 0..10_000u32 {
         let (f, l) = rng.range();
         match rng.below(1000) {
             0..=599 => {
-                let want = if f > l {
-                    Err(InsertError::Invalid)
-                } else if model.iter().any(|m| hits(m, f, l)) {
-                    Err(InsertError::Overlap)
-                } else if model.len() == CAP {
-                    Err(InsertError::Full)
-                } else {
-                    Ok(())
-                };
+                let want = model.insert_result(f, l, CAP);
                 assert_eq!(t.insert(f, l, step), want, "step {step}: insert [{f}, {l}]");
                 match want {
                     Ok(()) => {
-                        model.push((f, l, step));
-                        model.sort_unstable();
+                        model.insert(f, l, step);
                         inserted += 1;
                     }
                     Err(InsertError::Full) => full += 1,
@@ -669,48 +660,33 @@ fn randomized_against_model() {
                 }
             }
             600..=997 => {
-                let want: Vec<(u64, u64, u32)> =
-                    model.iter().copied().filter(|m| hits(m, f, l)).collect();
+                let want = model.overlapping(f, l);
                 let span = want.first().zip(want.last()).map(|(a, b)| (a.0, b.1));
                 assert_eq!(t.overlap_span(f, l), span, "step {step}: span [{f}, {l}]");
                 if let Some((a, b)) = span {
                     // The span removes the same set: nothing outside it overlaps it.
-                    let extra = model.iter().filter(|m| hits(m, a, b) && !hits(m, f, l));
-                    assert_eq!(extra.count(), 0, "step {step}: span [{a}, {b}]");
+                    assert_eq!(
+                        model.overlapping(a, b),
+                        want,
+                        "step {step}: span [{a}, {b}]"
+                    );
                 }
                 let mut got = Vec::new();
                 let n = t.remove_overlapping(f, l, |m| got.push((m.first, m.last, m.value)));
                 assert_eq!(got, want, "step {step}: remove [{f}, {l}]");
                 assert_eq!(n, want.len());
-                model.retain(|m| !hits(m, f, l));
+                model.remove(f, l);
                 removed_total += n;
             }
             _ => {
                 let mut got = Vec::new();
                 t.clear(|m| got.push((m.first, m.last, m.value)));
-                assert_eq!(got, model);
-                model.clear();
+                assert_eq!(got, model.0);
+                model = Model::new();
             }
         }
-
-        let live: Vec<(u64, u64, u32)> = t.iter().map(|m| (m.first, m.last, m.value)).collect();
-        assert_eq!(live, model, "step {step}");
-        assert_eq!(t.len(), model.len());
-
         let (pf, pl) = rng.range();
-        assert_eq!(
-            t.overlaps(pf, pl),
-            model.iter().any(|m| hits(m, pf, pl)),
-            "step {step}: overlaps [{pf}, {pl}]"
-        );
-        for a in [pf, pl, pf.wrapping_sub(1), pl.wrapping_add(1)] {
-            let want = model.iter().find(|m| m.0 <= a && a <= m.1).map(|m| m.2);
-            assert_eq!(
-                t.lookup(a).map(|m| m.value),
-                want,
-                "step {step}: lookup {a}"
-            );
-        }
+        model.check(&t, pf, pl, &std::format!("step {step}"));
     }
     // The run must have exercised every path, or it proves little.
     assert!(inserted > 1000, "inserted {inserted}");
