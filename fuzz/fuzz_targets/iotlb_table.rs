@@ -8,7 +8,7 @@
 //! and wrapping are common, and anywhere otherwise.
 #![no_main]
 
-use iotlb::model::Model;
+use iotlb::model::{storage, Model};
 use iotlb::{perm, DmaTarget, Error, InsertError, Mapping, Table, TranslateError};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
@@ -19,17 +19,6 @@ type VecTable<T> = Table<T, Vec<Mapping<T>>>;
 const MAX_ENTRIES: usize = 48;
 /// Translations the model checks byte by byte are at most this long.
 const MAX_TRANSLATE: u64 = 4096;
-
-fn storage<T: Copy>(n: usize, fill: T) -> Vec<Mapping<T>> {
-    vec![
-        Mapping {
-            first: 0,
-            last: 0,
-            value: fill,
-        };
-        n
-    ]
-}
 
 fn address(u: &mut Unstructured<'_>) -> Result<u64> {
     Ok(match u.int_in_range(0u8..=7)? {

@@ -13,6 +13,18 @@ use super::table::{InsertError, Mapping, Table};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Model<T>(pub Vec<(u64, u64, T)>);
 
+/// Storage for a table of `n` entries (their contents are ignored).
+pub fn storage<T: Copy>(n: usize, fill: T) -> Vec<Mapping<T>> {
+    std::vec![
+        Mapping {
+            first: 0,
+            last: 0,
+            value: fill,
+        };
+        n
+    ]
+}
+
 /// Whether entry `m` overlaps the query `[f, l]` (an inverted query overlaps nothing).
 pub fn hits<T>(m: &(u64, u64, T), f: u64, l: u64) -> bool {
     f <= l && m.0 <= l && f <= m.1

@@ -4,7 +4,7 @@
 use std::vec;
 use std::vec::Vec;
 
-use super::model::Model;
+use super::model::{storage, Model};
 use super::*;
 
 const MAX: u64 = u64::MAX;
@@ -135,17 +135,6 @@ fn full_at_capacity_and_overlap_reported_first() {
     assert_eq!(none.capacity(), 0);
     assert_eq!(none.insert(0, 0, 0), Err(InsertError::Full));
     assert_eq!(removed(&mut none, 0, MAX).0, 0);
-}
-
-fn storage<T: Copy>(n: usize, fill: T) -> Vec<Mapping<T>> {
-    vec![
-        Mapping {
-            first: 0,
-            last: 0,
-            value: fill,
-        };
-        n
-    ]
 }
 
 #[test]
