@@ -41,7 +41,8 @@ impl Socket {
         // from every interface until the bind, and another pktloop's first frame, from
         // another instance with the same MAC, would come back "altered" (seen with the
         // lifecycle stress running 8 instances at a time).
-        // SAFETY: plain socket creation.
+        // SAFETY: socket() takes no pointers; the descriptor it returns is owned by `Socket`,
+        // which closes it.
         let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
         if fd < 0 {
             return Err(Error::last_os_error());
