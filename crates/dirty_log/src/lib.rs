@@ -7,5 +7,9 @@
 #![forbid(unsafe_code)]
 #[cfg(any(test, feature = "test-utils"))]
 extern crate std;
+// An `extern crate` item (not a `use`) on purpose: it mirrors the kernel layout, where
+// `virtqueue` is a module item of the root.
+#[allow(unused_extern_crates)]
+extern crate virtqueue;
 mod dirty_log;
 pub use dirty_log::*;

@@ -21,10 +21,19 @@
 //! implements over the pinned pages of the VMM's bitmap and the tests over a vector.
 #![forbid(unsafe_code)]
 
+// The one place that names the sibling module; `logged` reaches it as `super::virtqueue`,
+// which resolves the same in the kernel and in cargo.
+use super::virtqueue;
+
+mod logged;
+#[cfg(test)]
+mod logged_tests;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod mock;
 #[cfg(test)]
 mod tests;
+
+pub use self::logged::{LogScope, LoggedMemory, PENDING_RUNS};
 
 /// log2 of the page size the log tracks.
 pub const LOG_PAGE_SHIFT: u32 = 12;
@@ -276,16 +285,31 @@ impl<const N: usize> DirtyPages<N> {
 pub struct RingLog {
     /// The used ring's device address.
     pub used: u64,
+    /// The used ring's bytes ([`used_ring_bytes`]).
+    pub len: u64,
     /// Its guest address for the log.
     pub log_addr: u64,
 }
 
+/// Bytes of a split ring's used ring of `num` entries, `avail_event` included (the device
+/// writes it with `VIRTIO_F_EVENT_IDX`): what vhost logs of it.
+pub fn used_ring_bytes(num: u16) -> u64 {
+    6 + 8 * u64::from(num)
+}
+
 impl RingLog {
-    /// The pages to mark for a write of `len` bytes at device address `addr` inside the used
-    /// ring: the same offset from `log_addr`. `None` for an empty write, one below the ring,
-    /// or one whose log address runs past 2^64.
+    /// The pages to mark for a write of `len` bytes at device address `addr` that starts
+    /// inside the used ring: the same offset from `log_addr`. `None` for an empty write, one
+    /// that starts outside the ring, or one whose log address runs past 2^64.
+    ///
+    /// A write that starts in the ring and runs past its end (only a confused driver's
+    /// buffers overlap its own used ring) is logged from `log_addr` on for its whole length,
+    /// as vhost logs it.
     pub fn pages(&self, addr: u64, len: u64) -> Option<PageRange> {
         let off = addr.checked_sub(self.used)?;
+        if off >= self.len {
+            return None;
+        }
         PageRange::of_write(self.log_addr.checked_add(off)?, len)
     }
 }

@@ -156,15 +156,21 @@ fn flush_tries_every_run_and_empties() {
 fn ring_log_uses_the_log_address() {
     let r = RingLog {
         used: 0x10_0000,
+        len: used_ring_bytes(1024),
         log_addr: 0x7_0000,
     };
+    assert_eq!(used_ring_bytes(1024), 8198);
     // The used index at +2, an element at +4 + 8 * 511 crossing into the next page.
     assert_eq!(r.pages(0x10_0002, 2), Some(range(0x70, 0x70)));
     assert_eq!(r.pages(0x10_0ffc, 8), Some(range(0x70, 0x71)));
+    // avail_event, the ring's last two bytes; then the first byte past the ring.
+    assert_eq!(r.pages(0x10_2004, 2), Some(range(0x72, 0x72)));
+    assert_eq!(r.pages(0x10_2006, 1), None);
     assert_eq!(r.pages(0x0f_ffff, 1), None);
     assert_eq!(r.pages(0x10_0000, 0), None);
     let top = RingLog {
         used: 0,
+        len: 16,
         log_addr: u64::MAX,
     };
     assert_eq!(top.pages(1, 1), None);

@@ -123,6 +123,11 @@ impl<'a> MockSplitQueue<'a> {
         }
     }
 
+    /// The used ring's address.
+    pub fn used(&self) -> u64 {
+        self.used
+    }
+
     /// First address after the rings, for placing buffers.
     pub fn end(&self) -> u64 {
         self.used + 6 + USED_ELEM_SIZE * u64::from(self.size)
