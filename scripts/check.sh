@@ -52,7 +52,7 @@ log "plain kernel for the nested QEMU guest"
 vm_rc=0
 if [ $tools_rc = 0 ]; then
 	log "VM selftests on the debug kernel"
-	"$REPO/scripts/vm.sh" --kernel debug --timeout 2700 --out "$out/vm" -- bash selftests/run.sh || vm_rc=$?
+	"$REPO/scripts/vm.sh" --kernel debug --timeout 4200 --out "$out/vm" -- bash selftests/run.sh || vm_rc=$?
 else
 	vm_rc=1
 fi
