@@ -11,11 +11,11 @@
 //! Values are copied in and out, never borrowed: the driver reads and writes the same memory
 //! concurrently, as it does with a DMA-capable device, so a Rust reference into it would be a
 //! data race. Ring indices are single volatile 16-bit accesses with the ordering the virtio
-//! ring protocol asks for.
+//! ring protocol asks for; bits of a shared bitmap are set with atomic ORs.
 
 use super::sys;
 use core::ptr::NonNull;
-use core::sync::atomic::{fence, Ordering};
+use core::sync::atomic::{fence, AtomicU64, Ordering};
 
 use kernel::page::PAGE_SIZE;
 
@@ -131,6 +131,23 @@ impl RamPage {
         unsafe {
             core::ptr::write_volatile(self.base.as_ptr().add(off).cast::<u16>(), val.to_le())
         };
+        true
+    }
+
+    /// Atomically ORs `mask` into the little-endian 64-bit word at `off` (8-aligned); false
+    /// if the word is not an aligned word of the page. For a bitmap the page's owner reads
+    /// and clears with atomic exchanges while the device sets bits in it (vhost's dirty log).
+    #[inline]
+    pub fn fetch_or_u64(self, off: usize, mask: u64) -> bool {
+        if off & 7 != 0 || !Self::fits(off, 8) {
+            return false;
+        }
+        // SAFETY: an aligned 8-byte word inside the page (invariant), which lives as long as
+        // the page; the owner accesses it only atomically too, and a locked OR is atomic
+        // against any access.
+        let word = unsafe { AtomicU64::from_ptr(self.base.as_ptr().add(off).cast::<u64>()) };
+        // Release: the writes the mark stands for are visible to whoever sees the bit.
+        word.fetch_or(mask.to_le(), Ordering::Release);
         true
     }
 }

@@ -102,6 +102,29 @@ def build_scaling(samples):
     return rows
 
 
+LOG_SIZES = ["64", "1514"]
+
+
+def build_logging(samples):
+    """Rows of the dirty-log table: the vhost path with the device logging, against not."""
+    rows = []
+    for size in LOG_SIZES:
+        off = stats(samples.get(("log-vhost", size, "log-off", "fps"), []))
+        on = stats(samples.get(("log-vhost", size, "log-on", "fps"), []))
+        rows.append({"section": "log-vhost", "row": f"{size} B", "unit": "frames/s",
+                     "off": off, "on": on, "on_vs_off": ratio(on, off)})
+    return rows
+
+
+def logging_table(rows):
+    head = ["path", "frames", "unit", "logging off", "logging on", "on vs off"]
+    body = [[r["section"], r["row"], r["unit"], cell(r["off"]), cell(r["on"]),
+             "-" if r["on_vs_off"] is None else f"{r['on_vs_off']:.2f}x"] for r in rows]
+    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+    return "\n".join([line(head)] + [line(b) for b in body])
+
+
 def scaling_table(rows):
     head = ["path", "frames", "pairs", "unit", "median [min..max]", "vs 1 pair"]
     body = [[r["section"], r["row"], str(r["pairs"]), r["unit"], cell(r["ours"]),
@@ -232,6 +255,11 @@ def smoke_check(samples, rows):
                 vals = samples.get((section, size, f"{n}-pairs", metric), [])
                 if not vals or min(vals) <= 0:
                     problems.append(f"{section} {size} B {n} pairs: no frames counted ({vals})")
+    for size in LOG_SIZES:
+        for v in ("log-off", "log-on"):
+            vals = samples.get(("log-vhost", size, v, "fps"), [])
+            if not vals or min(vals) <= 0:
+                problems.append(f"log-vhost {size} B {v}: no frames counted ({vals})")
     return problems
 
 
@@ -245,13 +273,17 @@ def main():
     samples = load(a.samples)
     rows = build(samples)
     scaling = build_scaling(samples)
+    logging = build_logging(samples)
     print(table(rows))
     print()
     print("multiqueue (ours only; upstream's simulator has one queue pair):")
     print(scaling_table(scaling))
+    print()
+    print("dirty logging (ours only; no upstream device logs): the vhost path while migrating")
+    print(logging_table(logging))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"rows": rows, "scaling": scaling}, f, indent=1)
+            json.dump({"rows": rows, "scaling": scaling, "logging": logging}, f, indent=1)
     if a.svg:
         with open(a.svg, "w") as f:
             f.write(svg(rows))

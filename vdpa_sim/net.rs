@@ -12,15 +12,14 @@
 //! settings `mac`, `mtu` and `link` (the first two only before a driver starts the device),
 //! `announce`, and the counters in `stats/`. See Documentation/vdpa_sim.rst.
 
-use super::device_memory::DeviceMemory;
 use super::kglue::sysfs::{Attribute, Page};
 use super::kglue::vendor::{Instance, TypeDesc};
 use super::netsim::ctrl::{self, CtrlTarget};
 use super::netsim::{self, filter, NetConfig, NetStats, RxFilter};
 use super::sim_device::{DeviceClass, Pass, QueueRole, SimParent, LANE_QUEUES, MAX_LANES};
 use super::sim_dma::DMA_MAX_ENTRIES;
-use super::test_knobs::{DmaEntriesMax, DmaUnmapFails, IrqAtDriverOk, LateIrqs};
-use super::virtqueue::SplitQueue;
+use super::test_knobs::{DirtyLogOff, DmaEntriesMax, DmaUnmapFails, IrqAtDriverOk, LateIrqs};
+use super::virtqueue::{GuestMemory, SplitQueue};
 use super::vmdev_regs::device::DeviceInfo;
 use super::vmdev_regs::{caps, features, GroupLayout};
 use kernel::error::code::EINVAL;
@@ -108,7 +107,7 @@ impl DeviceClass<QUEUES> for NetClass {
         queue_align: 4096,
         config_size: netsim::CONFIG_SIZE as u32,
         dma_entries: DMA_MAX_ENTRIES as u32,
-        caps: caps::SUSPEND,
+        caps: caps::SUSPEND | caps::DIRTY_LOG,
         // The control queue in a group and address space of its own, as vdpa_sim_net.
         groups: GroupLayout::NetControlQueue,
         address_spaces: 2,
@@ -190,7 +189,12 @@ impl DeviceClass<QUEUES> for NetClass {
 
     /// The control commands; a pass that completed any may have changed the pairs in use or
     /// the filter, so every pair runs again.
-    fn run_control(&mut self, index: u16, cq: &mut SplitQueue, mem: &DeviceMemory<'_>) -> Pass {
+    fn run_control<M: GuestMemory + ?Sized>(
+        &mut self,
+        index: u16,
+        cq: &mut SplitQueue,
+        mem: &M,
+    ) -> Pass {
         let mut t = CtrlTarget {
             features: self.features,
             filter: &mut self.filter,
@@ -213,12 +217,12 @@ impl DeviceClass<QUEUES> for NetClass {
 
     /// Pair `lane` loops its transmit queue to its own receive queue: a frame comes back on
     /// the pair it was sent on.
-    fn run_lane(
+    fn run_lane<M: GuestMemory + ?Sized>(
         &self,
         lane: usize,
         stats: &mut NetStats,
         queues: &mut [Option<SplitQueue>; LANE_QUEUES],
-        mem: &DeviceMemory<'_>,
+        mem: &M,
     ) -> Pass {
         let [Some(rx), Some(tx)] = queues else {
             return Pass::default();
@@ -441,6 +445,7 @@ crate::attribute_group!(
     static TEST: AttributeGroup<NetInstance> = (Some(c"test")) [
         IrqAtDriverOk<NetClass, QUEUES>, LateIrqs<NetClass, QUEUES>,
         DmaUnmapFails<NetClass, QUEUES>, DmaEntriesMax<NetClass, QUEUES>,
+        DirtyLogOff<NetClass, QUEUES>,
     ];
 );
 crate::attribute_groups!(

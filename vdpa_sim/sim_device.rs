@@ -24,20 +24,29 @@
 //! `QUEUE_AVAIL_STATE` is exact. The doorbell (`QUEUE_NOTIFY`) takes no lock: it queues the
 //! worker of the queue through a routing table kept beside the state, so drivers may ring it
 //! from any context.
+//!
+//! Dirty logging. While the driver has a log configured (`LOG_CTRL`, `QUEUE_USED_LOG`), each
+//! pass runs over its memory wrapped in `dirty_log::LoggedMemory`, which marks the pages the
+//! pass writes before it publishes them; a pass with nothing to log runs over the plain
+//! memory. The log's registers and table change with the state held for writing, like
+//! everything else a pass reads, so a `LOG_CTRL` write that returns has no pass left
+//! marking the old log.
 
+use super::device_log::DeviceLog;
 use super::device_memory::{
     DeviceMemory, DeviceTlb, DmaSpace, CONTROL_TLB_SETS, DATAPATH_TLB_SETS, MAX_AS,
 };
+use super::dirty_log::{used_ring_bytes, LogScope, LoggedMemory, RingLog};
 use super::kglue::rwsem::{ReadGuard, RwSem, WriteGuard};
 use super::kglue::vendor::{self, DeviceHandle, TypeDesc};
 use super::kglue::workqueue::{Queue, Work, WorkArray, WorkArrayHandler, WorkHandler};
 use super::sim_dma;
-use super::virtqueue::SplitQueue;
-use super::vmdev_regs::device::{DeviceInfo, Effect, RegisterFile};
+use super::virtqueue::{GuestMemory, SplitQueue};
+use super::vmdev_regs::device::{DeviceInfo, Effect, QueueRegs, RegisterFile};
 use super::vmdev_regs::map::Register;
 use super::vmdev_regs::{features, status};
 use core::pin::Pin;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use kernel::init::pin_init_array_from_fn;
 use kernel::new_mutex;
 use kernel::prelude::*;
@@ -110,15 +119,20 @@ pub(crate) trait DeviceClass<const Q: usize>: Sized + Send + Sync + 'static {
     fn reset(&mut self) {}
     /// One pass of the control worker over control queue `index`, through the address space
     /// of its group.
-    fn run_control(&mut self, index: u16, queue: &mut SplitQueue, mem: &DeviceMemory<'_>) -> Pass;
+    fn run_control<M: GuestMemory + ?Sized>(
+        &mut self,
+        index: u16,
+        queue: &mut SplitQueue,
+        mem: &M,
+    ) -> Pass;
     /// One pass of lane `lane` over its queues (`None` for a slot not enabled), through the
     /// address space of their group; the class's state is shared with the other lanes.
-    fn run_lane(
+    fn run_lane<M: GuestMemory + ?Sized>(
         &self,
         lane: usize,
         own: &mut Self::Lane,
         queues: &mut [Option<SplitQueue>; LANE_QUEUES],
-        mem: &DeviceMemory<'_>,
+        mem: &M,
     ) -> Pass;
 }
 
@@ -137,6 +151,9 @@ pub(crate) struct TestKnobs {
     /// Refuse a `DMA_CMD` map (`ERR_NOSPC`) once the address space holds this many entries;
     /// 0 leaves the device's own limit.
     pub(crate) dma_entries_max: u32,
+    /// Mark nothing in the dirty log, while accepting and reporting it as usual: a device
+    /// that forgets to log, to show that the migration tests catch one.
+    pub(crate) dirty_log_off: bool,
 }
 
 /// The control queue while it is enabled.
@@ -152,6 +169,8 @@ pub(crate) struct SimState<C, const Q: usize> {
     event_idx: bool,
     /// The DMA table of each address space.
     spaces: [DmaSpace; MAX_AS],
+    /// The dirty log's address space (`log::ASID`).
+    log_space: DmaSpace,
     pub(crate) class: C,
     pub(crate) knobs: TestKnobs,
     /// Interrupt rounds left of a `late_irq_rounds` storm.
@@ -172,6 +191,26 @@ impl<C: DeviceClass<Q>, const Q: usize> SimState<C, Q> {
             && !self.regs.suspended()
             && self.regs.status() & status::DEVICE_NEEDS_RESET == 0
     }
+
+    /// The log of a pass, if the driver configured one (and the test knob leaves it on).
+    fn log(&self) -> Option<DeviceLog<'_>> {
+        let cfg = self.regs.log();
+        (cfg.size > 0 && !self.knobs.dirty_log_off).then(|| DeviceLog::new(&self.log_space, cfg))
+    }
+
+    /// Whether the driver asked for every buffer write to be logged.
+    fn log_buffers(&self) -> bool {
+        self.regs.log().all
+    }
+}
+
+/// Where queue `q`'s used-ring writes are logged, if they are.
+fn ring_log(q: &QueueRegs) -> Option<RingLog> {
+    q.used_log_addr().map(|log_addr| RingLog {
+        used: q.used,
+        len: used_ring_bytes(q.num),
+        log_addr,
+    })
 }
 
 /// One lane's queues and what it keeps of its own.
@@ -217,6 +256,10 @@ pub(crate) struct SimDevice<C: DeviceClass<Q>, const Q: usize> {
     /// writing once the queue is in its lane, read (acquire) by the doorbell with no lock, so a
     /// kick that sees a lane finds the queue there.
     route: [AtomicU8; Q],
+    /// A pass could not mark a page it wrote, in the log the last `LOG_CTRL` write applied:
+    /// set by lane passes (which hold the state only for reading), folded into `LOG_STATUS`
+    /// when it is read.
+    log_overflow: AtomicBool,
 }
 
 #[pinned_drop]
@@ -248,6 +291,7 @@ impl<C: DeviceClass<Q>, const Q: usize> SimDevice<C, Q> {
                     epoch: 0,
                 }
             }; MAX_AS],
+            log_space: DmaSpace::default(),
             class,
             knobs: TestKnobs::default(),
             storm_left: 0,
@@ -264,6 +308,7 @@ impl<C: DeviceClass<Q>, const Q: usize> SimDevice<C, Q> {
                 lanes <- pin_init_array_from_fn(|_| new_mutex!(LaneState::new(), "vmdev_sim::lane")),
                 control_tlb <- new_mutex!(None, "vmdev_sim::control_tlb"),
                 route: [const { AtomicU8::new(ROUTE_CONTROL) }; Q],
+                log_overflow: AtomicBool::new(false),
             }),
             GFP_KERNEL,
         )
@@ -445,6 +490,14 @@ impl<C: DeviceClass<Q>, const Q: usize> SimDevice<C, Q> {
         }
     }
 
+    /// A pass wrote a page it could not mark: the VMM's copy of it may go stale. Reported in
+    /// `LOG_STATUS`, and in the kernel log until that is read.
+    fn log_failed(&self) {
+        if !self.log_overflow.swap(true, Ordering::Relaxed) {
+            pr_warn!("vmdev_sim: a page the device wrote is outside the dirty log; the log is incomplete\n");
+        }
+    }
+
     /// Forgets every queue: a reset.
     fn drop_queues(&self, st: &mut SimState<C, Q>) {
         st.control = None;
@@ -476,7 +529,9 @@ impl<C: DeviceClass<Q>, const Q: usize> WorkHandler for SimDevice<C, Q> {
             control,
             regs,
             spaces,
+            log_space,
             class,
+            knobs,
             ..
         } = &mut *st;
         let Some(c) = control.as_mut() else {
@@ -487,7 +542,23 @@ impl<C: DeviceClass<Q>, const Q: usize> WorkHandler for SimDevice<C, Q> {
             return;
         };
         let mem = DeviceMemory::new(spaces, regs.queue_asid(c.index), tlb);
-        let pass = class.run_control(c.index, &mut c.queue, &mem);
+        let cfg = regs.log();
+        let ring = regs.queue(c.index).and_then(ring_log);
+        let scope = LogScope {
+            buffers: cfg.all,
+            rings: ring.as_slice(),
+        };
+        let pass = if scope.logs() && cfg.size > 0 && !knobs.dirty_log_off {
+            let log = DeviceLog::new(log_space, cfg);
+            let logged = LoggedMemory::new(&mem, &log, scope);
+            let pass = class.run_control(c.index, &mut c.queue, &logged);
+            if logged.finish().is_err() {
+                self.log_failed();
+            }
+            pass
+        } else {
+            class.run_control(c.index, &mut c.queue, &mem)
+        };
         if pass.config_changed {
             regs.config_changed();
         }
@@ -534,7 +605,34 @@ impl<C: DeviceClass<Q>, const Q: usize> WorkArrayHandler<MAX_LANES> for SimDevic
             return;
         };
         let mem = DeviceMemory::new(&st.spaces, st.regs.queue_asid(idx), tlb);
-        let pass = st.class.run_lane(lane, own, queues, &mem);
+        let pass = match st.log() {
+            None => st.class.run_lane(lane, own, queues, &mem),
+            Some(log) => {
+                let mut rings = [RingLog::default(); LANE_QUEUES];
+                let mut n = 0;
+                for (q, &i) in queues.iter().zip(index.iter()) {
+                    let r = q.as_ref().and_then(|_| st.regs.queue(i)).and_then(ring_log);
+                    if let (Some(r), Some(slot)) = (r, rings.get_mut(n)) {
+                        *slot = r;
+                        n += 1;
+                    }
+                }
+                let scope = LogScope {
+                    buffers: st.log_buffers(),
+                    rings: rings.get(..n).unwrap_or(&[]),
+                };
+                if scope.logs() {
+                    let logged = LoggedMemory::new(&mem, &log, scope);
+                    let pass = st.class.run_lane(lane, own, queues, &logged);
+                    if logged.finish().is_err() {
+                        self.log_failed();
+                    }
+                    pass
+                } else {
+                    st.class.run_lane(lane, own, queues, &mem)
+                }
+            }
+        };
         if pass.broken {
             let resets = st.resets;
             drop(l);
@@ -562,6 +660,14 @@ impl<C: DeviceClass<Q>, const Q: usize> vendor::Device for SimDevice<C, Q> {
         ) {
             let mut st = self.state.write();
             self.record_queue_state(&mut st);
+            return st.regs.read(reg);
+        }
+        if reg == Register::LOG_STATUS && self.log_overflow.load(Ordering::Relaxed) {
+            let mut st = self.state.write();
+            // Taken with the state held for writing: no pass is setting it for this log.
+            if self.log_overflow.swap(false, Ordering::Relaxed) {
+                st.regs.set_log_overflow();
+            }
             return st.regs.read(reg);
         }
         self.state.read().regs.read(reg)
@@ -625,10 +731,13 @@ impl<C: DeviceClass<Q>, const Q: usize> vendor::Device for SimDevice<C, Q> {
                 self.kick_lanes();
             }
             Effect::Dma(req) => {
-                use super::vmdev_regs::dma;
+                use super::vmdev_regs::{dma, log};
                 let refused = st.knobs.dma_unmap_fails && req.cmd == dma::CMD_UNMAP;
                 let limit = st.knobs.dma_entries_max as usize;
                 let result = match st.spaces.get_mut(usize::from(req.asid)) {
+                    _ if u32::from(req.asid) == log::ASID => {
+                        sim_dma::run_log(&mut st.log_space, req)
+                    }
                     Some(_) if refused => dma::ERR_INVAL,
                     Some(space)
                         if limit > 0 && req.cmd == dma::CMD_MAP && space.entries() >= limit =>
@@ -642,9 +751,10 @@ impl<C: DeviceClass<Q>, const Q: usize> vendor::Device for SimDevice<C, Q> {
             }
             // Each pass looks up its queues' address space afresh, with the state held.
             Effect::GroupAsid { .. } => {}
-            // The simulator does not offer CAP_DIRTY_LOG (yet), so its register file refuses
-            // every write that would ask for these.
-            Effect::Log(_) | Effect::QueueLog(_) => {}
+            // A new log: marks that failed belong to the old one. Passes read the log's
+            // registers afresh with the state held, which this write holds.
+            Effect::Log(_) => self.log_overflow.store(false, Ordering::Relaxed),
+            Effect::QueueLog(_) => {}
             Effect::None | Effect::Failed | Effect::Notify(_) => {}
         }
     }

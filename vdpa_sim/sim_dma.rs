@@ -80,3 +80,23 @@ pub(crate) fn run(space: &mut DmaSpace, req: DmaRequest) -> u32 {
         _ => dma::ERR_INVAL,
     }
 }
+
+/// Runs one `DMA_CMD` on the dirty log's address space (`log::ASID`), which is always
+/// translated: its table is made at the first command, and both `CMD_TRANSLATE_ON` and
+/// `CMD_TRANSLATE_OFF` empty it (the register map's rule).
+pub(crate) fn run_log(space: &mut DmaSpace, req: DmaRequest) -> u32 {
+    let on = DmaRequest {
+        cmd: dma::CMD_TRANSLATE_ON,
+        ..req
+    };
+    if req.cmd == dma::CMD_TRANSLATE_OFF {
+        return run(space, on);
+    }
+    if space.table.is_none() && req.cmd != dma::CMD_TRANSLATE_ON {
+        let r = run(space, on);
+        if r != dma::OK {
+            return r;
+        }
+    }
+    run(space, req)
+}

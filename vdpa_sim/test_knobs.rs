@@ -12,6 +12,8 @@
 //! - `dma_entries_max` (entries, 0 = off): refuse a DMA table map (`ERR_NOSPC`) once the address
 //!   space holds that many entries, as a device with a small table would, so that a test
 //!   reaches a driver's out-of-space path without a gigabyte of fragmented memory.
+//! - `dirty_log_off` (0/1): accept the dirty log as usual but mark nothing in it, as a device
+//!   that forgets to log would, so that the migration tests show they catch one.
 
 use super::kglue::sysfs::{Attribute, Page};
 use super::kglue::vendor::Instance;
@@ -87,4 +89,10 @@ knob!(
     DmaEntriesMax, c"dma_entries_max", DMA_MAX_ENTRIES as u32,
     get: |k| k.dma_entries_max,
     set: |k, v| k.dma_entries_max = v
+);
+knob!(
+    /// `test/dirty_log_off`.
+    DirtyLogOff, c"dirty_log_off", 1,
+    get: |k| u32::from(k.dirty_log_off),
+    set: |k, v| k.dirty_log_off = v == 1
 );

@@ -9,6 +9,7 @@
 //! - `sim_device.rs`: the device core (register file, queues, worker, parent), class-agnostic;
 //! - `sim_dma.rs`: the core's DMA translation table;
 //! - `device_memory.rs`: how the core reaches driver memory;
+//! - `device_log.rs`: how it reaches the dirty log while the guest migrates;
 //! - `net.rs`: the net class (config, counters, packet path, sysfs);
 //! - `test_knobs.rs`: test-only behaviour of every instance.
 //!
@@ -52,6 +53,11 @@ mod netsim;
 #[path = "../crates/iotlb/src/iotlb/mod.rs"]
 mod iotlb;
 
+#[allow(dead_code, unused_imports, unreachable_pub)]
+#[path = "../crates/dirty_log/src/dirty_log/mod.rs"]
+mod dirty_log;
+
+mod device_log;
 mod device_memory;
 mod net;
 mod sim_device;

@@ -7,7 +7,7 @@
 //! a translation table (they would take userspace addresses as physical ones).
 
 use super::chardev::{Devices, VhostFile};
-use super::device::{Inner, VhostDev, VringShadow, MAX_VQS};
+use super::device::{Inner, VhostDev, VringShadow, LOG_ALL, MAX_VQS};
 use super::kglue::chrdev::{Class, Node, Region};
 use super::kglue::driver::Driver;
 use super::kglue::window::Window;
@@ -68,10 +68,17 @@ impl Driver for VhostMdevDriver {
                 return Err(e);
             }
         }
-        let device_features = window.device_features();
+        let dev_caps = window.read(Register::DEVICE_CAPS);
+        // A device that logs its writes can be migrated by the VMM: say so the vhost way.
+        let log_all = if dev_caps & caps::DIRTY_LOG != 0 {
+            LOG_ALL
+        } else {
+            0
+        };
+        let device_features = window.device_features() | log_all;
         let _ = window.select_queue(0);
         let vq_num_max = window.read(Register::QUEUE_NUM_MAX).min(0xffff) as u16;
-        let suspend = window.read(Register::DEVICE_CAPS) & caps::SUSPEND != 0;
+        let suspend = dev_caps & caps::SUSPEND != 0;
         let inner = Inner {
             caps: BackendCaps {
                 suspend,
@@ -86,6 +93,7 @@ impl Driver for VhostMdevDriver {
             ngroups,
             nas,
             batch: IotlbBatch::default(),
+            log: None,
             retired: KVec::new(),
             win: Some(window.clone()),
             owner: None,

@@ -12,18 +12,33 @@ use super::kglue::eventfd::{EventCtx, Kick, KickWatch};
 use super::kglue::mm::OwnerMm;
 use super::kglue::sync::BhSpinLock;
 use super::kglue::window::Window;
+use super::migration::PinnedLog;
 use super::pinned_iotlb::AddressSpace;
-use super::vhost_uapi::{self, errno, BackendCaps, IotlbBatch, Owner, StatusChange, SuspendAction};
+use super::vhost_uapi::{
+    self, errno, BackendCaps, FeaturesChange, IotlbBatch, Owner, StatusChange, SuspendAction,
+};
 use super::vmdev_regs::map::Register;
 use super::vmdev_regs::{features, status, MAX_AS};
 use core::sync::atomic::AtomicBool;
-use kernel::error::code::{EBUSY, EINVAL, ENODEV};
+use kernel::error::code::{EINVAL, ENODEV};
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::Mutex;
 
 /// The most queues a device may have under this driver.
 pub(crate) const MAX_VQS: usize = 32;
+
+/// `VHOST_F_LOG_ALL` as a feature bit: offered by a device with `CAP_DIRTY_LOG`, kept in
+/// the driver features vhost_mdev reports, never written to the device (whose feature bit 26
+/// means nothing); the device learns it through `LOG_CTRL`.
+pub(crate) const LOG_ALL: u64 = 1 << vhost_uapi::VHOST_F_LOG_ALL;
+
+/// Writes queue `QUEUE_SEL`'s `QUEUE_USED_LOG`: the high word first, since the low word's
+/// write applies the pair.
+pub(crate) fn write_used_log(win: &Window, v: u64) -> Result {
+    win.write(Register::QUEUE_USED_LOG_HIGH, (v >> 32) as u32)?;
+    win.write(Register::QUEUE_USED_LOG_LOW, v as u32)
+}
 
 /// A vhost errno (positive) as an error.
 pub(crate) fn errno_of(e: i32) -> Error {
@@ -38,9 +53,14 @@ pub(crate) struct VringShadow {
     pub(crate) avail: u64,
     pub(crate) used: u64,
     pub(crate) busyloop_timeout: u32,
+    /// `QUEUE_USED_LOG` as `VHOST_SET_VRING_ADDR` asked: `log_guest_addr`, with
+    /// `log::QUEUE_LOG_USED` set if the ring has `VHOST_VRING_F_LOG`.
+    pub(crate) used_log: u64,
     /// Where the ring stood when a reset stopped the running device, until the ring is set
     /// up again: `GET_VRING_BASE` answers it (QEMU 7.2 asks only after the reset).
     pub(crate) base_at_reset: Option<u16>,
+    /// `GET_VRING_BASE` stopped the running ring (see [`Inner::stop_vring_for_base`]).
+    pub(crate) stopped: bool,
 }
 
 /// Rings a queue's doorbell when its kick eventfd is signalled (the one register the transport
@@ -89,6 +109,9 @@ pub(crate) struct Inner {
     /// The IOTLB of each address space; `None` until the first UPDATE or BATCH_BEGIN for it
     /// creates it.
     pub(crate) iotlb: [Option<AddressSpace>; MAX_AS as usize],
+    /// The dirty log (`VHOST_SET_LOG_BASE`), pinned and mapped in the device's log address
+    /// space, until it is replaced or the device closed.
+    pub(crate) log: Option<PinnedLog>,
     /// Address spaces dropped (by a close) with runs the device refused to unmap: their pages
     /// stay pinned until the device stops translating, at removal.
     pub(crate) retired: KVec<AddressSpace>,
@@ -193,8 +216,10 @@ impl Inner {
         let win = self.win()?;
         let mut bases = [None; MAX_VQS];
         if win.status() & status::DRIVER_OK != 0 {
-            for (i, base) in (0..self.nvqs).zip(bases.iter_mut()) {
-                if win.select_queue(i).is_ok() && win.read(Register::QUEUE_READY) == 1 {
+            for ((i, base), v) in (0..self.nvqs).zip(bases.iter_mut()).zip(self.vrings.iter()) {
+                // A ring GET_VRING_BASE stopped keeps its state registers until the reset.
+                let ready = win.select_queue(i).is_ok() && win.read(Register::QUEUE_READY) == 1;
+                if ready || v.stopped {
                     *base = Some(win.read(Register::QUEUE_AVAIL_STATE) as u16);
                 }
             }
@@ -209,7 +234,9 @@ impl Inner {
                 ..VringShadow::default()
             };
         }
-        Ok(())
+        // The reset cleared the device's log registers; the log itself stays pinned and
+        // mapped (QEMU sets it again when it restarts a logging device, which replaces it).
+        self.apply_log()
     }
 
     pub(crate) fn set_status(&mut self, new: u8) -> Result {
@@ -232,7 +259,7 @@ impl Inner {
                         set(before);
                     }
                     // A refused word reads back as missing FEATURES_OK, which userspace sees.
-                    let _ = win.set_driver_features(self.driver_features);
+                    let _ = win.set_driver_features(self.driver_features & !LOG_ALL);
                     if new & status::DRIVER_OK != 0 {
                         set(new & !status::DRIVER_OK);
                     }
@@ -244,8 +271,18 @@ impl Inner {
     }
 
     pub(crate) fn set_features(&mut self, f: u64) -> Result {
-        if self.win()?.status() & status::FEATURES_OK != 0 {
-            return Err(EBUSY);
+        let features_ok = self.win()?.status() & status::FEATURES_OK != 0;
+        let change = vhost_uapi::check_set_features(
+            features_ok,
+            self.device_features,
+            self.driver_features,
+            f,
+        )
+        .map_err(errno_of)?;
+        if let FeaturesChange::Log(on) = change {
+            // QEMU starts and stops logging this way while the device runs.
+            self.driver_features = (self.driver_features & !LOG_ALL) | if on { LOG_ALL } else { 0 };
+            return self.apply_log();
         }
         // The device reaches memory only through IOVA translation under vhost, which is what
         // ACCESS_PLATFORM means; vdpa_sim refuses a driver without it the same way.
@@ -265,6 +302,7 @@ impl Inner {
             .ok_or(errno_of(errno::ENOBUFS))?;
         if enable {
             slot.base_at_reset = None;
+            slot.stopped = false;
         }
         let v = *slot;
         let win = self.win()?;
@@ -282,6 +320,9 @@ impl Inner {
             v.avail,
         );
         let _ = win.write64(Register::QUEUE_USED_LOW, Register::QUEUE_USED_HIGH, v.used);
+        if self.device_features & LOG_ALL != 0 {
+            let _ = write_used_log(win, v.used_log);
+        }
         let _ = win.write(Register::QUEUE_READY, 1);
         Ok(())
     }
@@ -289,6 +330,7 @@ impl Inner {
     pub(crate) fn set_vring_base(&mut self, idx: u32, base: u16) -> Result {
         if let Some(v) = self.vrings.get_mut(idx as usize) {
             v.base_at_reset = None;
+            v.stopped = false;
         }
         let win = self.win()?;
         win.select_queue(idx)?;
@@ -347,21 +389,14 @@ impl Inner {
     /// Drops every IOTLB and every pin (close and removal), except the pins of runs the
     /// device refused to unmap, which wait in `retired` for the device to stop translating.
     pub(crate) fn drop_iotlb(&mut self) {
-        for slot in self.iotlb.iter_mut() {
-            let Some(mut asp) = slot.take() else {
-                continue;
-            };
-            if asp.clear(self.win.as_ref()) {
-                continue;
+        for i in 0..self.iotlb.len() {
+            if let Some(asp) = self.iotlb.get_mut(i).and_then(Option::take) {
+                self.retire(asp);
             }
-            if self.retired.reserve(1, GFP_KERNEL).is_err() {
-                // Dropping it would unpin pages the device may still reach.
-                pr_warn!("vhost_mdev: leaking pins the device refused to unmap\n");
-                core::mem::forget(asp);
-                continue;
-            }
-            // Cannot fail: there is room.
-            let _ = self.retired.push(asp, GFP_KERNEL);
+        }
+        if let Some(log) = self.log.take() {
+            let asp = log.into_space();
+            self.retire(asp);
         }
         // Spaces retired by earlier closes: the device may take the unmaps now.
         let retired = core::mem::take(&mut self.retired);
@@ -376,6 +411,22 @@ impl Inner {
             self.retired = retired;
         }
         self.batch = IotlbBatch::default();
+    }
+
+    /// Releases address space `asp`, or keeps it in `retired` if the device refused to unmap
+    /// some of it.
+    pub(crate) fn retire(&mut self, mut asp: AddressSpace) {
+        if asp.clear(self.win.as_ref()) {
+            return;
+        }
+        if self.retired.reserve(1, GFP_KERNEL).is_err() {
+            // Dropping it would unpin pages the device may still reach.
+            pr_warn!("vhost_mdev: leaking pins the device refused to unmap\n");
+            core::mem::forget(asp);
+            return;
+        }
+        // Cannot fail: there is room.
+        let _ = self.retired.push(asp, GFP_KERNEL);
     }
 
     /// Close or removal: what `vhost_vdpa_release()` undoes, except the device binding.

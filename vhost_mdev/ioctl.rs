@@ -11,8 +11,8 @@ use super::kglue::eventfd::{EventCtx, KickWatch};
 use super::kglue::mm::OwnerMm;
 use super::pinned_iotlb::AddressSpace;
 use super::vhost_uapi::{
-    self, errno, DeviceCmd, Dispatch, IotlbKind, Owner, VdpaConfigHeader, VringAddr, VringCmd,
-    VringFile, VringState,
+    self, errno, DeviceCmd, Dispatch, IotlbKind, Owner, VdpaConfigHeader, VringAddr,
+    VringAddrChange, VringCmd, VringFile, VringState,
 };
 use super::vmdev_regs::map::Register;
 use kernel::error::code::{EEXIST, EINVAL, ENOTTY, EPERM};
@@ -64,7 +64,8 @@ impl VhostDev {
         let mut inner = self.inner.lock();
         inner.win()?;
         let owner = inner.owner_of_caller();
-        let dispatch = vhost_uapi::preflight(cmd, owner, inner.nvqs, |len| {
+        let logs = inner.logs();
+        let dispatch = vhost_uapi::preflight(cmd, owner, inner.nvqs, logs, |len| {
             let mut b = [0u8; 8];
             let buf = b.get_mut(..len)?;
             UserSlice::new(arg, len).reader().read_slice(buf).ok()?;
@@ -92,6 +93,7 @@ impl VhostDev {
             }
             Dispatch::GetForkFromOwner => user_write(arg, &[u8::from(inner.fork_from_owner)]),
             Dispatch::SetMemTable => set_mem_table(arg),
+            Dispatch::SetLogBase => inner.set_log_base(get_u64(arg)?),
             Dispatch::Vring { cmd, index } => self.vring_ioctl(&mut inner, cmd, index, arg),
         }
     }
@@ -146,18 +148,28 @@ impl VhostDev {
                 user_read(arg, &mut b)?;
                 let a = VringAddr::from_bytes(&b);
                 vhost_uapi::check_vring_addr(&a).map_err(errno_of)?;
+                let (driver_ok, suspended, logs) =
+                    (inner.driver_ok(), inner.suspended, inner.logs());
+                // The addresses the device runs the ring with (the shadow may hold others
+                // that were refused: vhost-vdpa stores before it checks).
+                let old = inner.running_addr(index)?;
                 let v = inner.vrings.get_mut(i).ok_or_else(no_ring)?;
                 v.desc = a.desc_user_addr;
                 v.avail = a.avail_user_addr;
                 v.used = a.used_user_addr;
+                let log_flag = u64::from((a.flags >> vhost_uapi::VHOST_VRING_F_LOG) & 1);
+                v.used_log = a.log_guest_addr | log_flag;
                 // vhost-vdpa updates its copy, then refuses a running device that is not
-                // suspended; a suspended one takes the new addresses when it resumes.
-                vhost_uapi::check_vring_change(inner.driver_ok(), inner.suspended)
-                    .map_err(errno_of)?;
-                if inner.driver_ok() {
-                    inner.reload_vring(index)?;
+                // suspended; a suspended one takes the new addresses when it resumes. A
+                // logging device also takes, while it runs, a change of the log fields alone.
+                let change =
+                    vhost_uapi::check_vring_addr_change(driver_ok, suspended, logs, &old, &a)
+                        .map_err(errno_of)?;
+                match change {
+                    VringAddrChange::LogOnly => inner.set_used_log(index),
+                    VringAddrChange::Full if driver_ok => inner.reload_vring(index),
+                    VringAddrChange::Full => Ok(()),
                 }
-                Ok(())
             }
             VringCmd::SetBase => {
                 let s = get_state(arg)?;
@@ -167,15 +179,7 @@ impl VhostDev {
                 inner.set_vring_base(index, base)
             }
             VringCmd::GetBase => {
-                let kept = inner.vrings.get(i).and_then(|v| v.base_at_reset);
-                let num = match kept {
-                    Some(b) => u32::from(b),
-                    None => {
-                        let win = inner.win()?;
-                        win.select_queue(index)?;
-                        win.read(Register::QUEUE_AVAIL_STATE) & 0xffff
-                    }
-                };
+                let num = u32::from(inner.vring_base(index)?);
                 user_write(arg, &VringState { index, num }.to_bytes())
             }
             VringCmd::SetKick => {

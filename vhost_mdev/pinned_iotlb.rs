@@ -99,6 +99,15 @@ impl AddressSpace {
         })
     }
 
+    /// The last IOVA of the highest mapping the device may write, if there is one.
+    pub(crate) fn writable_last(&self) -> Option<u64> {
+        self.runs
+            .iter()
+            .filter(|m| m.value.perm & VHOST_ACCESS_WO != 0)
+            .map(|m| m.last)
+            .max()
+    }
+
     /// Whether `[first, last]` overlaps an entry.
     pub(crate) fn overlaps(&self, first: u64, last: u64) -> bool {
         self.runs.overlaps(first, last)

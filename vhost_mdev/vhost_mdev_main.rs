@@ -11,6 +11,7 @@
 //! - `chardev.rs`: the character devices and the open-file operations;
 //! - `device.rs`: the state of a bound device and what vhost operations do to it;
 //! - `ioctl.rs`: the ioctls and IOTLB messages;
+//! - `migration.rs`: the dirty log and the ring state a migration reads;
 //! - `pinned_iotlb.rs`: the IOTLB, userspace memory pinned and mapped in the device.
 //!
 //! Documentation/vhost-uapi.rst lists what is supported and how it differs from vhost-vdpa.
@@ -48,10 +49,19 @@ mod vhost_uapi;
 #[path = "../crates/iotlb/src/iotlb/mod.rs"]
 mod iotlb;
 
+#[allow(dead_code, unused_imports, unreachable_pub)]
+#[path = "../crates/virtqueue/src/virtqueue/mod.rs"]
+mod virtqueue;
+
+#[allow(dead_code, unused_imports, unreachable_pub)]
+#[path = "../crates/dirty_log/src/dirty_log/mod.rs"]
+mod dirty_log;
+
 mod binding;
 mod chardev;
 mod device;
 mod ioctl;
+mod migration;
 mod pinned_iotlb;
 
 module! {

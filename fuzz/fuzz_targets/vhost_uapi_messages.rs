@@ -12,6 +12,7 @@ use vhost_uapi::errno::{EINVAL, ENOBUFS};
 use vhost_uapi::{
     check_config_access, check_update_range, encode_msg_v1, encode_msg_v2, parse_iotlb_write,
     preflight, route, Dispatch, IovaRange, Owner, Route, VHOST_IOTLB_UPDATE, VHOST_MSG_SIZE,
+    VHOST_SET_LOG_BASE,
 };
 
 fn iotlb_write(u: &mut Unstructured<'_>) -> Result<()> {
@@ -64,9 +65,10 @@ fn ioctl(u: &mut Unstructured<'_>) -> Result<()> {
         };
         let owner = *u.choose(&[Owner::None, Owner::Caller, Owner::Other])?;
         let nvqs = u.int_in_range(0u32..=64)?;
+        let logs: bool = u.arbitrary()?;
         let index: Option<u32> = u.arbitrary()?;
         let mut asked = None;
-        let r = preflight(cmd, owner, nvqs, |len| {
+        let r = preflight(cmd, owner, nvqs, logs, |len| {
             asked = Some(len);
             index
         });
@@ -84,6 +86,10 @@ fn ioctl(u: &mut Unstructured<'_>) -> Result<()> {
                 assert!(i < nvqs);
             }
             Err(e) if e == ENOBUFS => assert!(index.is_some_and(|i| i >= nvqs)),
+            // Only a logging device's owner gets to set a log.
+            Ok(Dispatch::SetLogBase) => {
+                assert!(logs && owner == Owner::Caller && cmd == VHOST_SET_LOG_BASE)
+            }
             _ => {}
         }
     }

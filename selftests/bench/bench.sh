@@ -217,6 +217,24 @@ for r in $(seq 1 "$ROUNDS"); do
 	done
 done
 
+# --- dirty logging: ours with the log on against off -----------------------------------------
+# No upstream device logs, so these rows compare ours with itself in the same round: the
+# vhost client with the device's dirty log on (as QEMU turns it on to migrate), against off.
+for r in $(seq 1 "$ROUNDS"); do
+	for size in 64 1514; do
+		for k in 0 1; do
+			log=$(( (r + k) % 2 ))
+			res=$("$VHOST_CLIENT" bench --dev "$ours_vh" --size "$size" --seconds "$SECS" \
+				--batch 32 --log $log) || fail "vhost_client bench --log $log, $size B"
+			fps=$(field fps "$res")
+			[ -n "$fps" ] || fail "unexpected vhost_client output: $res"
+			variant=log-off; [ $log = 1 ] && variant=log-on
+			sample "$r" log-vhost "$size" "$variant" fps "$fps"
+			note "round $r, vhost $size B, $variant: $fps frames/s"
+		done
+	done
+done
+
 # --- multiqueue: ours with 1, 2 and 4 queue pairs -------------------------------------------
 # Upstream's simulator has one pair, so these rows compare ours with itself: N pairs against
 # one, in the same round.

@@ -281,7 +281,7 @@ impl<const N: usize> DirtyPages<N> {
 
 /// Where a ring's writes are logged: vhost logs the used ring at the `log_guest_addr` of
 /// `VHOST_SET_VRING_ADDR` (with `VHOST_VRING_F_LOG`), which need not be the ring's IOVA.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RingLog {
     /// The used ring's device address.
     pub used: u64,

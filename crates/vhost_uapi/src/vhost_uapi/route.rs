@@ -8,8 +8,10 @@
 //!    check ([`Route::BackendFeatures`]).
 //! 2. vdpa's own `switch`, no owner check: the device-level ioctls
 //!    ([`Route::Device`]), and `SET_LOG_BASE` / `SET_LOG_FD`, which return
-//!    `-ENOIOCTLCMD` there, i.e. ENOTTY for everyone
-//!    ([`Route::LogUnsupported`]).
+//!    `-ENOIOCTLCMD` there, i.e. ENOTTY for everyone ([`Route::Log`]).
+//!    vhost_mdev keeps that for a device that does not log, and for
+//!    `SET_LOG_FD` always; a logging device takes `SET_LOG_BASE` from its
+//!    owner, as vhost's own `vhost_dev_ioctl()` does (EPERM for others).
 //! 3. `vhost_dev_ioctl()`: `SET_OWNER` (EBUSY if any owner exists),
 //!    `SET_FORK_FROM_OWNER` (EBUSY once an owner exists) and
 //!    `GET_FORK_FROM_OWNER`; for everything else the caller must be the
@@ -130,6 +132,17 @@ impl VringCmd {
     }
 }
 
+/// The dirty-log ioctls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LogCmd {
+    /// `VHOST_SET_LOG_BASE`: the bitmap's user address.
+    Base,
+    /// `VHOST_SET_LOG_FD`: an eventfd vhost signals after it logged a used ring (for
+    /// vhost-user's shared log). No vhost-vdpa VMM sets it, and a device that logs on its own
+    /// has no point at which vhost_mdev could signal it, so it stays ENOTTY.
+    Fd,
+}
+
 /// The branch of `vhost_vdpa_unlocked_ioctl()` a command number takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Route {
@@ -138,9 +151,9 @@ pub enum Route {
     BackendFeatures,
     /// Step 2: handled under `d->mutex` without an owner check.
     Device(DeviceCmd),
-    /// Step 2: `SET_LOG_BASE` / `SET_LOG_FD`: ENOTTY, for owner and
-    /// non-owner alike.
-    LogUnsupported,
+    /// Step 2: `SET_LOG_BASE` / `SET_LOG_FD`: ENOTTY on vhost-vdpa, for
+    /// owner and non-owner alike; see [`preflight`] for a logging device.
+    Log(LogCmd),
     /// Step 3: `VHOST_SET_OWNER`: EBUSY if there is any owner, including
     /// the caller itself.
     SetOwner,
@@ -192,7 +205,8 @@ impl Ioctl {
             Ioctl::VdpaGetGroupNum => Route::Device(DeviceCmd::GetGroupNum),
             Ioctl::VdpaSuspend => Route::Device(DeviceCmd::Suspend),
             Ioctl::VdpaResume => Route::Device(DeviceCmd::Resume),
-            Ioctl::SetLogBase | Ioctl::SetLogFd => Route::LogUnsupported,
+            Ioctl::SetLogBase => Route::Log(LogCmd::Base),
+            Ioctl::SetLogFd => Route::Log(LogCmd::Fd),
             Ioctl::SetOwner => Route::SetOwner,
             Ioctl::SetForkFromOwner => Route::SetForkFromOwner,
             Ioctl::GetForkFromOwner => Route::GetForkFromOwner,
@@ -257,6 +271,9 @@ pub enum Dispatch {
     GetForkFromOwner,
     /// The caller is the owner: read and validate the memory table.
     SetMemTable,
+    /// The device logs and the caller is the owner: read the `u64` (EFAULT), check it
+    /// ([`super::check_log_base`]) and log there.
+    SetLogBase,
     /// The caller is the owner and `index < nvqs`: run the vring command,
     /// which is one of the handled ones ([`VringCmd::is_handled`]).
     Vring {
@@ -275,15 +292,26 @@ pub enum Dispatch {
 /// `read_index(len)` is called only on the vring path, after the owner
 /// check; it must read `len` bytes at the ioctl argument and return their
 /// first native-endian `u32`, or `None` if they are not readable (EFAULT).
-/// `nvqs` is the device's number of virtqueues.
-pub fn preflight<F>(cmd: u32, owner: Owner, nvqs: u32, read_index: F) -> Result<Dispatch, Errno>
+/// `nvqs` is the device's number of virtqueues; `logs`, whether it offers
+/// `VHOST_F_LOG_ALL` (vhost-vdpa's devices never do).
+pub fn preflight<F>(
+    cmd: u32,
+    owner: Owner,
+    nvqs: u32,
+    logs: bool,
+    read_index: F,
+) -> Result<Dispatch, Errno>
 where
     F: FnOnce(usize) -> Option<u32>,
 {
     match route(cmd) {
         Route::BackendFeatures => Ok(Dispatch::BackendFeatures),
         Route::Device(d) => Ok(Dispatch::Device(d)),
-        Route::LogUnsupported => Err(ENOTTY),
+        Route::Log(LogCmd::Base) if logs => {
+            check_owner(owner)?;
+            Ok(Dispatch::SetLogBase)
+        }
+        Route::Log(_) => Err(ENOTTY),
         // vhost_dev_set_owner(): -EBUSY if vhost_dev_has_owner().
         Route::SetOwner => match owner {
             Owner::None => Ok(Dispatch::SetOwner),

@@ -876,8 +876,18 @@ const NVQS: u32 = 3;
 /// Runs `preflight` with an argument whose first u32 is `first` (None:
 /// NULL or unreadable) and records the read length asked for.
 fn pre(cmd: u32, owner: Owner, first: Option<u32>) -> (Result<Dispatch, Errno>, Option<usize>) {
+    pre_of(false, cmd, owner, first)
+}
+
+/// [`pre`] for a device that logs (`logs`) or not.
+fn pre_of(
+    logs: bool,
+    cmd: u32,
+    owner: Owner,
+    first: Option<u32>,
+) -> (Result<Dispatch, Errno>, Option<usize>) {
     let mut asked = None;
-    let r = preflight(cmd, owner, NVQS, |len| {
+    let r = preflight(cmd, owner, NVQS, logs, |len| {
         asked = Some(len);
         first
     });
@@ -936,8 +946,8 @@ fn route_table() {
         assert!(!route(cmd).needs_owner());
         assert!(route(cmd).takes_dev_mutex());
     }
-    assert_eq!(route(VHOST_SET_LOG_BASE), Route::LogUnsupported);
-    assert_eq!(route(VHOST_SET_LOG_FD), Route::LogUnsupported);
+    assert_eq!(route(VHOST_SET_LOG_BASE), Route::Log(LogCmd::Base));
+    assert_eq!(route(VHOST_SET_LOG_FD), Route::Log(LogCmd::Fd));
     assert_eq!(route(VHOST_SET_OWNER), Route::SetOwner);
     assert_eq!(route(VHOST_SET_FORK_FROM_OWNER), Route::SetForkFromOwner);
     assert_eq!(route(VHOST_GET_FORK_FROM_OWNER), Route::GetForkFromOwner);
@@ -1045,11 +1055,22 @@ fn generic_dispatch_of_unknown_commands() {
 }
 
 #[test]
-fn log_ioctls_are_always_enotty() {
+fn log_ioctls_are_enotty_unless_the_device_logs() {
     // Section 6.3 #10, owner or not, without touching the argument.
     for owner in [Owner::None, Owner::Caller, Owner::Other] {
         assert_eq!(pre(VHOST_SET_LOG_BASE, owner, None), (Err(ENOTTY), None));
         assert_eq!(pre(VHOST_SET_LOG_FD, owner, None), (Err(ENOTTY), None));
+        // A logging device: SET_LOG_BASE for its owner only, as vhost_dev_ioctl();
+        // SET_LOG_FD stays unsupported.
+        assert_eq!(
+            pre_of(true, VHOST_SET_LOG_FD, owner, None),
+            (Err(ENOTTY), None)
+        );
+        let want = match owner {
+            Owner::Caller => Ok(Dispatch::SetLogBase),
+            Owner::None | Owner::Other => Err(EPERM),
+        };
+        assert_eq!(pre_of(true, VHOST_SET_LOG_BASE, owner, None), (want, None));
     }
 }
 
@@ -1205,6 +1226,7 @@ fn a_batch_belongs_to_one_address_space() {
 /// [`TABLE`] (copied from `<linux/vhost.h>`), not over [`Ioctl`]: the errno or dispatch for
 /// `cmd`, and how many argument bytes it reads as the vring index.
 fn model_preflight(
+    logs: bool,
     cmd: u32,
     owner: Owner,
     first: Option<u32>,
@@ -1217,6 +1239,8 @@ fn model_preflight(
     }
     let unowned = owner == Owner::None;
     let r = match cmd {
+        0x4008AF04 if logs && owner == Owner::Caller => Ok(Dispatch::SetLogBase),
+        0x4008AF04 if logs => Err(EPERM),
         0x4008AF04 | 0x4004AF07 => Err(ENOTTY),
         0x0000AF01 if unowned => Ok(Dispatch::SetOwner),
         0x4001AF84 if unowned => Ok(Dispatch::SetForkFromOwner),
@@ -1265,9 +1289,10 @@ fn preflight_against_model() {
             1 => Some(next() as u32),
             _ => Some((next() % u64::from(NVQS + 1)) as u32),
         };
-        let want = model_preflight(cmd, owner, first);
+        let logs = next() % 2 == 0;
+        let want = model_preflight(logs, cmd, owner, first);
         assert_eq!(
-            pre(cmd, owner, first),
+            pre_of(logs, cmd, owner, first),
             want,
             "case {i}: cmd {cmd:#x} owner {owner:?} index {first:?}"
         );

@@ -9,11 +9,14 @@
 //! vhost_client traffic   --dev PATH [--frames N] [--min BYTES] [--max BYTES] [--batch K]
 //!                        [--suspend-every F] [--kick-after-resume 0|1]
 //!                        [--late-enable 0|1] [--restarts R]
+//! vhost_client dirty-log --dev PATH [--frames N] [--seed S]
+//! vhost_client migrate   --dev PATH --dev2 PATH [--frames N] [--seed S]
 //! vhost_client errno     --dev PATH
 //! vhost_client ctrl      --dev PATH
 //! vhost_client hold      --dev PATH --mb M [--fragment 0|1] [--halves 0|1]
 //! vhost_client malicious --dev PATH --case loop|unmapped|huge-len|avail-jump
 //! vhost_client bench     --dev PATH [--size BYTES] [--seconds S] [--batch K] [--pairs N]
+//!                        [--log 0|1]
 //! vhost_client map-bench --dev PATH [--maps N] [--pages P] [--rounds R] [--batched 0|1]
 //! vhost_client memlock-race --dev PATH --dev2 PATH [--rounds R]
 //! vhost_client memlock-exec --dev PATH
@@ -35,6 +38,11 @@
 //!   `--late-enable 1` enables the rings only after DRIVER_OK;
 //!   `--restarts R` resets the device R times after the run and loops all frames again each
 //!   time on fresh rings and the same IOTLB map (which IOTLB_PERSIST keeps).
+//! - `dirty-log` acts as a migrating VMM: it turns the device's dirty log on and off and
+//!   replaces it while traffic runs, and checks that the pages marked are exactly the pages
+//!   the device wrote (see `migrate.rs`). `migrate` migrates the client from the device at
+//!   `--dev` to the one at `--dev2` with the log, as QEMU 7.2 does without shadow
+//!   virtqueues, and checks every frame before, during and after (see `migrate.rs`).
 //! - `errno` runs the bad-input catalogue: `ok <case> <got>` or
 //!   `FAIL <case> got <X> expected <Y>` per case, `info <name> <value>` for values that differ
 //!   between backends, and a summary line.
@@ -58,7 +66,8 @@
 //! - `bench` times the bring-up (`open-to-driver-ok`), then loops frames of one size for S
 //!   seconds, posting K per kick, and prints frames/s. `--pairs N` brings the device up with
 //!   N queue pairs (MQ, control queue, `MQ_VQ_PAIRS_SET`) and drives each from a thread of its
-//!   own; frames/s are summed, and printed per pair too. `map-bench` times IOTLB UPDATEs and
+//!   own; frames/s are summed, and printed per pair too. `--log 1` runs with the dirty log
+//!   on, as during a migration. `map-bench` times IOTLB UPDATEs and
 //!   INVALIDATEs (see `bench.rs`).
 //!
 //! Exit status: 0 on success, 1 on failure (message on stderr), 2 on bad usage.
@@ -80,6 +89,8 @@ mod malicious;
 mod map_fail;
 #[path = "vhost_client/memlock.rs"]
 mod memlock;
+#[path = "vhost_client/migrate.rs"]
+mod migrate;
 #[path = "vhost_client/mq.rs"]
 mod mq;
 #[path = "vhost_client/regfuzz.rs"]
@@ -100,11 +111,14 @@ const USAGE: &str = "usage:
   vhost_client traffic   --dev PATH [--frames N] [--min BYTES] [--max BYTES] [--batch K]
                          [--suspend-every F] [--kick-after-resume 0|1]
                          [--late-enable 0|1] [--restarts R]
+  vhost_client dirty-log --dev PATH [--frames N] [--seed S]
+  vhost_client migrate   --dev PATH --dev2 PATH [--frames N] [--seed S]
   vhost_client errno     --dev PATH
   vhost_client ctrl      --dev PATH
   vhost_client hold      --dev PATH --mb M [--fragment 0|1] [--halves 0|1]
   vhost_client malicious --dev PATH --case loop|unmapped|huge-len|avail-jump
   vhost_client bench     --dev PATH [--size BYTES] [--seconds S] [--batch K] [--pairs N]
+                         [--log 0|1]
   vhost_client map-bench --dev PATH [--maps N] [--pages P] [--rounds R] [--batched 0|1]
   vhost_client memlock-race --dev PATH --dev2 PATH [--rounds R]
   vhost_client memlock-exec --dev PATH
@@ -166,6 +180,8 @@ fn run(args: &[String]) -> Result<(), Failure> {
             "restarts",
         ],
         "errno" | "ctrl" => &["dev"],
+        "dirty-log" => &["dev", "frames", "seed"],
+        "migrate" => &["dev", "dev2", "frames", "seed"],
         "hold" => &["dev", "mb", "fragment", "halves"],
         "memlock-race" => &["dev", "dev2", "rounds"],
         "memlock-exec" => &["dev", "inherited", "base"],
@@ -173,7 +189,7 @@ fn run(args: &[String]) -> Result<(), Failure> {
         "fuzz" => &["dev", "seed", "ops", "threads", "seconds", "park"],
         "regfuzz" => &["regs", "sysfs", "seed", "seconds"],
         "malicious" => &["dev", "case"],
-        "bench" => &["dev", "size", "seconds", "batch", "pairs"],
+        "bench" => &["dev", "size", "seconds", "batch", "pairs", "log"],
         "map-bench" => &["dev", "maps", "pages", "rounds", "batched"],
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
@@ -228,6 +244,20 @@ fn run(args: &[String]) -> Result<(), Failure> {
             Err(e) => Err(Failure::Run(e)),
         },
         "ctrl" => ctrl::run(&dev).map_err(Failure::Run),
+        "migrate" => migrate::run_migrate(
+            &dev,
+            m.get("dev2")
+                .ok_or_else(|| usage("--dev2 is required".to_string()))?,
+            num(&m, "frames", Some(300)).map_err(usage)?,
+            num(&m, "seed", Some(1)).map_err(usage)?,
+        )
+        .map_err(Failure::Run),
+        "dirty-log" => migrate::run_dirty_log(
+            &dev,
+            num(&m, "frames", Some(200)).map_err(usage)?,
+            num(&m, "seed", Some(1)).map_err(usage)?,
+        )
+        .map_err(Failure::Run),
         "bench" => {
             let o = bench::Opts {
                 size: num(&m, "size", Some(64)).map_err(usage)?,
@@ -235,6 +265,11 @@ fn run(args: &[String]) -> Result<(), Failure> {
                 batch: num(&m, "batch", Some(32)).map_err(usage)?,
                 pairs: num(&m, "pairs", Some(1)).map_err(usage)?,
                 mq: m.contains_key("pairs"),
+                log: match num(&m, "log", Some(0u8)).map_err(usage)? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(usage("--log must be 0 or 1".to_string())),
+                },
             };
             bench::run(&dev, &o).map_err(Failure::Run)
         }

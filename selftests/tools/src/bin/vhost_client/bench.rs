@@ -32,6 +32,8 @@ pub(crate) struct Opts {
     pub(crate) pairs: u16,
     /// Bring the device up with MQ even for one pair (the baseline of the multiqueue rows).
     pub(crate) mq: bool,
+    /// Run with the dirty log on, as during a migration (one pair only).
+    pub(crate) log: bool,
 }
 
 /// Throughput run: `open-to-driver-ok`, then frames per second looped TX to RX. With
@@ -47,10 +49,18 @@ pub(crate) fn run(path: &str, o: &Opts) -> Result<(), String> {
     if o.pairs == 0 {
         return Err("--pairs must be at least 1".to_string());
     }
+    if o.log && (o.pairs > 1 || o.mq) {
+        return Err("--log runs one pair, without --pairs".to_string());
+    }
     let t_open = Instant::now();
     if o.pairs == 1 && !o.mq {
         let mut s = Session::start(path)?;
         let open_to_ok = t_open.elapsed();
+        // Kept until the device is closed: it marks the log while the frames run.
+        let _log = match o.log {
+            true => Some(crate::migrate::start_logging(&s)?),
+            false => None,
+        };
         let lane = Lane {
             mem: &s.mem,
             base: 0,

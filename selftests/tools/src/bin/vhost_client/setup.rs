@@ -219,6 +219,19 @@ pub(crate) fn setup_ring(
     call: &EventFd,
     enable: bool,
 ) -> Result<(), String> {
+    setup_ring_at(dev, q, kick, call, enable, 0)
+}
+
+/// [`setup_ring`] with the ring resuming at `base` (`SET_VRING_BASE`), as on the destination
+/// of a migration.
+pub(crate) fn setup_ring_at(
+    dev: &Dev,
+    q: &Vq,
+    kick: &EventFd,
+    call: &EventFd,
+    enable: bool,
+    base: u16,
+) -> Result<(), String> {
     let n = q.index;
     let what = |s: &str| format!("{s} vq {n}");
     step(
@@ -227,7 +240,7 @@ pub(crate) fn setup_ring(
     )?;
     step(
         &what("VHOST_SET_VRING_BASE"),
-        dev.set_state(VHOST_SET_VRING_BASE, n, 0),
+        dev.set_state(VHOST_SET_VRING_BASE, n, u32::from(base)),
     )?;
     step(&what("VHOST_SET_VRING_ADDR"), dev.set_addr(&q.addr()))?;
     step(

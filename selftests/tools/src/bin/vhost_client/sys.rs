@@ -575,6 +575,16 @@ impl Region {
         unsafe { self.ptr.add(off).cast::<u64>().write_volatile(v.to_le()) }
     }
 
+    /// Atomically exchanges the little-endian `u64` at an aligned offset: how a VMM reads
+    /// and clears its dirty log while the device sets bits in it.
+    pub(crate) fn swap64(&self, off: usize, v: u64) -> u64 {
+        self.check(off, 8, 8);
+        // SAFETY: in bounds and aligned (checked); the mapping lives as long as `self`, and
+        // every access to the word (ours and the device's) is atomic.
+        let w = unsafe { std::sync::atomic::AtomicU64::from_ptr(self.ptr.add(off).cast::<u64>()) };
+        u64::from_le(w.swap(v.to_le(), Ordering::AcqRel))
+    }
+
     /// Copies `data` in at `off`, byte by byte (volatile).
     pub(crate) fn write_bytes(&self, off: usize, data: &[u8]) {
         self.check(off, data.len(), 1);
