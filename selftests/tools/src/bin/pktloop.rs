@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! pktloop IFNAME DST_MAC MIN_LEN MAX_LEN [STEP] [--expect none] [--vlan VID]
+//! pktloop IFNAME DST_MAC --stream SECONDS
 //! ```
 //!
 //! For every frame length from MIN_LEN to MAX_LEN (bytes of Ethernet frame, header included,
@@ -12,6 +13,13 @@
 //! each frame carries an 802.1Q tag with that VLAN id (4 bytes more than its length); the
 //! kernel hands a tagged frame back without its tag, which is how it is compared. Prints one
 //! summary line and exits non-zero on any mismatch, loss, duplicate or timeout.
+//!
+//! `--stream SECONDS` keeps up to 8 frames in flight for that long instead, each of a length
+//! and content derived from its sequence number, and checks every frame that comes back
+//! against what was sent: a frame altered or duplicated fails the run, a frame that has not
+//! come back after a second is counted lost (one that comes back later, late), and the
+//! longest time without any frame coming back is reported: what a guest sees of its
+//! network while it is live-migrated. It prints a line every 5 s and a summary at the end.
 
 use std::io::{Error, ErrorKind};
 use std::time::{Duration, Instant};
@@ -187,9 +195,157 @@ fn seq_of(frame: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(frame[HDR + 4..HDR + 8].try_into().ok()?))
 }
 
+/// The frame of sequence number `seq` in a stream: its length and bytes follow from `seq`,
+/// so the receiver needs no copy of what was sent.
+fn stream_frame(dst: &[u8; 6], src: &[u8; 6], seq: u32) -> Vec<u8> {
+    let len = 60 + (seq as usize * 7919) % 1455;
+    let mut rng = Rng::new(u64::from(seq).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    build(dst, src, seq, len, &mut rng)
+}
+
+/// `--stream SECONDS`: see the module documentation.
+fn stream(ifname: &str, dst: [u8; 6], seconds: u64) -> Result<String, String> {
+    const WINDOW: usize = 8;
+    let lost_after = Duration::from_secs(1);
+    let src = read_mac(ifname).map_err(|e| format!("{ifname}: {e}"))?;
+    let sock = Socket::open(ifname).map_err(|e| format!("socket on {ifname}: {e}"))?;
+    let mut rx = vec![0u8; 65536 + 64];
+    let start = Instant::now();
+    let end = start + Duration::from_secs(seconds);
+    let mut in_flight: std::collections::BTreeMap<u32, Instant> = Default::default();
+    let mut lost_seqs = std::collections::BTreeSet::new();
+    let (mut next, mut back, mut lost, mut late, mut dup, mut altered) =
+        (1u32, 0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut last_back = start;
+    let mut longest_gap = Duration::ZERO;
+    let mut report_at = start + Duration::from_secs(5);
+    let line = |t: Duration, next: u32, back, lost, late, dup, altered, gap: Duration| {
+        format!(
+            "pktloop: stream {:.0} s: sent {}, came back {back} bit-exact, lost {lost}, late {late}, duplicated {dup}, altered {altered}, longest gap {} ms",
+            t.as_secs_f64(),
+            next - 1,
+            gap.as_millis()
+        )
+    };
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        while in_flight.len() < WINDOW {
+            let f = stream_frame(&dst, &src, next);
+            // A send that fails (no carrier for a moment) is retried on the next round.
+            if sock.send(&f).is_err() {
+                break;
+            }
+            in_flight.insert(next, Instant::now());
+            next += 1;
+        }
+        if let Some(n) = sock
+            .recv(&mut rx, Duration::from_millis(20))
+            .map_err(|e| format!("recv: {e}"))?
+        {
+            let got = &rx[..n.min(rx.len())];
+            if let Some(seq) = seq_of(got) {
+                let now = Instant::now();
+                let want = stream_frame(&dst, &src, seq);
+                if got != want.as_slice() || n != want.len() {
+                    altered += 1;
+                    eprintln!(
+                        "pktloop: frame {seq} came back altered ({n} bytes, sent {})",
+                        want.len()
+                    );
+                } else if in_flight.remove(&seq).is_some() {
+                    back += 1;
+                } else if lost_seqs.remove(&seq) {
+                    lost -= 1;
+                    late += 1;
+                    back += 1;
+                } else {
+                    dup += 1;
+                    eprintln!("pktloop: frame {seq} came back twice");
+                }
+                longest_gap = longest_gap.max(now - last_back);
+                last_back = now;
+            }
+        }
+        let now = Instant::now();
+        let expired: Vec<u32> = in_flight
+            .iter()
+            .filter(|(_, &t)| now - t > lost_after)
+            .map(|(&s, _)| s)
+            .collect();
+        for s in expired {
+            in_flight.remove(&s);
+            lost_seqs.insert(s);
+            lost += 1;
+        }
+        if now >= report_at {
+            println!(
+                "{}",
+                line(
+                    now - start,
+                    next,
+                    back,
+                    lost,
+                    late,
+                    dup,
+                    altered,
+                    longest_gap
+                )
+            );
+            report_at += Duration::from_secs(5);
+        }
+    }
+    // What is still in flight gets a last second.
+    let until = Instant::now() + lost_after;
+    while !in_flight.is_empty() && Instant::now() < until {
+        if let Some(n) = sock
+            .recv(&mut rx, Duration::from_millis(20))
+            .map_err(|e| format!("recv: {e}"))?
+        {
+            let got = &rx[..n.min(rx.len())];
+            if let Some(seq) = seq_of(got) {
+                let want = stream_frame(&dst, &src, seq);
+                if got != want.as_slice() {
+                    altered += 1;
+                } else if in_flight.remove(&seq).is_some() {
+                    back += 1;
+                } else {
+                    dup += 1;
+                }
+            }
+        }
+    }
+    lost += in_flight.len() as u64;
+    let summary = line(
+        start.elapsed(),
+        next,
+        back,
+        lost,
+        late,
+        dup,
+        altered,
+        longest_gap,
+    );
+    if altered > 0 || dup > 0 || back == 0 {
+        return Err(summary);
+    }
+    Ok(summary)
+}
+
 fn run() -> Result<String, String> {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: pktloop IFNAME DST_MAC MIN_LEN MAX_LEN [STEP] [--expect none] [--vlan VID]";
+    if let Some(w) = args.windows(2).find(|w| w[0] == "--stream") {
+        let secs: u64 = w[1].parse().map_err(|_| "bad --stream SECONDS")?;
+        let (ifname, mac) = (
+            args.get(1).ok_or("no IFNAME")?,
+            args.get(2).ok_or("no DST_MAC")?,
+        );
+        let dst = parse_mac(mac).ok_or("bad DST_MAC")?;
+        return stream(ifname, dst, secs);
+    }
+    let usage = "usage: pktloop IFNAME DST_MAC MIN_LEN MAX_LEN [STEP] [--expect none] [--vlan VID]\n       pktloop IFNAME DST_MAC --stream SECONDS";
     if args.len() < 5 {
         return Err(usage.into());
     }
