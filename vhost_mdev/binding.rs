@@ -13,7 +13,7 @@ use super::kglue::driver::Driver;
 use super::kglue::window::Window;
 use super::vhost_uapi::{BackendCaps, IotlbBatch};
 use super::vmdev_regs::map::Register;
-use super::vmdev_regs::{caps, dma, MAX_AS};
+use super::vmdev_regs::{caps, dma, log, MAX_AS};
 use kernel::error::code::ENODEV;
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -69,8 +69,14 @@ impl Driver for VhostMdevDriver {
             }
         }
         let dev_caps = window.read(Register::DEVICE_CAPS);
-        // A device that logs its writes can be migrated by the VMM: say so the vhost way.
+        // A device that logs its writes can be migrated by the VMM: say so the vhost way. Its
+        // log address space starts empty, whatever was mapped there before this binding
+        // (through debugfs while no driver was bound): only the logs vhost_mdev pins go there.
         let log_all = if dev_caps & caps::DIRTY_LOG != 0 {
+            if let Err(e) = window.dma(log::ASID as u16, dma::CMD_TRANSLATE_ON, 0, 0, 0, 0) {
+                translation_off(window, nas as u16);
+                return Err(e);
+            }
             LOG_ALL
         } else {
             0

@@ -24,7 +24,7 @@ val() { ok "r $1"; cat "$R"; }
 [ "$(val 0x0c4)" = 0x00000009 ] || fail "NUM_QUEUES (4 pairs, control)"
 [ "$(val 0x064)" = 0x00000002 ] || fail "NUM_GROUPS"
 [ "$(val 0x068)" = 0x00000002 ] || fail "NUM_AS"
-[ "$(val 0x0b8)" = 0x00000001 ] || fail "DEVICE_CAPS (suspend)"
+[ "$(val 0x0b8)" = 0x00000003 ] || fail "DEVICE_CAPS (suspend, dirty log): $(val 0x0b8)"
 # Before a driver negotiates MQ the control queue is queue 2, alone in group 1.
 for q in 0:0 2:1 8:0; do
 	ok "w 0x030 ${q%:*}"

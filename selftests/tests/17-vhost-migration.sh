@@ -28,43 +28,40 @@ uuid=$(new_uuid)
 dev=$(create_vhost "$uuid") || exit 1
 v=$(vmdev_of "$uuid")
 
-if out=$(watchdog 300 "$VHOST_CLIENT" dirty-log --dev "$dev" --frames 300 --seed "$RANDOM" 2>&1); then
-	sub ok "the dirty log is exactly the pages the device wrote"
-else
-	sub fail "the dirty log is exactly the pages the device wrote"
-fi
-note "$out"
-
 knob=/sys/bus/vmdev/devices/$v/test/dirty_log_off
-echo 1 >"$knob" || fail "set $knob"
-out=$(watchdog 300 "$VHOST_CLIENT" dirty-log --dev "$dev" --frames 50 2>&1)
-rc=$?
-echo 0 >"$knob"
-note "with dirty_log_off: exit $rc: $(echo "$out" | tail -1)"
-if [ $rc != 0 ] && echo "$out" | grep -q 'written but not marked'; then
-	sub ok "a device that does not log is caught"
-else
-	sub fail "a device that does not log is caught"
-fi
+# passes DESCRIPTION COMMAND...: a subtest that COMMAND passes; its output follows.
+passes() {
+	local what=$1 out rc
+	shift
+	out=$(watchdog 300 "$@" 2>&1)
+	rc=$?
+	if [ $rc = 0 ]; then sub ok "$what"; else sub fail "$what"; fi
+	note "$out"
+}
+# caught DESCRIPTION PATTERN COMMAND...: with the source's dirty_log_off knob on, COMMAND must
+# fail, with PATTERN in its output.
+caught() {
+	local what=$1 pat=$2 out rc
+	shift 2
+	echo 1 >"$knob" || fail "set $knob"
+	out=$(watchdog 300 "$@" 2>&1)
+	rc=$?
+	echo 0 >"$knob"
+	note "with dirty_log_off: exit $rc: $(tail -1 <<<"$out")"
+	if [ $rc != 0 ] && grep -q "$pat" <<<"$out"; then sub ok "$what"; else sub fail "$what"; fi
+}
+
+passes "the dirty log is exactly the pages the device wrote" \
+	"$VHOST_CLIENT" dirty-log --dev "$dev" --frames 300 --seed "$RANDOM"
+caught "a device that does not log is caught" 'written but not marked' \
+	"$VHOST_CLIENT" dirty-log --dev "$dev" --frames 50
 
 uuid2=$(new_uuid)
 dev2=$(create_vhost "$uuid2") || exit 1
-if out=$(watchdog 300 "$VHOST_CLIENT" migrate --dev "$dev" --dev2 "$dev2" --frames 600 --seed "$RANDOM" 2>&1); then
-	sub ok "a client migrates from A to B with the device's log"
-else
-	sub fail "a client migrates from A to B with the device's log"
-fi
-note "$out"
-echo 1 >"$knob" || fail "set $knob"
-out=$(watchdog 300 "$VHOST_CLIENT" migrate --dev "$dev" --dev2 "$dev2" --frames 150 2>&1)
-rc=$?
-echo 0 >"$knob"
-note "A with dirty_log_off: exit $rc: $(echo "$out" | tail -1)"
-if [ $rc != 0 ] && echo "$out" | grep -q 'not the same\|not in flight'; then
-	sub ok "a migration whose source does not log is caught"
-else
-	sub fail "a migration whose source does not log is caught"
-fi
+passes "a client migrates from A to B with the device's log" \
+	"$VHOST_CLIENT" migrate --dev "$dev" --dev2 "$dev2" --frames 600 --seed "$RANDOM"
+caught "a migration whose source does not log is caught" 'not the same\|not in flight' \
+	"$VHOST_CLIENT" migrate --dev "$dev" --dev2 "$dev2" --frames 150
 mdev_remove "$uuid2" || fail "remove $uuid2"
 
 mdev_remove "$uuid" || fail "remove $uuid"

@@ -21,6 +21,12 @@ const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
 /// Log words for every page of the mock memory and of the shifted ring logs below.
 const LOG_WORDS: u64 = (BASE + 2 * MEM_LEN as u64) / LOG_CHUNK + 1;
 
+/// Every buffer write logged, no ring at a log address of its own.
+const BUFFERS: LogScope<'static> = LogScope {
+    buffers: true,
+    rings: &[],
+};
+
 fn page(addr: u64) -> u64 {
     addr >> LOG_PAGE_SHIFT
 }
@@ -222,14 +228,7 @@ fn pages_only_read_are_not_marked() {
     }
     let tx_last = page(lp.heap);
     let log = MockLog::new(LOG_WORDS);
-    let logged = LoggedMemory::new(
-        &mem,
-        &log,
-        LogScope {
-            buffers: true,
-            rings: &[],
-        },
-    );
+    let logged = LoggedMemory::new(&mem, &log, BUFFERS);
     lp.pass(&logged, &mut rx, &mut tx);
     assert_eq!(logged.finish(), Ok(()));
     // The RX buffers (each within 2 KiB) and the two used rings, nothing else: not the
@@ -370,10 +369,7 @@ fn marks_follow_writes_and_precede_the_index() {
 fn what_is_pending_is_marked_when_the_pass_ends_even_on_drop() {
     let mem = MockMemory::new(BASE, MEM_LEN);
     let log = MockLog::new(LOG_WORDS);
-    let scope = LogScope {
-        buffers: true,
-        rings: &[],
-    };
+    let scope = BUFFERS;
     let logged = LoggedMemory::new(&mem, &log, scope);
     logged.write(BASE + 0x3000, &[1; 5000]).unwrap();
     logged.copy(BASE + 0x9fff, BASE + 0x3000, 2).unwrap();
@@ -400,14 +396,7 @@ fn a_failed_mark_is_reported_and_the_pass_goes_on() {
     }
     // A log that covers only the first 64 pages: every page here is past it.
     let log = MockLog::new(1);
-    let logged = LoggedMemory::new(
-        &mem,
-        &log,
-        LogScope {
-            buffers: true,
-            rings: &[],
-        },
-    );
+    let logged = LoggedMemory::new(&mem, &log, BUFFERS);
     lp.pass(&logged, &mut rx, &mut tx);
     assert_eq!(logged.finish(), Err(LogError::OutOfLog));
     assert_eq!(

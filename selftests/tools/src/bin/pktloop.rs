@@ -203,6 +203,91 @@ fn stream_frame(dst: &[u8; 6], src: &[u8; 6], seq: u32) -> Vec<u8> {
     build(dst, src, seq, len, &mut rng)
 }
 
+/// What a stream has counted.
+#[derive(Default)]
+struct StreamCounts {
+    /// Frames sent so far (their sequence numbers are `1..=sent`).
+    sent: u32,
+    back: u64,
+    lost: u64,
+    late: u64,
+    dup: u64,
+    altered: u64,
+    longest_gap: Duration,
+}
+
+impl StreamCounts {
+    fn line(&self, t: Duration) -> String {
+        format!(
+            "pktloop: stream {:.0} s: sent {}, came back {} bit-exact, lost {}, late {}, duplicated {}, altered {}, longest gap {} ms",
+            t.as_secs_f64(),
+            self.sent,
+            self.back,
+            self.lost,
+            self.late,
+            self.dup,
+            self.altered,
+            self.longest_gap.as_millis()
+        )
+    }
+}
+
+/// A stream of frames in flight (see the module documentation).
+struct Stream {
+    dst: [u8; 6],
+    src: [u8; 6],
+    /// Sent and not yet back, with when they were sent.
+    in_flight: std::collections::BTreeMap<u32, Instant>,
+    /// Counted lost, in case they come back late.
+    lost: std::collections::BTreeSet<u32>,
+    last_back: Instant,
+    c: StreamCounts,
+}
+
+impl Stream {
+    /// A frame came back: checks it against the one of its sequence number.
+    fn back(&mut self, got: &[u8]) {
+        let Some(seq) = seq_of(got) else { return };
+        let now = Instant::now();
+        let want = stream_frame(&self.dst, &self.src, seq);
+        if got != want.as_slice() {
+            self.c.altered += 1;
+            eprintln!(
+                "pktloop: frame {seq} came back altered ({} bytes, sent {})",
+                got.len(),
+                want.len()
+            );
+        } else if self.in_flight.remove(&seq).is_some() {
+            self.c.back += 1;
+        } else if self.lost.remove(&seq) {
+            self.c.lost -= 1;
+            self.c.late += 1;
+            self.c.back += 1;
+        } else {
+            self.c.dup += 1;
+            eprintln!("pktloop: frame {seq} came back twice");
+        }
+        self.c.longest_gap = self.c.longest_gap.max(now - self.last_back);
+        self.last_back = now;
+    }
+
+    /// Counts as lost what has been in flight for longer than `after`.
+    fn expire(&mut self, after: Duration) {
+        let now = Instant::now();
+        let old: Vec<u32> = self
+            .in_flight
+            .iter()
+            .filter(|(_, &t)| now - t > after)
+            .map(|(&s, _)| s)
+            .collect();
+        for s in old {
+            self.in_flight.remove(&s);
+            self.lost.insert(s);
+            self.c.lost += 1;
+        }
+    }
+}
+
 /// `--stream SECONDS`: see the module documentation.
 fn stream(ifname: &str, dst: [u8; 6], seconds: u64) -> Result<String, String> {
     const WINDOW: usize = 8;
@@ -212,123 +297,49 @@ fn stream(ifname: &str, dst: [u8; 6], seconds: u64) -> Result<String, String> {
     let mut rx = vec![0u8; 65536 + 64];
     let start = Instant::now();
     let end = start + Duration::from_secs(seconds);
-    let mut in_flight: std::collections::BTreeMap<u32, Instant> = Default::default();
-    let mut lost_seqs = std::collections::BTreeSet::new();
-    let (mut next, mut back, mut lost, mut late, mut dup, mut altered) =
-        (1u32, 0u64, 0u64, 0u64, 0u64, 0u64);
-    let mut last_back = start;
-    let mut longest_gap = Duration::ZERO;
-    let mut report_at = start + Duration::from_secs(5);
-    let line = |t: Duration, next: u32, back, lost, late, dup, altered, gap: Duration| {
-        format!(
-            "pktloop: stream {:.0} s: sent {}, came back {back} bit-exact, lost {lost}, late {late}, duplicated {dup}, altered {altered}, longest gap {} ms",
-            t.as_secs_f64(),
-            next - 1,
-            gap.as_millis()
-        )
+    let mut st = Stream {
+        dst,
+        src,
+        in_flight: Default::default(),
+        lost: Default::default(),
+        last_back: start,
+        c: StreamCounts::default(),
     };
-    loop {
-        let now = Instant::now();
-        if now >= end {
-            break;
+    let mut report_at = start + Duration::from_secs(5);
+    let mut receive = |sock: &Socket, st: &mut Stream| -> Result<(), String> {
+        let got = sock
+            .recv(&mut rx, Duration::from_millis(20))
+            .map_err(|e| format!("recv: {e}"))?;
+        if let Some(n) = got {
+            st.back(&rx[..n.min(rx.len())]);
         }
-        while in_flight.len() < WINDOW {
-            let f = stream_frame(&dst, &src, next);
+        Ok(())
+    };
+    while Instant::now() < end {
+        while st.in_flight.len() < WINDOW {
+            let seq = st.c.sent + 1;
             // A send that fails (no carrier for a moment) is retried on the next round.
-            if sock.send(&f).is_err() {
+            if sock.send(&stream_frame(&dst, &src, seq)).is_err() {
                 break;
             }
-            in_flight.insert(next, Instant::now());
-            next += 1;
+            st.in_flight.insert(seq, Instant::now());
+            st.c.sent = seq;
         }
-        if let Some(n) = sock
-            .recv(&mut rx, Duration::from_millis(20))
-            .map_err(|e| format!("recv: {e}"))?
-        {
-            let got = &rx[..n.min(rx.len())];
-            if let Some(seq) = seq_of(got) {
-                let now = Instant::now();
-                let want = stream_frame(&dst, &src, seq);
-                if got != want.as_slice() || n != want.len() {
-                    altered += 1;
-                    eprintln!(
-                        "pktloop: frame {seq} came back altered ({n} bytes, sent {})",
-                        want.len()
-                    );
-                } else if in_flight.remove(&seq).is_some() {
-                    back += 1;
-                } else if lost_seqs.remove(&seq) {
-                    lost -= 1;
-                    late += 1;
-                    back += 1;
-                } else {
-                    dup += 1;
-                    eprintln!("pktloop: frame {seq} came back twice");
-                }
-                longest_gap = longest_gap.max(now - last_back);
-                last_back = now;
-            }
-        }
-        let now = Instant::now();
-        let expired: Vec<u32> = in_flight
-            .iter()
-            .filter(|(_, &t)| now - t > lost_after)
-            .map(|(&s, _)| s)
-            .collect();
-        for s in expired {
-            in_flight.remove(&s);
-            lost_seqs.insert(s);
-            lost += 1;
-        }
-        if now >= report_at {
-            println!(
-                "{}",
-                line(
-                    now - start,
-                    next,
-                    back,
-                    lost,
-                    late,
-                    dup,
-                    altered,
-                    longest_gap
-                )
-            );
+        receive(&sock, &mut st)?;
+        st.expire(lost_after);
+        if Instant::now() >= report_at {
+            println!("{}", st.c.line(start.elapsed()));
             report_at += Duration::from_secs(5);
         }
     }
     // What is still in flight gets a last second.
     let until = Instant::now() + lost_after;
-    while !in_flight.is_empty() && Instant::now() < until {
-        if let Some(n) = sock
-            .recv(&mut rx, Duration::from_millis(20))
-            .map_err(|e| format!("recv: {e}"))?
-        {
-            let got = &rx[..n.min(rx.len())];
-            if let Some(seq) = seq_of(got) {
-                let want = stream_frame(&dst, &src, seq);
-                if got != want.as_slice() {
-                    altered += 1;
-                } else if in_flight.remove(&seq).is_some() {
-                    back += 1;
-                } else {
-                    dup += 1;
-                }
-            }
-        }
+    while !st.in_flight.is_empty() && Instant::now() < until {
+        receive(&sock, &mut st)?;
     }
-    lost += in_flight.len() as u64;
-    let summary = line(
-        start.elapsed(),
-        next,
-        back,
-        lost,
-        late,
-        dup,
-        altered,
-        longest_gap,
-    );
-    if altered > 0 || dup > 0 || back == 0 {
+    st.c.lost += st.in_flight.len() as u64;
+    let summary = st.c.line(start.elapsed());
+    if st.c.altered > 0 || st.c.dup > 0 || st.c.back == 0 {
         return Err(summary);
     }
     Ok(summary)

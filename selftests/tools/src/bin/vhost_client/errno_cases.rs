@@ -165,15 +165,24 @@ impl Runner {
         if ms >= 1000 {
             println!("slow {name} {ms} ms");
         }
+        if let Some(got) = self.judge(name, expected, result) {
+            println!("ok {name} {got}");
+        }
+    }
+
+    /// Counts and prints a failed case; the outcome of one that passed.
+    fn judge(&mut self, name: &str, expected: &str, result: CaseResult) -> Option<String> {
         match result {
-            Ok(got) if got == expected => println!("ok {name} {got}"),
+            Ok(got) if got == expected => Some(got),
             Ok(got) => {
                 self.failed += 1;
                 println!("FAIL {name} got {got} expected {expected}");
+                None
             }
             Err(msg) => {
                 self.failed += 1;
                 println!("FAIL {name} got setup-error expected {expected} ({msg})");
+                None
             }
         }
     }
@@ -194,19 +203,10 @@ impl Runner {
     ) {
         self.total += 1;
         let expected = if c.logs { logging } else { vdpa };
-        match f(c) {
-            Ok(got) if got == expected => {
-                println!("ok+ {name} {got}");
-                info(name, got);
-            }
-            Ok(got) => {
-                self.failed += 1;
-                println!("FAIL {name} got {got} expected {expected}");
-            }
-            Err(msg) => {
-                self.failed += 1;
-                println!("FAIL {name} got setup-error expected {expected} ({msg})");
-            }
+        let result = f(c);
+        if let Some(got) = self.judge(name, expected, result) {
+            println!("ok+ {name} {got}");
+            info(name, got);
         }
     }
 }
