@@ -194,14 +194,20 @@ impl<C: DeviceClass<Q>, const Q: usize> SimState<C, Q> {
 
     /// The log of a pass, if the driver configured one (and the test knob leaves it on).
     fn log(&self) -> Option<DeviceLog<'_>> {
-        let cfg = self.regs.log();
-        (cfg.size > 0 && !self.knobs.dirty_log_off).then(|| DeviceLog::new(&self.log_space, cfg))
+        pass_log(&self.regs, &self.knobs, &self.log_space)
     }
+}
 
-    /// Whether the driver asked for every buffer write to be logged.
-    fn log_buffers(&self) -> bool {
-        self.regs.log().all
-    }
+/// The log of a pass over `regs`'s queues, if the driver configured one (and the test knob
+/// leaves it on); a free function so that the control worker, which holds the state's
+/// fields apart, asks the same question as the lanes.
+fn pass_log<'a, const Q: usize>(
+    regs: &RegisterFile<Q>,
+    knobs: &TestKnobs,
+    space: &'a DmaSpace,
+) -> Option<DeviceLog<'a>> {
+    let cfg = regs.log();
+    (cfg.size > 0 && !knobs.dirty_log_off).then(|| DeviceLog::new(space, cfg))
 }
 
 /// Where queue `q`'s used-ring writes are logged, if they are.
@@ -542,14 +548,13 @@ impl<C: DeviceClass<Q>, const Q: usize> WorkHandler for SimDevice<C, Q> {
             return;
         };
         let mem = DeviceMemory::new(spaces, regs.queue_asid(c.index), tlb);
-        let cfg = regs.log();
         let ring = regs.queue(c.index).and_then(ring_log);
         let scope = LogScope {
-            buffers: cfg.all,
+            buffers: regs.log().all,
             rings: ring.as_slice(),
         };
-        let pass = if scope.logs() && cfg.size > 0 && !knobs.dirty_log_off {
-            let log = DeviceLog::new(log_space, cfg);
+        let log = pass_log(regs, knobs, log_space).filter(|_| scope.logs());
+        let pass = if let Some(log) = log {
             let logged = LoggedMemory::new(&mem, &log, scope);
             let pass = class.run_control(c.index, &mut c.queue, &logged);
             if logged.finish().is_err() {
@@ -618,7 +623,7 @@ impl<C: DeviceClass<Q>, const Q: usize> WorkArrayHandler<MAX_LANES> for SimDevic
                     }
                 }
                 let scope = LogScope {
-                    buffers: st.log_buffers(),
+                    buffers: st.regs.log().all,
                     rings: rings.get(..n).unwrap_or(&[]),
                 };
                 if scope.logs() {

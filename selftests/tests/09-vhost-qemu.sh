@@ -151,39 +151,39 @@ fi
 el=$(( $(date +%s) - start ))
 last_log=$log
 if [ $MIGRATE = 1 ]; then
-note "the inner guest booted and ran its traffic in ${el}s; now it streams, and migrates"
+	note "the inner guest booted and ran its traffic in ${el}s; now it streams, and migrates"
 
-# The migration: B listens, A sends, over a unix socket.
-inner $nb $logb $qmp_b -incoming unix:/tmp/inner/migrate.sock >/tmp/inner/qemu-b.out 2>&1 &
-qb=$!
-wait_for 60 test -S /tmp/inner/migrate.sock || fail "the destination QEMU does not listen"
-m0=$(date +%s)
-qmp $qmp_a migrate '{"uri": "unix:/tmp/inner/migrate.sock"}' >/dev/null || fail "QMP migrate refused"
-status=
-while [ $(( $(date +%s) - m0 )) -lt 600 ]; do
-	info=$(qmp $qmp_a query-migrate) || break
-	status=$(/usr/bin/python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("status"))' "$info")
-	case $status in completed|failed|cancelled) break;; esac
-	sleep 1
-done
-note "migration: $status after $(( $(date +%s) - m0 )) s: $info"
-[ "$status" = completed ] || { kill $qa $qb 2>/dev/null; wait; tail -20 $log; fail "the migration did not complete"; }
-read -r total down <<<"$(/usr/bin/python3 -c 'import json,sys; m=json.loads(sys.argv[1]); print(m.get("total-time"), m.get("downtime"))' "$info")"
-qmp $qmp_a quit >/dev/null 2>&1
-wait $qa
-wait $qb
-rc=$?
-el=$(( $(date +%s) - start ))
-sed 's/^/qemu: /' /tmp/inner/qemu.out
-sed 's/^/qemu (B): /' /tmp/inner/qemu-b.out
-grep -a '^inner: \|^pktloop' $logb | grep -v 'kernel log follows'
-[ $rc = 0 ] || { tail -40 $logb; fail "the destination QEMU exited with $rc after ${el}s"; }
-[ -s /tmp/inner/qemu.out ] && fail "QEMU reported errors (above)"
-[ -s /tmp/inner/qemu-b.out ] && fail "the destination QEMU reported errors (above)"
-grep -aq 'inner: stream exit 0' $logb || { tail -60 $logb; fail "the stream failed across the migration"; }
-stream=$(grep -a '^pktloop: stream' $logb | tail -1)
-note "migration total ${total} ms, downtime ${down} ms (QEMU's figures); the guest's stream: ${stream#pktloop: }"
-last_log=$logb
+	# The migration: B listens, A sends, over a unix socket.
+	inner $nb $logb $qmp_b -incoming unix:/tmp/inner/migrate.sock >/tmp/inner/qemu-b.out 2>&1 &
+	qb=$!
+	wait_for 60 test -S /tmp/inner/migrate.sock || fail "the destination QEMU does not listen"
+	m0=$(date +%s)
+	qmp $qmp_a migrate '{"uri": "unix:/tmp/inner/migrate.sock"}' >/dev/null || fail "QMP migrate refused"
+	status=
+	while [ $(( $(date +%s) - m0 )) -lt 600 ]; do
+		info=$(qmp $qmp_a query-migrate) || break
+		status=$(/usr/bin/python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("status"))' "$info")
+		case $status in completed|failed|cancelled) break;; esac
+		sleep 1
+	done
+	note "migration: $status after $(( $(date +%s) - m0 )) s: $info"
+	[ "$status" = completed ] || { kill $qa $qb 2>/dev/null; wait; tail -20 $log; fail "the migration did not complete"; }
+	read -r total down <<<"$(/usr/bin/python3 -c 'import json,sys; m=json.loads(sys.argv[1]); print(m.get("total-time"), m.get("downtime"))' "$info")"
+	qmp $qmp_a quit >/dev/null 2>&1
+	wait $qa
+	wait $qb
+	rc=$?
+	el=$(( $(date +%s) - start ))
+	sed 's/^/qemu: /' /tmp/inner/qemu.out
+	sed 's/^/qemu (B): /' /tmp/inner/qemu-b.out
+	grep -a '^inner: \|^pktloop' $logb | grep -v 'kernel log follows'
+	[ $rc = 0 ] || { tail -40 $logb; fail "the destination QEMU exited with $rc after ${el}s"; }
+	[ -s /tmp/inner/qemu.out ] && fail "QEMU reported errors (above)"
+	[ -s /tmp/inner/qemu-b.out ] && fail "the destination QEMU reported errors (above)"
+	grep -aq 'inner: stream exit 0' $logb || { tail -60 $logb; fail "the stream failed across the migration"; }
+	stream=$(grep -a '^pktloop: stream' $logb | tail -1)
+	note "migration total ${total} ms, downtime ${down} ms (QEMU's figures); the guest's stream: ${stream#pktloop: }"
+	last_log=$logb
 else
 	sed 's/^/qemu: /' /tmp/inner/qemu.out
 	[ $rc = 0 ] || { tail -40 $log; fail "QEMU exited with $rc after ${el}s"; }

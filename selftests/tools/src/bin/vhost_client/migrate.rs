@@ -21,7 +21,9 @@ use crate::ring::Vq;
 use crate::setup::{Session, MEM_LEN, NET_HDR_LEN, RX_FRAME_ROOM};
 use crate::sys::{errno_name, poll_readable, step, Region};
 
-/// A page per bit, 64 bits a word.
+/// A page per bit, 64 bits a word: vhost's format, written out here rather than taken from
+/// `crates/dirty_log`, so that the client checks the device against the format and not
+/// against the device's own arithmetic.
 const LOG_PAGE: u64 = 4096;
 const LOG_CHUNK: u64 = LOG_PAGE * 64;
 const LOG_ALL: u64 = 1 << VHOST_F_LOG_ALL;
