@@ -134,6 +134,20 @@ impl RamPage {
         true
     }
 
+    /// Reads the little-endian 64-bit word at `off` (8-aligned) with one load, unordered;
+    /// `None` if it is not an aligned word of the page. The word may change under it: the
+    /// page's owner writes it concurrently, with atomic operations.
+    #[inline]
+    pub fn load_u64(self, off: usize) -> Option<u64> {
+        if off & 7 != 0 || !Self::fits(off, 8) {
+            return None;
+        }
+        // SAFETY: an aligned 8-byte word inside the page (invariant), which lives as long as
+        // the page; every access to it, ours and the owner's, is atomic.
+        let word = unsafe { AtomicU64::from_ptr(self.base.as_ptr().add(off).cast::<u64>()) };
+        Some(u64::from_le(word.load(Ordering::Relaxed)))
+    }
+
     /// Atomically ORs `mask` into the little-endian 64-bit word at `off` (8-aligned); false
     /// if the word is not an aligned word of the page. For a bitmap the page's owner reads
     /// and clears with atomic exchanges while the device sets bits in it (vhost's dirty log).

@@ -116,6 +116,33 @@ def build_logging(samples):
     return rows
 
 
+MIGRATION_METRICS = [("downtime-ms", "downtime", "ms"), ("total-ms", "total time", "ms"),
+                     ("frames-lost", "frames lost", "frames"),
+                     ("stream-fps", "stream before and after", "frames/s")]
+
+
+def build_migration(samples):
+    """Rows of the migration table: ours (device log) against upstream (x-svq=on)."""
+    rows = []
+    for metric, name, unit in MIGRATION_METRICS:
+        ours = stats(samples.get(("migration", "256MiB", "ours", metric), []))
+        up = stats(samples.get(("migration", "256MiB", "upstream", metric), []))
+        if ours is None and up is None:
+            continue
+        rows.append({"section": "migration", "row": name, "unit": unit, "ours": ours,
+                     "upstream": up, "ratio": ratio(ours, up)})
+    return rows
+
+
+def migration_table(rows):
+    head = ["256 MiB guest", "unit", "ours (device log)", "upstream (x-svq=on)", "ours/upstream"]
+    body = [[r["row"], r["unit"], cell(r["ours"]), cell(r["upstream"]),
+             "-" if r["ratio"] is None else f"{r['ratio']:.2f}x"] for r in rows]
+    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+    return "\n".join([line(head)] + [line(b) for b in body])
+
+
 def logging_table(rows):
     head = ["path", "frames", "unit", "logging off", "logging on", "on vs off"]
     body = [[r["section"], r["row"], r["unit"], cell(r["off"]), cell(r["on"]),
@@ -274,6 +301,7 @@ def main():
     rows = build(samples)
     scaling = build_scaling(samples)
     logging = build_logging(samples)
+    migration = build_migration(samples)
     print(table(rows))
     print()
     print("multiqueue (ours only; upstream's simulator has one queue pair):")
@@ -281,9 +309,14 @@ def main():
     print()
     print("dirty logging (ours only; no upstream device logs): the vhost path while migrating")
     print(logging_table(logging))
+    if migration:
+        print()
+        print("live migration under a stream (QEMU 7.2; lower is better but for frames/s):")
+        print(migration_table(migration))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"rows": rows, "scaling": scaling, "logging": logging}, f, indent=1)
+            json.dump({"rows": rows, "scaling": scaling, "logging": logging,
+                       "migration": migration}, f, indent=1)
     if a.svg:
         with open(a.svg, "w") as f:
             f.write(svg(rows))

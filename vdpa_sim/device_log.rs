@@ -5,8 +5,9 @@
 //! The driver maps the bitmap's pages in address space `log::ASID` and names it with
 //! `LOG_BASE` and `LOG_SIZE` (Documentation/register-map.rst, "Dirty page logging"). Which
 //! pages a pass wrote, and when they are marked, is the host-tested `dirty_log` crate
-//! ([`LoggedMemory`](super::dirty_log::LoggedMemory)); this file only sets the bits, each
-//! with an atomic OR on the pinned page behind its word ([`RamPage::fetch_or_u64`]).
+//! ([`LoggedMemory`](super::dirty_log::LoggedMemory)); this file only reads and sets the
+//! bits, each set with an atomic OR on the pinned page behind its word
+//! ([`RamPage::fetch_or_u64`]).
 //!
 //! Like the DMA tables, the log's table and registers change only with the device state
 //! locked for writing, which waits for every pass: a pass never marks a log the driver has
@@ -68,18 +69,31 @@ impl<'a> DeviceLog<'a> {
     }
 }
 
-impl LogWords for DeviceLog<'_> {
-    fn words(&self) -> u64 {
-        self.cfg.words()
-    }
-
-    fn fetch_or(&self, word: u64, mask: u64) -> Result<(), LogError> {
+impl DeviceLog<'_> {
+    /// The RAM page and offset of log word `word`.
+    fn word(&self, word: u64) -> Result<(RamPage, usize), LogError> {
         let addr = word
             .checked_mul(WORD_BYTES)
             .and_then(|off| self.cfg.base.checked_add(off))
             .ok_or(LogError::OutOfLog)?;
         let ram = self.page(addr & !(PAGE_SIZE - 1))?;
-        match ram.fetch_or_u64((addr & (PAGE_SIZE - 1)) as usize, mask) {
+        Ok((ram, (addr & (PAGE_SIZE - 1)) as usize))
+    }
+}
+
+impl LogWords for DeviceLog<'_> {
+    fn words(&self) -> u64 {
+        self.cfg.words()
+    }
+
+    fn load(&self, word: u64) -> Result<u64, LogError> {
+        let (ram, off) = self.word(word)?;
+        ram.load_u64(off).ok_or(LogError::Fault)
+    }
+
+    fn fetch_or(&self, word: u64, mask: u64) -> Result<(), LogError> {
+        let (ram, off) = self.word(word)?;
+        match ram.fetch_or_u64(off, mask) {
             true => Ok(()),
             false => Err(LogError::Fault),
         }

@@ -17,78 +17,40 @@
 # Upstream's vdpa_sim_net offers no VHOST_F_LOG_ALL, and QEMU 7.2 refuses to migrate it
 # without x-svq: checked on a QEMU that need not boot anything.
 #
-# With VMDEV_QEMU_MIGRATION=1 (off by default: work in progress, see testing.rst), live
-# migration without shadow virtqueues (issue 13) follows the traffic: the inner guest
+# Live migration without shadow virtqueues (issue 13) follows the traffic: the inner guest
 # streams frames (pktloop --stream, broadcast, on CPU 0) while the test migrates it with QMP
 # to a second QEMU, started with -incoming on a second instance B. The stream goes on on B
 # and must see no frame altered or duplicated (frames lost in the downtime are counted).
 # QEMU 7.2 replays no control-queue state to the destination without x-svq
 # (net/vhost-vdpa.c), so B has the command line's MAC and one pair in use: the stream is
 # broadcast, from CPU 0 (pair 0).
+#
+# Then the control: the guest migrates on, from B back to A, with B's dirty_log_off knob on.
+# The pages B's device writes during that migration reach A stale, and the test must see
+# it (a frame altered or duplicated, the guest's kernel complaining about its rings, or the
+# guest dead): that run shows the checks above can fail.
+#
+# VMDEV_QEMU_MIGRATION=0 skips both migrations; =1 skips the control.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../inner.sh"
 load_modules
 load_vhost
-INNER_KERNEL=${VMDEV_INNER_KERNEL:-}
-[ -f "$INNER_KERNEL" ] || fail "no inner guest kernel (VMDEV_INNER_KERNEL='$INNER_KERNEL'; scripts/kernel.sh plain builds it)"
-[ -x "$PKTLOOP" ] || fail "$PKTLOOP not built"
-command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 is not installed"
 # QEMU pins all guest RAM through IOTLB updates.
 ulimit -l unlimited
 kmemleak_clear
 MAC=02:11:22:33:44:99
 NEW_MAC=02:11:22:33:44:aa
 FRAMES=112  # pktloop 60..1514 step 13, per inner CPU
-MIGRATE=${VMDEV_QEMU_MIGRATION:-0}
-# QEMU 7.2 under TCG loses guest writes during a migration when a RAM block is a multiple
-# of 256 KiB: the aligned fast path of cpu_physical_memory_sync_dirty_bitmap() clears the
-# dirty bits without resetting the TCG TLB (include/exec/ram_addr.h; fixed in QEMU 9.0 by
-# 03bfc2188f). 256 MiB + 8 KiB takes the slow path, which resets it.
-INNER_MEM=${VMDEV_INNER_MEM:-256M}
-if [ $MIGRATE = 1 ]; then INNER_MEM=${VMDEV_INNER_MEM:-262152k}; fi
-STREAM_SECS=${VMDEV_STREAM_SECS:-150}  # the stream the migration runs under
-
-# The inner guest's root: busybox, pktloop with the libraries it links, and an init that
-# runs the traffic and then prints its whole kernel log for the scan below.
-root=/tmp/inner/root
-rm -rf /tmp/inner; mkdir -p $root/bin $root/proc $root/sys $root/dev
-cp /bin/busybox $root/bin/ || fail "no static busybox"
-cp "$PKTLOOP" $root/bin/pktloop
-for lib in $(ldd "$PKTLOOP" | grep -o '/[^ ]*'); do
-	mkdir -p "$root$(dirname "$lib")" && cp -L "$lib" "$root$lib" || fail "copy $lib"
-done
-cat >$root/init <<EOF
-#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-echo "inner: \$(uname -r), booted in \$(cut -d' ' -f1 /proc/uptime)s"
-for nd in \$(ls /sys/class/net); do
-	[ "\$(basename "\$(readlink /sys/class/net/\$nd/device/driver)")" = virtio_net ] && break
-	nd=
-done
-[ -n "\$nd" ] || { echo "inner: no virtio_net interface"; poweroff -f; }
-echo "inner: \$nd, mac \$(cat /sys/class/net/\$nd/address), mtu \$(cat /sys/class/net/\$nd/mtu), \$(ls -d /sys/class/net/\$nd/queues/rx-* | wc -l) rx queues, \$(nproc) cpus"
-ip link set dev \$nd address $NEW_MAC || echo "inner: MAC change failed"
-ip link set dev \$nd up
-rc=0
-for cpu in 0 1; do
-	echo "inner: traffic on cpu \$cpu from \$(cut -d' ' -f1 /proc/uptime)s"
-	taskset -c \$cpu pktloop \$nd $NEW_MAC 60 1514 13 || rc=1
-done
-echo "inner: traffic done at \$(cut -d' ' -f1 /proc/uptime)s"
-echo "inner: pktloop exit \$rc"
-if [ $MIGRATE = 1 ]; then
-	echo "inner: stream start"
-	taskset -c 0 pktloop \$nd ff:ff:ff:ff:ff:ff --stream $STREAM_SECS
-	echo "inner: stream exit \$?"
-fi
-echo "inner: kernel log follows"
-dmesg
-poweroff -f
-EOF
-chmod +x $root/init
-(cd $root && find . | cpio -o -H newc --quiet) >/tmp/inner/initramfs.cpio || fail "cpio"
+MIGRATE=${VMDEV_QEMU_MIGRATION:-2}  # 0: none, 1: A to B, 2: and the control back to A
+[ $MIGRATE = 0 ] || INNER_MEM=$INNER_MIGRATION_MEM
+# The stream the migrations run under: it must outlast both (about 25 s each here) and leave
+# B two of its 5-second reports between them.
+STREAM_SECS=0
+[ $MIGRATE = 0 ] || STREAM_SECS=${VMDEV_STREAM_SECS:-150}
+# The guest polls every 100 ms while it streams (inner.sh): what the device completes waits
+# in the ring, so a migration stops the vCPUs with frames there, and only the device's log
+# brings their pages to the destination.
+inner_initramfs $NEW_MAC $STREAM_SECS 100
 
 uuid=$(new_uuid)
 v=$(create_unbound "$uuid") || exit 1
@@ -111,93 +73,44 @@ wait_for 5 test -c "/dev/$nb" || fail "no /dev/$nb"
 note "migration destination: $vb on /dev/$nb"
 tx0=$(stat_of "$v" tx_packets) rx0=$(stat_of "$v" rx_packets) p0=$(pins)
 
-# romfile= skips the iPXE option ROM, which only slows the boot down. The inner guest runs
-# under TCG inside this TCG guest: it boots in about 100 s here and was seen to take 2.5
-# times as long on a busy CI machine, so the limit leaves room for that.
-log=/tmp/inner/console.log logb=/tmp/inner/console-b.log
-qmp_a=/tmp/inner/qmp-a qmp_b=/tmp/inner/qmp-b
-qmp() { /usr/bin/python3 "$VMDEV_REPO/selftests/qmp.py" "$@"; }
-# inner NODE SERIAL QMP [ARGS...]: QEMU with the inner guest on vhost node NODE.
-inner() {
-	local node=$1 serial=$2 sock=$3
-	shift 3
-	timeout -k 10 ${VMDEV_INNER_TIMEOUT:-1000} qemu-system-x86_64 -machine pc -accel tcg \
-		-m $INNER_MEM -smp 2 -nographic -no-reboot -nodefaults -serial file:$serial \
-		-qmp unix:$sock,server=on,wait=off \
-		-kernel "$INNER_KERNEL" -initrd /tmp/inner/initramfs.cpio \
-		-append "console=ttyS0 loglevel=5 pci=noacpi panic=-1 oops=panic rdinit=/init" \
-		-netdev vhost-vdpa,vhostdev=/dev/$node,id=vdpa0,queues=2 \
-		-device virtio-net-pci,netdev=vdpa0,mac=$MAC,mq=on,romfile= "$@" </dev/null
-}
+log=$INNER_DIR/console.log logb=$INNER_DIR/console-b.log logc=$INNER_DIR/console-c.log
+qmp_a=$INNER_DIR/qmp-a qmp_b=$INNER_DIR/qmp-b qmp_c=$INNER_DIR/qmp-c
+NET_DEVICE=virtio-net-pci,mac=$MAC,mq=on
+net_on() { echo "vhost-vdpa,vhostdev=/dev/$1,queues=2"; }  # net_on NODE: the -netdev
 start=$(date +%s)
-inner $n $log $qmp_a >/tmp/inner/qemu.out 2>&1 &
+inner_qemu $log $qmp_a "$(net_on $n)" $NET_DEVICE >$log.qemu 2>&1 &
 qa=$!
 # The guest has run its traffic checks (and started the stream), or QEMU ended.
 while ! grep -aqs 'inner: stream start' $log; do
 	kill -0 $qa 2>/dev/null || break
 	sleep 1
 done
-if [ $MIGRATE != 1 ]; then
+if [ $MIGRATE = 0 ]; then
 	wait $qa
 	rc=$?
 fi
 grep -a '^inner: \|^pktloop' $log | grep -v 'kernel log follows'
 if ! grep -aq 'inner: pktloop exit 0' $log; then
 	kill $qa 2>/dev/null; wait $qa
-	sed 's/^/qemu: /' /tmp/inner/qemu.out
+	sed 's/^/qemu: /' $log.qemu
 	tail -60 $log
 	fail "traffic in the inner guest failed ($(( $(date +%s) - start )) s)"
 fi
 el=$(( $(date +%s) - start ))
-last_log=$log
-if [ $MIGRATE = 1 ]; then
+guest_logs=$log
+if [ $MIGRATE != 0 ]; then
 	note "the inner guest booted and ran its traffic in ${el}s; now it streams, and migrates"
-
-	# The migration: B listens, A sends, over a unix socket.
-	inner $nb $logb $qmp_b -incoming unix:/tmp/inner/migrate.sock >/tmp/inner/qemu-b.out 2>&1 &
-	qb=$!
-	wait_for 60 test -S /tmp/inner/migrate.sock || fail "the destination QEMU does not listen"
-	m0=$(date +%s)
-	qmp $qmp_a migrate '{"uri": "unix:/tmp/inner/migrate.sock"}' >/dev/null || fail "QMP migrate refused"
-	status=
-	while [ $(( $(date +%s) - m0 )) -lt 600 ]; do
-		info=$(qmp $qmp_a query-migrate) || break
-		status=$(/usr/bin/python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("status"))' "$info")
-		case $status in completed|failed|cancelled) break;; esac
-		sleep 1
-	done
-	note "migration: $status after $(( $(date +%s) - m0 )) s: $info"
-	[ "$status" = completed ] || { kill $qa $qb 2>/dev/null; wait; tail -20 $log; fail "the migration did not complete"; }
-	read -r total down <<<"$(/usr/bin/python3 -c 'import json,sys; m=json.loads(sys.argv[1]); print(m.get("total-time"), m.get("downtime"))' "$info")"
+	inner_migrate $qmp_a $logb $qmp_b "$(net_on $nb)" $NET_DEVICE $INNER_DIR/migrate.sock
+	qb=$inner_to total=$inner_total down=$inner_down
 	qmp $qmp_a quit >/dev/null 2>&1
 	wait $qa
-	wait $qb
-	rc=$?
-	el=$(( $(date +%s) - start ))
-	sed 's/^/qemu: /' /tmp/inner/qemu.out
-	sed 's/^/qemu (B): /' /tmp/inner/qemu-b.out
-	grep -a '^inner: \|^pktloop' $logb | grep -v 'kernel log follows'
-	[ $rc = 0 ] || { tail -40 $logb; fail "the destination QEMU exited with $rc after ${el}s"; }
-	[ -s /tmp/inner/qemu.out ] && fail "QEMU reported errors (above)"
-	[ -s /tmp/inner/qemu-b.out ] && fail "the destination QEMU reported errors (above)"
-	grep -aq 'inner: stream exit 0' $logb || { tail -60 $logb; fail "the stream failed across the migration"; }
-	stream=$(grep -a '^pktloop: stream' $logb | tail -1)
-	note "migration total ${total} ms, downtime ${down} ms (QEMU's figures); the guest's stream: ${stream#pktloop: }"
-	last_log=$logb
-else
-	sed 's/^/qemu: /' /tmp/inner/qemu.out
-	[ $rc = 0 ] || { tail -40 $log; fail "QEMU exited with $rc after ${el}s"; }
-	[ -s /tmp/inner/qemu.out ] && fail "QEMU reported errors (above)"
+	sed 's/^/qemu: /' $log.qemu
+	[ -s $log.qemu ] && fail "QEMU reported errors (above)"
+	guest_logs="$log $logb"
 fi
-# The inner guest's kernel must not have complained either (a TX timeout is how a stalled
-# device shows there).
-for l in $log $last_log; do
-	"$VMDEV_REPO/scripts/check-guest-log.sh" $l || fail "the inner guest's kernel logged an error ($l)"
-	grep -aq 'NETDEV WATCHDOG' $l && fail "the inner guest saw a transmit timeout ($l)"
-done
-
+# The source device's figures, before anything else runs on it.
 tx=$(( $(stat_of "$v" tx_packets) - tx0 )) rx=$(( $(stat_of "$v" rx_packets) - rx0 ))
-note "QEMU ran ${el}s in all; the source device counted $tx frames sent and $rx received"
+note "the source device counted $tx frames sent and $rx received"
 [ $rx -ge $((2 * FRAMES)) ] || fail "the device looped only $rx frames"
 grep -aq 'inner: .* 2 rx queues, 2 cpus' $log || fail "the inner guest does not use 2 queue pairs"
 read -ra per <<<"$(stat_of "$v" tx_packets_per_pair)"
@@ -207,20 +120,86 @@ now_mac=$(cat "/sys/bus/vmdev/devices/$v/mac")
 [ "$now_mac" = $NEW_MAC ] || fail "the device MAC is $now_mac, not the inner guest's $NEW_MAC"
 note "the device MAC: $own_mac, then $MAC from QEMU's SET_CONFIG, then $NEW_MAC from the inner guest over the control queue ($(stat_of "$v" ctrl_commands) commands, $(stat_of "$v" ctrl_errors) refused)"
 [ "$(stat_of "$v" ctrl_errors)" = 0 ] || fail "the device refused a control command"
+
+if [ $MIGRATE = 1 ]; then
+	wait $qb
+	rc=$?
+	sed 's/^/qemu (B): /' $logb.qemu
+	grep -a '^inner: \|^pktloop' $logb | grep -v 'kernel log follows'
+	[ $rc = 0 ] || { tail -40 $logb; fail "the destination QEMU exited with $rc"; }
+	[ -s $logb.qemu ] && fail "the destination QEMU reported errors (above)"
+	grep -aq 'inner: stream exit 0' $logb || { tail -60 $logb; fail "the stream failed across the migration"; }
+	stream=$(grep -a '^pktloop: stream' $logb | tail -1)
+elif [ $MIGRATE = 2 ]; then
+	# The stream on B: two reports, the second at least 5 s after the switch.
+	wait_for 120 eval '[ $(stream_reports $logb) -ge 2 ]' ||
+		{ tail -40 $logb; fail "the stream made no progress on B"; }
+	stream=$(grep -a '^pktloop: stream' $logb | tail -1)
+	grep -a '^inner: \|^pktloop' $logb
+	stream_clean "$stream" || fail "the stream went wrong across the migration: $stream"
+fi
+if [ $MIGRATE != 0 ]; then
+	note "migration total ${total} ms, downtime ${down} ms (QEMU's figures); the guest's stream: ${stream#pktloop: }"
+fi
+if [ $MIGRATE = 2 ]; then
+	# The control: B's device stops logging, and the guest migrates back to A.
+	echo 1 >"/sys/bus/vmdev/devices/$vb/test/dirty_log_off" || fail "set dirty_log_off on B"
+	inner_migrate $qmp_b $logc $qmp_c "$(net_on $n)" $NET_DEVICE $INNER_DIR/migrate-back.sock
+	qc=$inner_to
+	note "the control migration (B logging nothing): total ${inner_total} ms, downtime ${inner_down} ms"
+	grep -aq 'inner: stream exit' $logb &&
+		fail "the stream ended before the control migration did (VMDEV_STREAM_SECS=$STREAM_SECS is too short here)"
+	qmp $qmp_b quit >/dev/null 2>&1
+	wait $qb
+	sed 's/^/qemu (B): /' $logb.qemu
+	[ -s $logb.qemu ] && fail "QEMU B reported errors (above)"
+	# The guest ends its stream, or dies; a guest still running long after that is hung.
+	t0=$(date +%s)
+	while kill -0 $qc 2>/dev/null && [ $(( $(date +%s) - t0 )) -lt $((STREAM_SECS + 60)) ]; do
+		sleep 1
+	done
+	kill -0 $qc 2>/dev/null && { caught="the guest hung"; kill $qc; }
+	wait $qc
+	grep -a '^inner: \|^pktloop' $logc | grep -v 'kernel log follows'
+	if [ -z "${caught:-}" ]; then
+		if ! grep -aq 'inner: stream exit 0' $logc; then
+			caught="the stream failed or the guest died: $(grep -a '^pktloop: \(stream\|FAIL\|frame\)\|Kernel panic\|is not a head\|BUG' $logc | head -3 | tr '\n' ' ')"
+		elif ! "$VMDEV_REPO/scripts/check-guest-log.sh" $logc >/dev/null 2>&1; then
+			caught="the guest's kernel logged an error"
+		elif ! stream_clean "$(grep -a '^pktloop: stream' $logc | tail -1)"; then
+			caught="the stream saw altered or duplicated frames"
+		fi
+	fi
+	[ -n "${caught:-}" ] || { tail -30 $logc; fail "the control migration, with B logging nothing, went unnoticed: the checks above could not have failed"; }
+	note "the control migration was caught, as it must be: $caught"
+	echo 0 >"/sys/bus/vmdev/devices/$vb/test/dirty_log_off"
+fi
+if [ $MIGRATE = 0 ]; then
+	sed 's/^/qemu: /' $log.qemu
+	[ $rc = 0 ] || { tail -40 $log; fail "QEMU exited with $rc after ${el}s"; }
+	[ -s $log.qemu ] && fail "QEMU reported errors (above)"
+fi
+note "QEMU ran $(( $(date +%s) - start ))s in all"
+# The inner guest's kernel must not have complained (a TX timeout is how a stalled device
+# shows there) while the migrations that must work ran.
+for l in $guest_logs; do
+	"$VMDEV_REPO/scripts/check-guest-log.sh" $l || fail "the inner guest's kernel logged an error ($l)"
+	grep -aq 'NETDEV WATCHDOG' $l && fail "the inner guest saw a transmit timeout ($l)"
+done
 wait_for 10 pins_are "$p0" || fail "pins after QEMU exited: $(pins), before: $p0"
 note "every page QEMU pinned was released at exit"
 # Upstream's simulator on vhost_vdpa offers no VHOST_F_LOG_ALL: QEMU 7.2 refuses to migrate
 # it without x-svq (vhost_dev_init()'s migration blocker), which takes no guest to show.
 up=$(create_upstream_vhost 02:11:22:33:44:66) || exit 1
 timeout -k 10 120 qemu-system-x86_64 -machine pc -accel tcg -m 64M -nographic -nodefaults -S \
-	-qmp unix:/tmp/inner/qmp-up,server=on,wait=off \
+	-qmp unix:$INNER_DIR/qmp-up,server=on,wait=off \
 	-netdev vhost-vdpa,vhostdev=$up,id=vdpa0 -device virtio-net-pci,netdev=vdpa0,romfile= \
-	</dev/null >/tmp/inner/qemu-up.out 2>&1 &
+	</dev/null >$INNER_DIR/qemu-up.out 2>&1 &
 qu=$!
-wait_for 30 test -S /tmp/inner/qmp-up || fail "QEMU on $up did not start: $(cat /tmp/inner/qemu-up.out)"
-err=$(qmp /tmp/inner/qmp-up migrate '{"uri": "unix:/tmp/inner/nowhere.sock"}' 2>&1) &&
+wait_for 30 test -S $INNER_DIR/qmp-up || fail "QEMU on $up did not start: $(cat $INNER_DIR/qemu-up.out)"
+err=$(qmp $INNER_DIR/qmp-up migrate "{\"uri\": \"unix:$INNER_DIR/nowhere.sock\"}" 2>&1) &&
 	fail "QEMU 7.2 started migrating upstream's vhost-vdpa device without x-svq"
-qmp /tmp/inner/qmp-up quit >/dev/null 2>&1
+qmp $INNER_DIR/qmp-up quit >/dev/null 2>&1
 wait $qu
 grep -q VHOST_F_LOG_ALL <<<"$err" || fail "QEMU refused the migration, but not for the log: $err"
 note "upstream's vdpa_sim_net without x-svq: QEMU 7.2 refuses to migrate: $err"

@@ -8,8 +8,10 @@
 //! (`vhost_add_used_n`, then `log_used`):
 //!
 //! 1. a buffer or ring write happens, then its pages join the pass's pending set;
-//! 2. before a ring index is published (`store_u16_release`), the pending set is flushed
-//!    into the log, so no page the index makes visible is unmarked when the driver sees it;
+//! 2. before a ring index is published (`store_u16_release`), a full barrier, then the
+//!    pending set is flushed into the log, so no page the index makes visible is unmarked
+//!    when the driver sees it; a page whose bit is still set is only read
+//!    ([`mark_missing`](super::mark_missing));
 //! 3. the index store happens, then the index's own page is marked.
 //!
 //! A page is always marked after it is written, never only before: QEMU may read and clear
@@ -24,7 +26,7 @@
 use core::cell::{Cell, RefCell};
 
 use super::virtqueue::{GuestMemory, MemError};
-use super::{mark, DirtyPages, LogError, LogWords, PageRange, RingLog};
+use super::{mark, DirtyPages, Full, LogError, LogWords, PageRange, RingLog};
 
 /// Runs of pages a pass keeps pending between publications before it flushes some early.
 pub const PENDING_RUNS: usize = 16;
@@ -105,7 +107,17 @@ impl<'a, M: GuestMemory + ?Sized, L: LogWords + ?Sized> LoggedMemory<'a, M, L> {
         // The set is borrowed only inside these methods, which do not call each other with
         // it borrowed, so the borrow cannot fail; if it did, marking at once is as right.
         let r = match self.pending.try_borrow_mut() {
-            Ok(mut p) => p.add_or_flush(self.log, pages),
+            Ok(mut p) => match p.add(pages) {
+                Ok(()) => Ok(()),
+                // Full: the pending runs go to the log early, to make room.
+                Err(Full) => {
+                    self.mem.fence();
+                    let r = p.flush(self.log);
+                    // An empty set takes any range.
+                    let _ = p.add(pages);
+                    r
+                }
+            },
             Err(_) => mark(self.log, pages),
         };
         self.fail(r);
@@ -114,6 +126,9 @@ impl<'a, M: GuestMemory + ?Sized, L: LogWords + ?Sized> LoggedMemory<'a, M, L> {
     fn flush(&self) {
         if let Ok(mut p) = self.pending.try_borrow_mut() {
             if !p.is_empty() {
+                // The barrier DirtyPages::flush asks for: the pass's writes are visible
+                // before it reads a bit as already set.
+                self.mem.fence();
                 let r = p.flush(self.log);
                 self.fail(r);
             }

@@ -310,6 +310,9 @@ impl LogWords for Watch<'_> {
     fn words(&self) -> u64 {
         self.log.words()
     }
+    fn load(&self, word: u64) -> Result<u64, LogError> {
+        self.log.load(word)
+    }
     fn fetch_or(&self, word: u64, mask: u64) -> Result<(), LogError> {
         let idx = self.mem.read_u16(self.idx_addr).unwrap();
         let data = self.mem.bytes(self.data_addr, 1)[0];
@@ -404,4 +407,66 @@ fn a_failed_mark_is_reported_and_the_pass_goes_on() {
         4,
         "the frames were delivered all the same"
     );
+}
+
+/// A log that notes how many barriers the memory had seen at each read of a word.
+struct Fenced<'a> {
+    log: MockLog,
+    mem: &'a MockMemory,
+    fences_at_load: RefCell<Vec<u32>>,
+}
+
+impl LogWords for Fenced<'_> {
+    fn words(&self) -> u64 {
+        self.log.words()
+    }
+    fn load(&self, word: u64) -> Result<u64, LogError> {
+        self.fences_at_load.borrow_mut().push(self.mem.fences());
+        self.log.load(word)
+    }
+    fn fetch_or(&self, word: u64, mask: u64) -> Result<(), LogError> {
+        self.log.fetch_or(word, mask)
+    }
+}
+
+#[test]
+fn bits_are_read_after_a_barrier_and_set_bits_are_not_ored_again() {
+    let mem = MockMemory::new(BASE, MEM_LEN);
+    let log = Fenced {
+        log: MockLog::new(LOG_WORDS),
+        mem: &mem,
+        fences_at_load: RefCell::new(Vec::new()),
+    };
+    let idx = BASE + 0x1002;
+    let m = LoggedMemory::new(&mem, &log, BUFFERS);
+    // More runs than the pending set holds: the early flush reads bits too.
+    for i in 0..(PENDING_RUNS as u64 + 4) {
+        m.write(BASE + 0x10_000 + 0x2000 * i, &[1; 8]).unwrap();
+    }
+    assert!(!log.fences_at_load.borrow().is_empty(), "no early flush");
+    assert!(log.fences_at_load.borrow().iter().all(|&f| f >= 1));
+    let before = mem.fences();
+    m.store_u16_release(idx, 1).unwrap();
+    assert!(log
+        .fences_at_load
+        .borrow()
+        .iter()
+        .rev()
+        .take(4)
+        .all(|&f| f > before));
+    let ors = log.log.ors();
+    // The same pages again: their bits are still set, so only the index page is ORed (it
+    // is marked after the store, unconditionally).
+    for i in 0..4 {
+        m.write(BASE + 0x10_000 + 0x2000 * i, &[2; 8]).unwrap();
+    }
+    m.store_u16_release(idx, 2).unwrap();
+    assert_eq!(log.log.ors(), ors + 1);
+    // The VMM takes the log: the next writes are ORed again.
+    let taken = log.log.take();
+    assert!(taken.contains(&page(BASE + 0x10_000)) && taken.contains(&page(idx)));
+    m.write(BASE + 0x10_000, &[3; 8]).unwrap();
+    m.store_u16_release(idx, 3).unwrap();
+    assert_eq!(log.log.pages(), vec![page(idx), page(BASE + 0x10_000)]);
+    assert_eq!(m.finish(), Ok(()));
 }

@@ -11,6 +11,7 @@ use super::{LogError, LogWords, WORD_BITS};
 pub struct MockLog {
     words: Vec<AtomicU64>,
     faulty: Vec<u64>,
+    ors: AtomicU64,
 }
 
 impl MockLog {
@@ -19,7 +20,13 @@ impl MockLog {
         Self {
             words: (0..words).map(|_| AtomicU64::new(0)).collect(),
             faulty: Vec::new(),
+            ors: AtomicU64::new(0),
         }
+    }
+
+    /// How many atomic ORs reached the log.
+    pub fn ors(&self) -> u64 {
+        self.ors.load(Ordering::Relaxed)
     }
 
     /// Makes accesses to word `w` fail.
@@ -57,12 +64,21 @@ impl LogWords for MockLog {
         self.words.len() as u64
     }
 
+    fn load(&self, word: u64) -> Result<u64, LogError> {
+        if self.faulty.contains(&word) {
+            return Err(LogError::Fault);
+        }
+        let w = self.words.get(word as usize).ok_or(LogError::OutOfLog)?;
+        Ok(w.load(Ordering::Relaxed))
+    }
+
     fn fetch_or(&self, word: u64, mask: u64) -> Result<(), LogError> {
         if self.faulty.contains(&word) {
             return Err(LogError::Fault);
         }
         let w = self.words.get(word as usize).ok_or(LogError::OutOfLog)?;
         w.fetch_or(mask, Ordering::Release);
+        self.ors.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }

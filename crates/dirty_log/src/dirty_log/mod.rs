@@ -5,14 +5,15 @@
 //! `p / 64` stands for page `p` (4 KiB, `VHOST_LOG_PAGE`) of guest address. With no vIOMMU,
 //! QEMU maps IOVA = guest physical address, so the device logs the IOVAs it writes. QEMU
 //! reads and clears the words with an atomic exchange while the device runs
-//! (`vhost_dev_sync_region`), so the device sets bits with atomic ORs and never caches a
-//! bit as already set.
+//! (`vhost_dev_sync_region`), so the device sets bits with atomic ORs and never keeps a
+//! bit it saw set: it reads the word again at every flush ([`mark_missing`]).
 //!
 //! The rule a device follows: every page it writes while logging is on is marked before
 //! the used index that makes the write visible is published; pages it only reads are not.
 //! A datapath pass collects the pages it wrote in a [`DirtyPages`] (fixed capacity,
 //! adjacent and overlapping runs merged, so a pass of a few hundred frames in a few
-//! buffers' pages costs a few atomic ORs), and flushes it into the log before it publishes.
+//! buffers' pages costs a few word reads, and an atomic OR for a bit not set yet), and
+//! flushes it into the log before it publishes.
 //! Used-ring writes are logged at the ring's `log_guest_addr` ([`RingLog`]), which is what
 //! `VHOST_VRING_F_LOG` asks for.
 //!
@@ -143,6 +144,10 @@ pub trait LogWords {
     /// Number of words in the log.
     fn words(&self) -> u64;
 
+    /// Reads word `word` (below [`LogWords::words`]) with a single load, unordered: the
+    /// caller orders it (see [`mark_missing`]).
+    fn load(&self, word: u64) -> Result<u64, LogError>;
+
     /// Atomically ORs `mask` into word `word` (below [`LogWords::words`]), as QEMU clears
     /// words with an atomic exchange at the same time.
     fn fetch_or(&self, word: u64, mask: u64) -> Result<(), LogError>;
@@ -161,6 +166,34 @@ pub fn mark<L: LogWords + ?Sized>(log: &L, r: PageRange) -> Result<(), LogError>
             return Err(LogError::OutOfLog);
         }
         log.fetch_or(word, mask)?;
+    }
+    Ok(())
+}
+
+/// Marks the pages of `r` whose bits are not set yet: a word whose bits are all set already
+/// is only read. Between two syncs of the VMM the pages a device writes are mostly the same
+/// few (the rings, the recycled buffers), so most marks cost a load, not a locked OR.
+///
+/// # Ordering
+///
+/// The caller puts a full barrier between the writes the marks stand for and this call. A
+/// bit seen set was then read before the VMM's exchange that clears it, so that exchange,
+/// and the VMM's read of the page after it, come after the writes: the page is sent with
+/// them. Without the barrier a write still in a store buffer could miss both the bit and
+/// the copy.
+///
+/// # Errors
+///
+/// As [`mark`].
+pub fn mark_missing<L: LogWords + ?Sized>(log: &L, r: PageRange) -> Result<(), LogError> {
+    let n = log.words();
+    for (word, mask) in words(r) {
+        if word >= n {
+            return Err(LogError::OutOfLog);
+        }
+        if log.load(word)? & mask != mask {
+            log.fetch_or(word, mask)?;
+        }
     }
     Ok(())
 }
@@ -242,7 +275,11 @@ impl<const N: usize> DirtyPages<N> {
         Ok(())
     }
 
-    /// Marks every run in `log` and empties the set.
+    /// Marks every run in `log` ([`mark_missing`]) and empties the set.
+    ///
+    /// # Ordering
+    ///
+    /// As [`mark_missing`]: a full barrier separates the writes from the flush.
     ///
     /// # Errors
     ///
@@ -251,31 +288,12 @@ impl<const N: usize> DirtyPages<N> {
     pub fn flush<L: LogWords + ?Sized>(&mut self, log: &L) -> Result<(), LogError> {
         let mut first_err = Ok(());
         for r in self.runs() {
-            if let Err(e) = mark(log, *r) {
+            if let Err(e) = mark_missing(log, *r) {
                 first_err = first_err.and(Err(e));
             }
         }
         self.len = 0;
         first_err
-    }
-
-    /// Adds `r`, flushing into `log` first if the set is full.
-    ///
-    /// # Errors
-    ///
-    /// As [`DirtyPages::flush`], for the flush this needed; `r` is added all the same.
-    pub fn add_or_flush<L: LogWords + ?Sized>(
-        &mut self,
-        log: &L,
-        r: PageRange,
-    ) -> Result<(), LogError> {
-        if self.add(r).is_ok() {
-            return Ok(());
-        }
-        let flushed = self.flush(log);
-        // An empty set takes any range.
-        let _ = self.add(r);
-        flushed
     }
 }
 

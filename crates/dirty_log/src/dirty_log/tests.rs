@@ -128,17 +128,28 @@ fn pass_set_merges_adjacent_and_overlapping_runs() {
 }
 
 #[test]
-fn add_or_flush_marks_before_it_forgets() {
+fn flush_reads_bits_set_and_ors_the_rest() {
     let log = MockLog::new(8);
-    let mut s = DirtyPages::<2>::new();
-    for p in [1u64, 5, 9, 13] {
-        s.add_or_flush(&log, range(p, p)).unwrap();
-    }
-    // The first two were flushed to make room; the last two wait for the pass's flush.
-    assert_eq!(log.pages(), vec![1, 5]);
+    let mut s = DirtyPages::<4>::new();
+    s.add(range(1, 2)).unwrap();
+    s.add(range(70, 70)).unwrap();
     s.flush(&log).unwrap();
-    assert_eq!(log.pages(), vec![1, 5, 9, 13]);
-    assert!(s.is_empty());
+    assert_eq!((log.pages(), log.ors()), (vec![1, 2, 70], 2));
+    // The same pages again: their bits are set, so nothing is ORed.
+    s.add(range(1, 2)).unwrap();
+    s.add(range(70, 70)).unwrap();
+    s.flush(&log).unwrap();
+    assert_eq!(log.ors(), 2);
+    // One more page in a word already touched: that word is ORed again.
+    s.add(range(1, 3)).unwrap();
+    s.flush(&log).unwrap();
+    assert_eq!((log.pages(), log.ors()), (vec![1, 2, 3, 70], 3));
+    // The VMM takes the log: everything is marked again.
+    assert_eq!(log.take(), vec![1, 2, 3, 70]);
+    s.add(range(1, 3)).unwrap();
+    s.add(range(70, 70)).unwrap();
+    s.flush(&log).unwrap();
+    assert_eq!((log.pages(), log.ors()), (vec![1, 2, 3, 70], 5));
 }
 
 #[test]
@@ -192,9 +203,10 @@ impl Rng {
     }
 }
 
-/// Writes of every shape through a small pass set, flushed at random points, against the
-/// set of pages written: the log ends with exactly those pages, no more, whatever the
-/// capacity and the merges.
+/// Writes of every shape through a small pass set, flushed at random points, and the log
+/// taken by the VMM at others, against the set of pages written: what the VMM took and what
+/// the log ends with are exactly those pages, no more, whatever the capacity and the merges,
+/// and a page written again after a take is marked again.
 #[test]
 fn randomized_passes_against_model() {
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
@@ -202,6 +214,9 @@ fn randomized_passes_against_model() {
         let log = MockLog::new(64); // pages 0..4096
         let mut s = DirtyPages::<3>::new();
         let mut model = BTreeSet::new();
+        // Pages the VMM took, and pages written since it last took.
+        let mut taken = BTreeSet::new();
+        let mut since_take = BTreeSet::new();
         let mut out_of_log = false;
         for _ in 0..rng.below(60) {
             let addr = match rng.below(8) {
@@ -220,6 +235,7 @@ fn randomized_passes_against_model() {
             for p in r.first..=r.last.min(r.first + 100_000) {
                 if p < 4096 {
                     model.insert(p);
+                    since_take.insert(p);
                 } else {
                     out_of_log = true;
                 }
@@ -227,12 +243,23 @@ fn randomized_passes_against_model() {
             if r.last - r.first > 100_000 {
                 out_of_log = true;
             }
-            let flushed = s.add_or_flush(&log, r);
-            if flushed.is_err() {
-                assert_eq!(flushed, Err(LogError::OutOfLog), "round {round}");
+            if s.add(r).is_err() {
+                let flushed = s.flush(&log);
+                if flushed.is_err() {
+                    assert_eq!(flushed, Err(LogError::OutOfLog), "round {round}");
+                }
+                s.add(r).unwrap();
             }
-            if rng.below(10) == 0 {
-                let _ = s.flush(&log);
+            match rng.below(10) {
+                0 => {
+                    let _ = s.flush(&log);
+                }
+                // The VMM syncs: the pages taken must be marked again when written again.
+                1 => {
+                    taken.extend(log.take());
+                    since_take.clear();
+                }
+                _ => {}
             }
         }
         let last = s.flush(&log);
@@ -240,6 +267,10 @@ fn randomized_passes_against_model() {
             assert_eq!(last, Ok(()), "round {round}");
         }
         let got: BTreeSet<u64> = log.pages().into_iter().collect();
-        assert_eq!(got, model, "round {round}");
+        assert!(
+            since_take.is_subset(&got),
+            "round {round}: a page written since the take is unmarked"
+        );
+        assert_eq!(&got | &taken, model, "round {round}");
     }
 }

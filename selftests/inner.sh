@@ -1,0 +1,141 @@
+# SPDX-License-Identifier: GPL-2.0
+# An inner guest for the tests and the benchmark that run Debian's unmodified QEMU on a vhost
+# device: the plain test kernel and a busybox initramfs with pktloop, two CPUs, under TCG,
+# with a QMP socket; and live migration between two such QEMUs. Sourced after lib.sh.
+# shellcheck shell=bash
+INNER_KERNEL=${VMDEV_INNER_KERNEL:-}
+INNER_DIR=/tmp/inner
+INNER_MEM=${VMDEV_INNER_MEM:-256M}
+# QEMU 7.2 under TCG loses guest writes during a migration when a RAM block is a multiple
+# of 256 KiB: the aligned fast path of cpu_physical_memory_sync_dirty_bitmap() clears the
+# dirty bits without resetting the TCG TLB (include/exec/ram_addr.h; fixed in QEMU 9.0 by
+# 03bfc2188f). 256 MiB + 8 KiB takes the slow path, which resets it.
+INNER_MIGRATION_MEM=${VMDEV_INNER_MEM:-262152k}
+
+qmp() { /usr/bin/python3 "$VMDEV_REPO/selftests/qmp.py" "$@"; }
+
+# inner_initramfs TRAFFIC_MAC STREAM_SECS [POLL_MS]: builds $INNER_DIR/initramfs.cpio. Its
+# init finds the virtio_net interface; with TRAFFIC_MAC, sets that MAC and loops frames to it
+# with pktloop on each CPU in turn ("inner: pktloop exit RC"); with STREAM_SECS > 0, then
+# streams broadcast frames from CPU 0 for that long ("inner: stream start", "inner: stream
+# exit RC"); then prints its kernel log and powers off.
+#
+# With POLL_MS, the stream runs with the interface's interrupts deferred
+# (napi_defer_hard_irqs, gro_flush_timeout): the guest polls its queues every POLL_MS, and a
+# frame the device completes waits in the ring until then. Otherwise virtio_net takes a frame
+# within moments and writes into the page of its buffer (skb_shared_info at the buffer's end),
+# so QEMU resends the page for that write whether or not the device logged its own: only
+# frames completed and not yet taken when the vCPUs stop depend on the device's log, and
+# polling makes them many.
+inner_initramfs() {
+	local mac=$1 secs=$2 poll_ms=${3:-0} root=$INNER_DIR/root lib
+	[ -f "$INNER_KERNEL" ] || fail "no inner guest kernel (VMDEV_INNER_KERNEL='$INNER_KERNEL'; scripts/kernel.sh plain builds it)"
+	[ -x "$PKTLOOP" ] || fail "$PKTLOOP not built"
+	command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 is not installed"
+	rm -rf $INNER_DIR; mkdir -p $root/bin $root/proc $root/sys $root/dev
+	cp /bin/busybox $root/bin/ || fail "no static busybox"
+	cp "$PKTLOOP" $root/bin/pktloop
+	for lib in $(ldd "$PKTLOOP" | grep -o '/[^ ]*'); do
+		mkdir -p "$root$(dirname "$lib")" && cp -L "$lib" "$root$lib" || fail "copy $lib"
+	done
+	cat >$root/init <<EOF
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+echo "inner: \$(uname -r), booted in \$(cut -d' ' -f1 /proc/uptime)s"
+for nd in \$(ls /sys/class/net); do
+	[ "\$(basename "\$(readlink /sys/class/net/\$nd/device/driver)")" = virtio_net ] && break
+	nd=
+done
+[ -n "\$nd" ] || { echo "inner: no virtio_net interface"; poweroff -f; }
+echo "inner: \$nd, mac \$(cat /sys/class/net/\$nd/address), mtu \$(cat /sys/class/net/\$nd/mtu), \$(ls -d /sys/class/net/\$nd/queues/rx-* | wc -l) rx queues, \$(nproc) cpus"
+if [ -n "$mac" ]; then
+	ip link set dev \$nd address $mac || echo "inner: MAC change failed"
+fi
+ip link set dev \$nd up
+if [ -n "$mac" ]; then
+	rc=0
+	for cpu in 0 1; do
+		echo "inner: traffic on cpu \$cpu from \$(cut -d' ' -f1 /proc/uptime)s"
+		taskset -c \$cpu pktloop \$nd $mac 60 1514 13 || rc=1
+	done
+	echo "inner: traffic done at \$(cut -d' ' -f1 /proc/uptime)s"
+	echo "inner: pktloop exit \$rc"
+fi
+if [ $secs -gt 0 ]; then
+	if [ $poll_ms -gt 0 ]; then
+		echo 1000000 >/sys/class/net/\$nd/napi_defer_hard_irqs
+		echo ${poll_ms}000000 >/sys/class/net/\$nd/gro_flush_timeout
+	fi
+	echo "inner: stream start"
+	taskset -c 0 pktloop \$nd ff:ff:ff:ff:ff:ff --stream $secs
+	echo "inner: stream exit \$?"
+fi
+echo "inner: kernel log follows"
+dmesg
+poweroff -f
+EOF
+	chmod +x $root/init
+	(cd $root && find . | cpio -o -H newc --quiet) >$INNER_DIR/initramfs.cpio || fail "cpio"
+}
+
+# inner_qemu SERIAL QMP NETDEV DEVICE [ARGS...]: runs QEMU with the inner guest, its console
+# in file SERIAL, QMP on socket QMP, `-netdev NETDEV,id=vdpa0 -device DEVICE,netdev=vdpa0`.
+# romfile= skips the iPXE option ROM, which only slows the boot down. The inner guest runs
+# under TCG inside a TCG guest: it boots in about 100 s on the debug kernel and was seen to
+# take 2.5 times as long on a busy CI machine; the limit leaves room for that.
+inner_qemu() {
+	local serial=$1 sock=$2 netdev=$3 device=$4
+	shift 4
+	timeout -k 10 ${VMDEV_INNER_TIMEOUT:-1000} qemu-system-x86_64 -machine pc -accel tcg \
+		-m $INNER_MEM -smp 2 -nographic -no-reboot -nodefaults -serial file:$serial \
+		-qmp unix:$sock,server=on,wait=off \
+		-kernel "$INNER_KERNEL" -initrd $INNER_DIR/initramfs.cpio \
+		-append "console=ttyS0 loglevel=5 pci=noacpi panic=-1 oops=panic rdinit=/init" \
+		-netdev "$netdev,id=vdpa0" -device "$device,netdev=vdpa0,romfile=" "$@" </dev/null
+}
+
+# inner_wait_for SECS PID FILE PATTERN: waits until FILE has a line matching PATTERN; fails
+# (1) if process PID ends first or SECS pass.
+inner_wait_for() {
+	local secs=$1 pid=$2 file=$3 pat=$4 t0
+	t0=$(date +%s)
+	until grep -aqs "$pat" "$file"; do
+		kill -0 "$pid" 2>/dev/null || return 1
+		[ $(( $(date +%s) - t0 )) -lt "$secs" ] || return 1
+		sleep 1
+	done
+}
+
+# inner_migrate FROM_QMP SERIAL QMP NETDEV DEVICE SOCKET: starts a destination QEMU (its pid
+# in $inner_to) listening on unix socket SOCKET, and migrates the guest of the QEMU on
+# FROM_QMP to it; sets $inner_total and $inner_down (QEMU's total time and downtime, ms).
+inner_migrate() {
+	local from=$1 serial=$2 to=$3 netdev=$4 device=$5 sock=$6 m0 info status
+	inner_qemu $serial $to "$netdev" "$device" -incoming unix:$sock >$serial.qemu 2>&1 &
+	inner_to=$!
+	wait_for 60 test -S $sock || fail "the destination QEMU does not listen: $(cat $serial.qemu)"
+	m0=$(date +%s)
+	qmp $from migrate "{\"uri\": \"unix:$sock\"}" >/dev/null || fail "QMP migrate refused"
+	status=
+	while [ $(( $(date +%s) - m0 )) -lt 600 ]; do
+		info=$(qmp $from query-migrate) || break
+		status=$(/usr/bin/python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("status"))' "$info")
+		case $status in completed|failed|cancelled) break;; esac
+		sleep 1
+	done
+	note "migration: $status after $(( $(date +%s) - m0 )) s: $info"
+	if [ "$status" != completed ]; then
+		kill $(jobs -p) 2>/dev/null; wait
+		sed 's/^/qemu (destination): /' $serial.qemu
+		fail "the migration did not complete"
+	fi
+	read -r inner_total inner_down <<<"$(/usr/bin/python3 -c 'import json,sys; m=json.loads(sys.argv[1]); print(m.get("total-time"), m.get("downtime"))' "$info")"
+}
+
+# stream_reports SERIAL: how many of its 5-second reports the stream printed there.
+stream_reports() { grep -ac '^pktloop: stream' "$1"; }
+# stream_clean LINE: nothing altered or duplicated in a stream report.
+stream_clean() { grep -q 'duplicated 0, altered 0,' <<<"$1"; }
