@@ -109,12 +109,16 @@ inner_wait_for() {
 	done
 }
 
-# inner_migrate FROM_QMP SERIAL QMP NETDEV DEVICE SOCKET: starts a destination QEMU (its pid
-# in $inner_to) listening on unix socket SOCKET, and migrates the guest of the QEMU on
-# FROM_QMP to it; sets $inner_total and $inner_down (QEMU's total time and downtime, ms).
+# inner_migrate FROM_QMP SERIAL QMP NETDEV DEVICE SOCKET [paused]: starts a destination QEMU
+# (its pid in $inner_to) listening on unix socket SOCKET, and migrates the guest of the QEMU
+# on FROM_QMP to it; sets $inner_total and $inner_down (QEMU's total time and downtime, ms).
+# With "paused" the destination is started with -S, and is left paused once it has loaded
+# the guest (QMP cont runs it), so that both QEMUs' RAM can be compared (inner_ramdiff).
 inner_migrate() {
-	local from=$1 serial=$2 to=$3 netdev=$4 device=$5 sock=$6 m0 info status
-	inner_qemu $serial $to "$netdev" "$device" -incoming unix:$sock >$serial.qemu 2>&1 &
+	local from=$1 serial=$2 to=$3 netdev=$4 device=$5 sock=$6 paused=${7:-} m0 info status
+	local args=(-incoming unix:$sock)
+	[ "$paused" = paused ] && args+=(-S)
+	inner_qemu $serial $to "$netdev" "$device" "${args[@]}" >$serial.qemu 2>&1 &
 	inner_to=$!
 	wait_for 60 test -S $sock || fail "the destination QEMU does not listen: $(cat $serial.qemu)"
 	m0=$(date +%s)
@@ -133,6 +137,27 @@ inner_migrate() {
 		fail "the migration did not complete"
 	fi
 	read -r inner_total inner_down <<<"$(/usr/bin/python3 -c 'import json,sys; m=json.loads(sys.argv[1]); print(m.get("total-time"), m.get("downtime"))' "$info")"
+	if [ "$paused" = paused ]; then
+		# The source has sent everything; the destination is done when it leaves inmigrate.
+		m0=$(date +%s)
+		until qmp $to query-status | grep -q '"status": "paused"'; do
+			[ $(( $(date +%s) - m0 )) -lt 120 ] || fail "the destination did not finish loading: $(qmp $to query-status)"
+			sleep 1
+		done
+	fi
+}
+
+# inner_ramdiff FROM_QMP TO_QMP: after a migration to a paused destination, compares the
+# guest RAM of both QEMUs page by page; prints "N of M pages differ[: first addresses]".
+# Nothing runs on either side then, so a correct migration leaves no page different.
+inner_ramdiff() {
+	local bytes
+	case $INNER_MEM in
+	*k) bytes=$(( ${INNER_MEM%k} * 1024 ));;
+	*M) bytes=$(( ${INNER_MEM%M} * 1024 * 1024 ));;
+	*) fail "inner_ramdiff: cannot read INNER_MEM=$INNER_MEM";;
+	esac
+	/usr/bin/python3 "$VMDEV_REPO/selftests/ramdiff.py" $bytes "$1" "$2" || fail "ramdiff failed"
 }
 
 # stream_reports SERIAL: how many of its 5-second reports the stream printed there.
