@@ -14,21 +14,13 @@ INNER_MIGRATION_MEM=${VMDEV_INNER_MEM:-262152k}
 
 qmp() { /usr/bin/python3 "$VMDEV_REPO/selftests/qmp.py" "$@"; }
 
-# inner_initramfs TRAFFIC_MAC STREAM_SECS [POLL_MS]: builds $INNER_DIR/initramfs.cpio. Its
-# init finds the virtio_net interface; with TRAFFIC_MAC, sets that MAC and loops frames to it
-# with pktloop on each CPU in turn ("inner: pktloop exit RC"); with STREAM_SECS > 0, then
-# streams broadcast frames from CPU 0 for that long ("inner: stream start", "inner: stream
-# exit RC"); then prints its kernel log and powers off.
-#
-# With POLL_MS, the stream runs with the interface's interrupts deferred
-# (napi_defer_hard_irqs, gro_flush_timeout): the guest polls its queues every POLL_MS, and a
-# frame the device completes waits in the ring until then. Otherwise virtio_net takes a frame
-# within moments and writes into the page of its buffer (skb_shared_info at the buffer's end),
-# so QEMU resends the page for that write whether or not the device logged its own: only
-# frames completed and not yet taken when the vCPUs stop depend on the device's log, and
-# polling makes them many.
+# inner_initramfs TRAFFIC_MAC STREAM_SECS: builds $INNER_DIR/initramfs.cpio. Its init finds
+# the virtio_net interface; with TRAFFIC_MAC, sets that MAC and loops frames to it with
+# pktloop on each CPU in turn ("inner: pktloop exit RC"); with STREAM_SECS > 0, then streams
+# broadcast frames from CPU 0 for that long ("inner: stream start", "inner: stream exit RC");
+# then prints its kernel log and powers off.
 inner_initramfs() {
-	local mac=$1 secs=$2 poll_ms=${3:-0} root=$INNER_DIR/root lib
+	local mac=$1 secs=$2 root=$INNER_DIR/root lib
 	[ -f "$INNER_KERNEL" ] || fail "no inner guest kernel (VMDEV_INNER_KERNEL='$INNER_KERNEL'; scripts/kernel.sh plain builds it)"
 	[ -x "$PKTLOOP" ] || fail "$PKTLOOP not built"
 	command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 is not installed"
@@ -65,10 +57,6 @@ if [ -n "$mac" ]; then
 	echo "inner: pktloop exit \$rc"
 fi
 if [ $secs -gt 0 ]; then
-	if [ $poll_ms -gt 0 ]; then
-		echo 1000000 >/sys/class/net/\$nd/napi_defer_hard_irqs
-		echo ${poll_ms}000000 >/sys/class/net/\$nd/gro_flush_timeout
-	fi
 	echo "inner: stream start"
 	taskset -c 0 pktloop \$nd ff:ff:ff:ff:ff:ff --stream $secs
 	echo "inner: stream exit \$?"

@@ -14,6 +14,7 @@
 //! replaced.
 
 use core::cell::Cell;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::device_memory::{DmaSpace, DmaTable};
 use super::dirty_log::{LogError, LogWords, WORD_BYTES};
@@ -34,15 +35,18 @@ pub(crate) struct DeviceLog<'a> {
     /// The log page the last mark reached: a pass's marks are mostly in one page of log,
     /// which covers 128 MiB of guest.
     last: Cell<Option<(u64, RamPage)>>,
+    /// Counts the ORs done, for `stats/log_marks`.
+    marks: &'a AtomicU64,
 }
 
 impl<'a> DeviceLog<'a> {
     /// The log `cfg` names in address space `space`.
-    pub(crate) fn new(space: &'a DmaSpace, cfg: LogConfig) -> Self {
+    pub(crate) fn new(space: &'a DmaSpace, cfg: LogConfig, marks: &'a AtomicU64) -> Self {
         Self {
             table: space.table.as_ref(),
             cfg,
             last: Cell::new(None),
+            marks,
         }
     }
 
@@ -94,7 +98,10 @@ impl LogWords for DeviceLog<'_> {
     fn fetch_or(&self, word: u64, mask: u64) -> Result<(), LogError> {
         let (ram, off) = self.word(word)?;
         match ram.fetch_or_u64(off, mask) {
-            true => Ok(()),
+            true => {
+                self.marks.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
             false => Err(LogError::Fault),
         }
     }

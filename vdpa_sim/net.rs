@@ -431,6 +431,10 @@ crate::show_attribute!(TxDrops: NetInstance, c"tx_drops", |s| stats(s).tx.drops)
 crate::show_attribute!(TxErrors: NetInstance, c"tx_errors", |s| stats(s).tx.errors);
 crate::show_attribute!(CtrlCommands: NetInstance, c"ctrl_commands", |s| s.read().class.ctrl.commands);
 crate::show_attribute!(CtrlErrors: NetInstance, c"ctrl_errors", |s| s.read().class.ctrl.errors);
+crate::show_attribute!(LogMarks: NetInstance, c"log_marks", |s| s
+    .read()
+    .log_marks
+    .load(core::sync::atomic::Ordering::Relaxed));
 
 crate::attribute_group!(
     static SETTINGS: AttributeGroup<NetInstance> = (None) [Mac, Mtu, MaxQueuePairs, Link, Announce];
@@ -438,7 +442,7 @@ crate::attribute_group!(
 crate::attribute_group!(
     static STATS: AttributeGroup<NetInstance> = (Some(c"stats")) [
         RxPackets, RxBytes, RxDrops, RxErrors, TxPackets, TxBytes, TxDrops, TxErrors,
-        CtrlCommands, CtrlErrors, RxPacketsPerPair, RxDropsPerPair, TxPacketsPerPair,
+        CtrlCommands, CtrlErrors, RxPacketsPerPair, RxDropsPerPair, TxPacketsPerPair, LogMarks,
     ];
 );
 crate::attribute_group!(

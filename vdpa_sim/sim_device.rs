@@ -46,7 +46,7 @@ use super::vmdev_regs::device::{DeviceInfo, Effect, QueueRegs, RegisterFile};
 use super::vmdev_regs::map::Register;
 use super::vmdev_regs::{features, status};
 use core::pin::Pin;
-use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use kernel::init::pin_init_array_from_fn;
 use kernel::new_mutex;
 use kernel::prelude::*;
@@ -171,6 +171,8 @@ pub(crate) struct SimState<C, const Q: usize> {
     spaces: [DmaSpace; MAX_AS],
     /// The dirty log's address space (`log::ASID`).
     log_space: DmaSpace,
+    /// Words of the dirty log the device has ORed bits into (`stats/log_marks`).
+    pub(crate) log_marks: AtomicU64,
     pub(crate) class: C,
     pub(crate) knobs: TestKnobs,
     /// Interrupt rounds left of a `late_irq_rounds` storm.
@@ -194,7 +196,7 @@ impl<C: DeviceClass<Q>, const Q: usize> SimState<C, Q> {
 
     /// The log of a pass, if the driver configured one (and the test knob leaves it on).
     fn log(&self) -> Option<DeviceLog<'_>> {
-        pass_log(&self.regs, &self.knobs, &self.log_space)
+        pass_log(&self.regs, &self.knobs, &self.log_space, &self.log_marks)
     }
 }
 
@@ -205,9 +207,10 @@ fn pass_log<'a, const Q: usize>(
     regs: &RegisterFile<Q>,
     knobs: &TestKnobs,
     space: &'a DmaSpace,
+    marks: &'a AtomicU64,
 ) -> Option<DeviceLog<'a>> {
     let cfg = regs.log();
-    (cfg.size > 0 && !knobs.dirty_log_off).then(|| DeviceLog::new(space, cfg))
+    (cfg.size > 0 && !knobs.dirty_log_off).then(|| DeviceLog::new(space, cfg, marks))
 }
 
 /// Where queue `q`'s used-ring writes are logged, if they are.
@@ -298,6 +301,7 @@ impl<C: DeviceClass<Q>, const Q: usize> SimDevice<C, Q> {
                 }
             }; MAX_AS],
             log_space: DmaSpace::default(),
+            log_marks: AtomicU64::new(0),
             class,
             knobs: TestKnobs::default(),
             storm_left: 0,
@@ -536,6 +540,7 @@ impl<C: DeviceClass<Q>, const Q: usize> WorkHandler for SimDevice<C, Q> {
             regs,
             spaces,
             log_space,
+            log_marks,
             class,
             knobs,
             ..
@@ -553,7 +558,7 @@ impl<C: DeviceClass<Q>, const Q: usize> WorkHandler for SimDevice<C, Q> {
             buffers: regs.log().all,
             rings: ring.as_slice(),
         };
-        let log = pass_log(regs, knobs, log_space).filter(|_| scope.logs());
+        let log = pass_log(regs, knobs, log_space, log_marks).filter(|_| scope.logs());
         let pass = if let Some(log) = log {
             let logged = LoggedMemory::new(&mem, &log, scope);
             let pass = class.run_control(c.index, &mut c.queue, &logged);
