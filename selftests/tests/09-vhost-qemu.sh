@@ -52,7 +52,7 @@ MIGRATE=${VMDEV_QEMU_MIGRATION:-1}  # 0: none, 1: A to B, 2: and the control bac
 # The stream the migrations run under: it must outlast them (about 25 s each here, and the
 # RAM comparisons) and leave B two of its 5-second reports.
 STREAM_SECS=0
-[ $MIGRATE = 0 ] || STREAM_SECS=${VMDEV_STREAM_SECS:-150}
+[ $MIGRATE = 0 ] || STREAM_SECS=${VMDEV_STREAM_SECS:-100}
 inner_initramfs $NEW_MAC $STREAM_SECS
 
 uuid=$(new_uuid)
