@@ -100,6 +100,7 @@ impl<'a, M: GuestMemory + ?Sized, L: LogWords + ?Sized> LoggedMemory<'a, M, L> {
     }
 
     /// Adds the pages of a write that happened to the pending set.
+    #[inline]
     fn wrote(&self, addr: u64, len: u64) {
         let Some(pages) = self.scope.pages(addr, len) else {
             return;

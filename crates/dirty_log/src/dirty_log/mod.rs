@@ -248,6 +248,15 @@ impl<const N: usize> DirtyPages<N> {
         if r.first > r.last {
             return Ok(());
         }
+        // Most writes of a pass land in a page it already wrote (a used ring, the rest of a
+        // buffer): nothing to change then.
+        if self
+            .runs()
+            .iter()
+            .any(|run| run.first <= r.first && r.last <= run.last)
+        {
+            return Ok(());
+        }
         let mut merged = r;
         // Absorb every run the growing range joins; the last slot fills the hole.
         let mut i = 0;
