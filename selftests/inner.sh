@@ -14,13 +14,14 @@ INNER_MIGRATION_MEM=${VMDEV_INNER_MEM:-262152k}
 
 qmp() { /usr/bin/python3 "$VMDEV_REPO/selftests/qmp.py" "$@"; }
 
-# inner_initramfs TRAFFIC_MAC STREAM_SECS: builds $INNER_DIR/initramfs.cpio. Its init finds
-# the virtio_net interface; with TRAFFIC_MAC, sets that MAC and loops frames to it with
-# pktloop on each CPU in turn ("inner: pktloop exit RC"); with STREAM_SECS > 0, then streams
-# broadcast frames from CPU 0 for that long ("inner: stream start", "inner: stream exit RC");
-# then prints its kernel log and powers off.
+# inner_initramfs TRAFFIC_MAC STREAM_SECS [STREAM_MAX_LEN]: builds $INNER_DIR/initramfs.cpio.
+# Its init finds the virtio_net interface; with TRAFFIC_MAC, sets that MAC and loops frames to
+# it with pktloop on each CPU in turn ("inner: pktloop exit RC"); with STREAM_SECS > 0, then
+# streams broadcast frames of 60 to STREAM_MAX_LEN (1514) bytes from CPU 0 for that long
+# ("inner: stream start", "inner: stream exit RC"); then prints its kernel log and powers
+# off.
 inner_initramfs() {
-	local mac=$1 secs=$2 root=$INNER_DIR/root lib
+	local mac=$1 secs=$2 max_len=${3:-1514} root=$INNER_DIR/root lib
 	[ -f "$INNER_KERNEL" ] || fail "no inner guest kernel (VMDEV_INNER_KERNEL='$INNER_KERNEL'; scripts/kernel.sh plain builds it)"
 	[ -x "$PKTLOOP" ] || fail "$PKTLOOP not built"
 	command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 is not installed"
@@ -58,7 +59,7 @@ if [ -n "$mac" ]; then
 fi
 if [ $secs -gt 0 ]; then
 	echo "inner: stream start"
-	taskset -c 0 pktloop \$nd ff:ff:ff:ff:ff:ff --stream $secs
+	taskset -c 0 pktloop \$nd ff:ff:ff:ff:ff:ff --stream $secs --max-len $max_len
 	echo "inner: stream exit \$?"
 fi
 echo "inner: kernel log follows"

@@ -29,14 +29,17 @@
 # QEMUs' guest RAM page by page (pmemsave, selftests/ramdiff.py), which must be equal, and
 # only then lets the guest run on.
 #
-# With VMDEV_QEMU_MIGRATION=2 the control follows (opt-in: it does not fail yet, see
-# testing.rst): the guest migrates on, from B back to A, with B's dirty_log_off knob on, and
-# the RAM comparison must find pages that differ. In every run so far it found none: the
-# guest writes into the page of every receive buffer it takes (virtio_net's
-# skb_shared_info), so QEMU resends each such page for its own reasons, and only buffers the
-# device completes between the vCPUs' stop and its own depend on its log alone.
+# The devices have an MTU of 9000 (QEMU's host_mtu=9000) and the stream's frames run to 9014
+# bytes. virtio_net then receives into chains of whole pages, and takes a frame longer than
+# a page by copying its first 128 bytes and attaching the rest of its pages, which the guest
+# never writes: pages only the device writes, which reach the destination only through the
+# device's log. (A frame within one buffer page does not need the log: virtio_net writes
+# its skb_shared_info into that page, and QEMU's own tracking resends it.)
 #
-# VMDEV_QEMU_MIGRATION=0 skips the migration.
+# Then the control: the guest migrates on, from B back to A, with B's dirty_log_off knob on,
+# and the RAM comparison must find pages that differ: the run shows the check can fail.
+#
+# VMDEV_QEMU_MIGRATION=0 skips the migrations, =1 the control.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../inner.sh"
 load_modules
@@ -47,17 +50,18 @@ kmemleak_clear
 MAC=02:11:22:33:44:99
 NEW_MAC=02:11:22:33:44:aa
 FRAMES=112  # pktloop 60..1514 step 13, per inner CPU
-MIGRATE=${VMDEV_QEMU_MIGRATION:-1}  # 0: none, 1: A to B, 2: and the control back to A
+MIGRATE=${VMDEV_QEMU_MIGRATION:-2}  # 0: none, 1: A to B, 2: and the control back to A
 [ $MIGRATE = 0 ] || INNER_MEM=$INNER_MIGRATION_MEM
 # The stream the migrations run under: it must outlast them (about 25 s each here, and the
 # RAM comparisons) and leave B two of its 5-second reports.
 STREAM_SECS=0
-[ $MIGRATE = 0 ] || STREAM_SECS=${VMDEV_STREAM_SECS:-100}
-inner_initramfs $NEW_MAC $STREAM_SECS
+[ $MIGRATE = 0 ] || STREAM_SECS=${VMDEV_STREAM_SECS:-150}
+inner_initramfs $NEW_MAC $STREAM_SECS 9014
 
 uuid=$(new_uuid)
 v=$(create_unbound "$uuid") || exit 1
 echo 2 >"/sys/bus/vmdev/devices/$v/max_queue_pairs" || fail "max_queue_pairs 2"
+echo 9000 >"/sys/bus/vmdev/devices/$v/mtu" || fail "mtu 9000"
 own_mac=$(cat "/sys/bus/vmdev/devices/$v/mac")
 [ "$own_mac" != $MAC ] || fail "the device already has $MAC"
 echo vhost_mdev >"/sys/bus/vmdev/devices/$v/driver_override"
@@ -69,6 +73,7 @@ note "device: $v on /dev/$n, own mac $own_mac"
 uuid_b=$(new_uuid)
 vb=$(create_unbound "$uuid_b") || exit 1
 echo 2 >"/sys/bus/vmdev/devices/$vb/max_queue_pairs" || fail "max_queue_pairs 2 on B"
+echo 9000 >"/sys/bus/vmdev/devices/$vb/mtu" || fail "mtu 9000 on B"
 echo vhost_mdev >"/sys/bus/vmdev/devices/$vb/driver_override"
 echo "$vb" >/sys/bus/vmdev/drivers/vhost_mdev/bind || fail "bind $vb to vhost_mdev"
 nb=$(ls "/sys/bus/vmdev/devices/$vb/vhost-mdev" | head -1)
@@ -78,7 +83,7 @@ tx0=$(stat_of "$v" tx_packets) rx0=$(stat_of "$v" rx_packets) p0=$(pins)
 
 log=$INNER_DIR/console.log logb=$INNER_DIR/console-b.log logc=$INNER_DIR/console-c.log
 qmp_a=$INNER_DIR/qmp-a qmp_b=$INNER_DIR/qmp-b qmp_c=$INNER_DIR/qmp-c
-NET_DEVICE=virtio-net-pci,mac=$MAC,mq=on
+NET_DEVICE=virtio-net-pci,mac=$MAC,mq=on,host_mtu=9000
 net_on() { echo "vhost-vdpa,vhostdev=/dev/$1,queues=2"; }  # net_on NODE: the -netdev
 start=$(date +%s)
 inner_qemu $log $qmp_a "$(net_on $n)" $NET_DEVICE >$log.qemu 2>&1 &
@@ -125,6 +130,7 @@ tx=$(( $(stat_of "$v" tx_packets) - tx0 )) rx=$(( $(stat_of "$v" rx_packets) - r
 note "the source device counted $tx frames sent and $rx received"
 [ $rx -ge $((2 * FRAMES)) ] || fail "the device looped only $rx frames"
 grep -aq 'inner: .* 2 rx queues, 2 cpus' $log || fail "the inner guest does not use 2 queue pairs"
+grep -aq 'inner: .*, mtu 9000,' $log || fail "the inner guest's MTU is not the device's 9000"
 read -ra per <<<"$(stat_of "$v" tx_packets_per_pair)"
 note "frames sent per pair: ${per[*]}"
 [ "${per[0]}" -gt 0 ] && [ "${per[1]}" -gt 0 ] || fail "not both pairs carried frames"
@@ -171,22 +177,16 @@ if [ $MIGRATE = 2 ]; then
 	wait $qb
 	sed 's/^/qemu (B): /' $logb.qemu
 	[ -s $logb.qemu ] && fail "QEMU B reported errors (above)"
-	# The guest ends its stream, or dies; a guest still running long after that is hung.
-	t0=$(date +%s)
-	while kill -0 $qc 2>/dev/null && [ $(( $(date +%s) - t0 )) -lt $((STREAM_SECS + 60)) ]; do
-		sleep 1
-	done
-	kill -0 $qc 2>/dev/null && { caught="the guest hung"; kill $qc; }
+	# The guest runs on for 20 s, for the record of what it notices: the frames in flight at
+	# the stop were received into pages of the source that the destination has stale.
+	sleep 20
+	qmp $qmp_c quit >/dev/null 2>&1
 	wait $qc
 	grep -a '^inner: \|^pktloop' $logc | grep -v 'kernel log follows'
-	# Whether the guest noticed too, for the record: it reads only the pages of the frames in
-	# flight at the stop.
-	if ! grep -aq 'inner: stream exit 0' $logc; then
-		noticed="the stream failed or the guest died: $(grep -a '^pktloop: \(stream\|FAIL\|frame\)\|Kernel panic\|is not a head\|BUG' $logc | head -3 | tr '\n' ' ')"
+	if grep -aq 'came back altered\|came back twice' $logc; then
+		noticed="the stream saw $(grep -ac 'came back altered\|came back twice' $logc) frames altered or duplicated"
 	elif ! "$VMDEV_REPO/scripts/check-guest-log.sh" $logc >/dev/null 2>&1; then
 		noticed="the guest's kernel logged an error"
-	elif ! stream_clean "$(grep -a '^pktloop: stream' $logc | tail -1)"; then
-		noticed="the stream saw altered or duplicated frames"
 	fi
 	note "the guest after the control migration: ${noticed:-noticed nothing}"
 	[ -n "${caught:-}" ] || fail "the control migration, with B logging nothing, went unnoticed: the checks above could not have failed"

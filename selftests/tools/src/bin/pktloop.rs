@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! pktloop IFNAME DST_MAC MIN_LEN MAX_LEN [STEP] [--expect none] [--vlan VID]
-//! pktloop IFNAME DST_MAC --stream SECONDS
+//! pktloop IFNAME DST_MAC --stream SECONDS [--max-len N]
 //! ```
 //!
 //! For every frame length from MIN_LEN to MAX_LEN (bytes of Ethernet frame, header included,
@@ -15,11 +15,12 @@
 //! summary line and exits non-zero on any mismatch, loss, duplicate or timeout.
 //!
 //! `--stream SECONDS` keeps up to 8 frames in flight for that long instead, each of a length
-//! and content derived from its sequence number, and checks every frame that comes back
-//! against what was sent: a frame altered or duplicated fails the run, a frame that has not
-//! come back after a second is counted lost (one that comes back later, late), and the
-//! longest time without any frame coming back is reported: what a guest sees of its
-//! network while it is live-migrated. It prints a line every 5 s and a summary at the end.
+//! (60 to 1514 bytes, or to N with `--max-len N`) and content derived from its sequence
+//! number, and checks every frame that comes back against what was sent: a frame altered or
+//! duplicated fails the run, a frame that has not come back after a second is counted lost
+//! (one that comes back later, late), and the longest time without any frame coming back is
+//! reported: what a guest sees of its network while it is live-migrated. It prints a line
+//! every 5 s and a summary at the end.
 
 use std::io::{Error, ErrorKind};
 use std::time::{Duration, Instant};
@@ -195,10 +196,10 @@ fn seq_of(frame: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(frame[HDR + 4..HDR + 8].try_into().ok()?))
 }
 
-/// The frame of sequence number `seq` in a stream: its length and bytes follow from `seq`,
-/// so the receiver needs no copy of what was sent.
-fn stream_frame(dst: &[u8; 6], src: &[u8; 6], seq: u32) -> Vec<u8> {
-    let len = 60 + (seq as usize * 7919) % 1455;
+/// The frame of sequence number `seq` in a stream of frames of 60 to `max_len` bytes: its
+/// length and bytes follow from `seq`, so the receiver needs no copy of what was sent.
+fn stream_frame(dst: &[u8; 6], src: &[u8; 6], seq: u32, max_len: usize) -> Vec<u8> {
+    let len = 60 + (seq as usize * 7919) % (max_len - 59);
     let mut rng = Rng::new(u64::from(seq).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     build(dst, src, seq, len, &mut rng)
 }
@@ -236,6 +237,7 @@ impl StreamCounts {
 struct Stream {
     dst: [u8; 6],
     src: [u8; 6],
+    max_len: usize,
     /// Sent and not yet back, with when they were sent.
     in_flight: std::collections::BTreeMap<u32, Instant>,
     /// Counted lost, in case they come back late.
@@ -249,7 +251,7 @@ impl Stream {
     fn back(&mut self, got: &[u8]) {
         let Some(seq) = seq_of(got) else { return };
         let now = Instant::now();
-        let want = stream_frame(&self.dst, &self.src, seq);
+        let want = stream_frame(&self.dst, &self.src, seq, self.max_len);
         if got != want.as_slice() {
             self.c.altered += 1;
             eprintln!(
@@ -289,7 +291,7 @@ impl Stream {
 }
 
 /// `--stream SECONDS`: see the module documentation.
-fn stream(ifname: &str, dst: [u8; 6], seconds: u64) -> Result<String, String> {
+fn stream(ifname: &str, dst: [u8; 6], seconds: u64, max_len: usize) -> Result<String, String> {
     const WINDOW: usize = 8;
     let lost_after = Duration::from_secs(1);
     let src = read_mac(ifname).map_err(|e| format!("{ifname}: {e}"))?;
@@ -300,6 +302,7 @@ fn stream(ifname: &str, dst: [u8; 6], seconds: u64) -> Result<String, String> {
     let mut st = Stream {
         dst,
         src,
+        max_len,
         in_flight: Default::default(),
         lost: Default::default(),
         last_back: start,
@@ -319,7 +322,7 @@ fn stream(ifname: &str, dst: [u8; 6], seconds: u64) -> Result<String, String> {
         while st.in_flight.len() < WINDOW {
             let seq = st.c.sent + 1;
             // A send that fails (no carrier for a moment) is retried on the next round.
-            if sock.send(&stream_frame(&dst, &src, seq)).is_err() {
+            if sock.send(&stream_frame(&dst, &src, seq, max_len)).is_err() {
                 break;
             }
             st.in_flight.insert(seq, Instant::now());
@@ -354,9 +357,17 @@ fn run() -> Result<String, String> {
             args.get(2).ok_or("no DST_MAC")?,
         );
         let dst = parse_mac(mac).ok_or("bad DST_MAC")?;
-        return stream(ifname, dst, secs);
+        let max_len = match args.windows(2).find(|w| w[0] == "--max-len") {
+            Some(w) => w[1]
+                .parse()
+                .ok()
+                .filter(|n| (60..=65535).contains(n))
+                .ok_or("bad --max-len N (60 to 65535)")?,
+            None => 1514,
+        };
+        return stream(ifname, dst, secs, max_len);
     }
-    let usage = "usage: pktloop IFNAME DST_MAC MIN_LEN MAX_LEN [STEP] [--expect none] [--vlan VID]\n       pktloop IFNAME DST_MAC --stream SECONDS";
+    let usage = "usage: pktloop IFNAME DST_MAC MIN_LEN MAX_LEN [STEP] [--expect none] [--vlan VID]\n       pktloop IFNAME DST_MAC --stream SECONDS [--max-len N]";
     if args.len() < 5 {
         return Err(usage.into());
     }
