@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# selftest-timeout: 1200
+# selftest-timeout: 1800
 # vhost_mdev with a real client: Debian's unmodified QEMU runs in this VM with
 # `-netdev vhost-vdpa,vhostdev=/dev/vhost-mdev-N,queues=2 -device virtio-net-pci,mq=on,...`
 # and boots an inner guest (the plain test kernel and a busybox initramfs, two CPUs) under
