@@ -160,10 +160,13 @@ load_vhost() {
 	modprobe vhost_vdpa || fail "modprobe vhost_vdpa"
 }
 
-# create_vhost UUID: an instance bound to vhost_mdev; prints its device node.
+# create_vhost UUID [PAIRS]: an instance (with PAIRS queue pairs) bound to vhost_mdev;
+# prints its device node.
 create_vhost() {
 	local v n
 	v=$(create_unbound "$1") || return 1
+	[ -n "${2:-}" ] && { echo "$2" >"/sys/bus/vmdev/devices/$v/max_queue_pairs" ||
+		fail "set max_queue_pairs $2"; }
 	echo vhost_mdev >"/sys/bus/vmdev/devices/$v/driver_override"
 	echo "$v" >/sys/bus/vmdev/drivers/vhost_mdev/bind || fail "bind $v to vhost_mdev"
 	n=$(ls "/sys/bus/vmdev/devices/$v/vhost-mdev" 2>/dev/null | head -1)

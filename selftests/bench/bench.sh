@@ -252,15 +252,7 @@ if [ "${BENCH_MIGRATION:-1}" = 1 ]; then
 	inner_initramfs "" "$MIG_STREAM"
 	# mig_device VARIANT NAME: a one-pair device of that stack on vhost; prints its node.
 	mig_device() {
-		local v
-		if [ "$1" = upstream ]; then up_vhost_create "$2" 02:be:00:00:01:00; return; fi
-		v=$(create_unbound "$2") || exit 1
-		echo 1 >"/sys/bus/vmdev/devices/$v/max_queue_pairs" || fail "max_queue_pairs 1"
-		echo vhost_mdev >"/sys/bus/vmdev/devices/$v/driver_override"
-		echo "$v" >/sys/bus/vmdev/drivers/vhost_mdev/bind || fail "bind $v to vhost_mdev"
-		wait_for 5 test -c "/dev/$(ls "/sys/bus/vmdev/devices/$v/vhost-mdev" | head -1)" ||
-			fail "no vhost node for $v"
-		echo "/dev/$(ls "/sys/bus/vmdev/devices/$v/vhost-mdev" | head -1)"
+		if [ "$1" = upstream ]; then up_vhost_create "$2" 02:be:00:00:01:00; else create_vhost "$2" 1; fi
 	}
 	mig_remove() { if [ "$1" = upstream ]; then vdpa dev del "$2"; else mdev_remove "$2"; fi; }
 	variants=(ours upstream)

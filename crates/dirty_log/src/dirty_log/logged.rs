@@ -112,8 +112,7 @@ impl<'a, M: GuestMemory + ?Sized, L: LogWords + ?Sized> LoggedMemory<'a, M, L> {
                 Ok(()) => Ok(()),
                 // Full: the pending runs go to the log early, to make room.
                 Err(Full) => {
-                    self.mem.fence();
-                    let r = p.flush(self.log);
+                    let r = self.flush_set(&mut p);
                     // An empty set takes any range.
                     let _ = p.add(pages);
                     r
@@ -127,13 +126,17 @@ impl<'a, M: GuestMemory + ?Sized, L: LogWords + ?Sized> LoggedMemory<'a, M, L> {
     fn flush(&self) {
         if let Ok(mut p) = self.pending.try_borrow_mut() {
             if !p.is_empty() {
-                // The barrier DirtyPages::flush asks for: the pass's writes are visible
-                // before it reads a bit as already set.
-                self.mem.fence();
-                let r = p.flush(self.log);
+                let r = self.flush_set(&mut p);
                 self.fail(r);
             }
         }
+    }
+
+    /// Marks and empties `p`, after the barrier [`DirtyPages::flush`] asks for: the pass's
+    /// writes are visible before it reads a bit as already set.
+    fn flush_set(&self, p: &mut DirtyPages<PENDING_RUNS>) -> Result<(), LogError> {
+        self.mem.fence();
+        p.flush(self.log)
     }
 }
 
