@@ -52,7 +52,7 @@ if [ -n "$mac" ]; then
 	rc=0
 	for cpu in 0 1; do
 		echo "inner: traffic on cpu \$cpu from \$(cut -d' ' -f1 /proc/uptime)s"
-		taskset -c \$cpu pktloop \$nd $mac 60 1514 13 || rc=1
+		taskset -c \$cpu pktloop \$nd $mac 60 1514 29 || rc=1
 	done
 	echo "inner: traffic done at \$(cut -d' ' -f1 /proc/uptime)s"
 	echo "inner: pktloop exit \$rc"

@@ -49,7 +49,7 @@ ulimit -l unlimited
 kmemleak_clear
 MAC=02:11:22:33:44:99
 NEW_MAC=02:11:22:33:44:aa
-FRAMES=112  # pktloop 60..1514 step 13, per inner CPU
+FRAMES=51  # pktloop 60..1514 step 29, per inner CPU
 MIGRATE=${VMDEV_QEMU_MIGRATION:-2}  # 0: none, 1: A to B, 2: and the control back to A
 [ $MIGRATE = 0 ] || INNER_MEM=$INNER_MIGRATION_MEM
 # The stream the migrations run under: it must outlast them (about 25 s each here, and the
@@ -177,9 +177,10 @@ if [ $MIGRATE = 2 ]; then
 	wait $qb
 	sed 's/^/qemu (B): /' $logb.qemu
 	[ -s $logb.qemu ] && fail "QEMU B reported errors (above)"
-	# The guest runs on for 20 s, for the record of what it notices: the frames in flight at
-	# the stop were received into pages of the source that the destination has stale.
-	sleep 20
+	# The guest runs on for two of its stream's reports (up to 20 s), for the record of what
+	# it notices: the frames in flight at the stop were received into pages of the source
+	# that the destination has stale.
+	wait_for 20 eval '[ $(stream_reports $logc) -ge 2 ]'
 	qmp $qmp_c quit >/dev/null 2>&1
 	wait $qc
 	grep -a '^inner: \|^pktloop' $logc | grep -v 'kernel log follows'
