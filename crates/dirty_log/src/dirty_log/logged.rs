@@ -19,6 +19,11 @@
 //! pending at the end of the pass is flushed by [`LoggedMemory::finish`] (or on drop), so a
 //! pass that ends early, even on a ring error, leaves every page it wrote marked.
 //!
+//! Most writes of a pass land where an earlier one did since the last flush (a frame after
+//! its header in one buffer, the next entry of a used ring), so each write first checks a few
+//! device ranges known to be logged in pages already pending ([`Covered`]), and only a write
+//! outside them works out its pages and joins the set. A flush forgets them with the set.
+//!
 //! A mark that fails (the log is too small for the address, or its memory faults) does not
 //! stop the pass: the first failure is kept and [`LoggedMemory::finish`] returns it, so the
 //! device can report that its log is incomplete.
@@ -26,10 +31,49 @@
 use core::cell::{Cell, RefCell};
 
 use super::virtqueue::{GuestMemory, MemError};
-use super::{mark, DirtyPages, Full, LogError, LogWords, PageRange, RingLog};
+use super::{mark, DirtyPages, Full, LogError, LogWords, PageRange, RingLog, LOG_PAGE_SHIFT};
 
 /// Runs of pages a pass keeps pending between publications before it flushes some early.
 pub const PENDING_RUNS: usize = 16;
+
+/// Slots of [`Covered`] ranges a pass keeps: one for the last buffer pages it wrote, one for
+/// each of the first `HOT_SLOTS - 1` rings of its scope.
+const HOT_SLOTS: usize = 4;
+
+/// Device bytes `lo..hi` such that a write inside them (it starts at `lo` or later and ends
+/// at `hi` or before) is logged, as [`LogScope::pages`] says, in pages the pending set holds:
+/// the write needs nothing more before the next flush.
+#[derive(Clone, Copy, Debug)]
+struct Covered {
+    lo: u64,
+    hi: u64,
+}
+
+impl Covered {
+    /// Covers nothing.
+    const NONE: Covered = Covered {
+        lo: u64::MAX,
+        hi: 0,
+    };
+
+    #[inline]
+    fn holds(&self, addr: u64, end: u64) -> bool {
+        self.lo <= addr && end <= self.hi
+    }
+
+    /// Bytes `first << 12 .. (last + 1) << 12` of a page range, if they fit in 64 bits.
+    fn of_pages(r: PageRange) -> Option<Covered> {
+        let hi = r.last.checked_add(1)?.checked_mul(1 << LOG_PAGE_SHIFT)?;
+        Some(Covered {
+            lo: r.first << LOG_PAGE_SHIFT,
+            hi,
+        })
+    }
+
+    fn overlaps(&self, r: &RingLog) -> bool {
+        r.used < self.hi && self.lo < r.used.saturating_add(r.len)
+    }
+}
 
 /// What a pass logs.
 #[derive(Clone, Copy, Debug, Default)]
@@ -50,14 +94,53 @@ impl LogScope<'_> {
 
     /// The pages to mark for a write of `len` bytes at device address `addr`, if any.
     pub fn pages(&self, addr: u64, len: u64) -> Option<PageRange> {
-        if let Some(p) = self.rings.iter().find_map(|r| r.pages(addr, len)) {
+        self.locate(addr, len).map(|(p, _)| p)
+    }
+
+    /// [`LogScope::pages`], with the index of the ring that logs the write (`None` for a
+    /// buffer).
+    fn locate(&self, addr: u64, len: u64) -> Option<(PageRange, Option<usize>)> {
+        if let Some(p) = self
+            .rings
+            .iter()
+            .enumerate()
+            .find_map(|(i, r)| r.pages(addr, len).map(|p| (p, Some(i))))
+        {
             return Some(p);
         }
         if self.buffers {
-            PageRange::of_write(addr, len)
+            PageRange::of_write(addr, len).map(|p| (p, None))
         } else {
             None
         }
+    }
+
+    /// The slot and the device range that pages `p`, where a write the scope logs with
+    /// `ring` landed, cover for later writes: every write inside the range is logged in `p`
+    /// (for [`LoggedMemory`]'s cache).
+    ///
+    /// The range must be logged the same way throughout: a buffer's pages are covered only
+    /// if no ring overlaps them, and a ring's only where no ring before it in the scope does
+    /// (the first ring a write starts in logs it). Pages that wrap past 2^64 cover nothing.
+    fn cover(&self, p: PageRange, ring: Option<usize>) -> Option<(usize, Covered)> {
+        let image = Covered::of_pages(p)?;
+        let Some(i) = ring else {
+            return (!self.rings.iter().any(|r| image.overlaps(r))).then_some((0, image));
+        };
+        if i + 1 >= HOT_SLOTS {
+            return None;
+        }
+        let r = self.rings.get(i)?;
+        // Device byte `d` of the ring is logged at `log_addr + (d - used)`.
+        let c = Covered {
+            lo: r.used.checked_add(image.lo.saturating_sub(r.log_addr))?,
+            hi: r
+                .used
+                .checked_add(image.hi.checked_sub(r.log_addr)?)?
+                .min(r.used.checked_add(r.len)?),
+        };
+        let before = self.rings.get(..i).unwrap_or(&[]);
+        (!before.iter().any(|b| c.overlaps(b))).then_some((i + 1, c))
     }
 }
 
@@ -68,6 +151,8 @@ pub struct LoggedMemory<'a, M: GuestMemory + ?Sized, L: LogWords + ?Sized> {
     scope: LogScope<'a>,
     /// Pages written since the last publication.
     pending: RefCell<DirtyPages<PENDING_RUNS>>,
+    /// Device ranges logged in pages `pending` holds; emptied with it.
+    hot: [Cell<Covered>; HOT_SLOTS],
     /// The first mark that failed.
     failed: Cell<Option<LogError>>,
 }
@@ -80,6 +165,7 @@ impl<'a, M: GuestMemory + ?Sized, L: LogWords + ?Sized> LoggedMemory<'a, M, L> {
             log,
             scope,
             pending: RefCell::new(DirtyPages::new()),
+            hot: [const { Cell::new(Covered::NONE) }; HOT_SLOTS],
             failed: Cell::new(None),
         }
     }
@@ -99,25 +185,44 @@ impl<'a, M: GuestMemory + ?Sized, L: LogWords + ?Sized> LoggedMemory<'a, M, L> {
         }
     }
 
-    /// Adds the pages of a write that happened to the pending set.
+    /// Adds the pages of a write that happened to the pending set, unless they are there.
     #[inline]
     fn wrote(&self, addr: u64, len: u64) {
-        let Some(pages) = self.scope.pages(addr, len) else {
+        if let Some(end) = addr.checked_add(len) {
+            if self.hot.iter().any(|c| c.get().holds(addr, end)) {
+                return;
+            }
+        }
+        self.wrote_elsewhere(addr, len);
+    }
+
+    /// [`Self::wrote`] for a write outside the covered ranges.
+    fn wrote_elsewhere(&self, addr: u64, len: u64) {
+        let Some((pages, ring)) = self.scope.locate(addr, len) else {
             return;
         };
         // The set is borrowed only inside these methods, which do not call each other with
         // it borrowed, so the borrow cannot fail; if it did, marking at once is as right.
         let r = match self.pending.try_borrow_mut() {
-            Ok(mut p) => match p.add(pages) {
-                Ok(()) => Ok(()),
-                // Full: the pending runs go to the log early, to make room.
-                Err(Full) => {
-                    let r = self.flush_set(&mut p);
-                    // An empty set takes any range.
-                    let _ = p.add(pages);
-                    r
+            Ok(mut p) => {
+                let r = match p.add(pages) {
+                    Ok(()) => Ok(()),
+                    // Full: the pending runs go to the log early, to make room.
+                    Err(Full) => {
+                        let r = self.flush_set(&mut p);
+                        // An empty set takes any range.
+                        let _ = p.add(pages);
+                        r
+                    }
+                };
+                // `pages` are pending now, whichever way they got there.
+                if let Some((slot, c)) = self.scope.cover(pages, ring) {
+                    if let Some(h) = self.hot.get(slot) {
+                        h.set(c);
+                    }
                 }
-            },
+                r
+            }
             Err(_) => mark(self.log, pages),
         };
         self.fail(r);
@@ -135,6 +240,9 @@ impl<'a, M: GuestMemory + ?Sized, L: LogWords + ?Sized> LoggedMemory<'a, M, L> {
     /// Marks and empties `p`, after the barrier [`DirtyPages::flush`] asks for: the pass's
     /// writes are visible before it reads a bit as already set.
     fn flush_set(&self, p: &mut DirtyPages<PENDING_RUNS>) -> Result<(), LogError> {
+        for h in &self.hot {
+            h.set(Covered::NONE);
+        }
         self.mem.fence();
         p.flush(self.log)
     }

@@ -470,3 +470,131 @@ fn bits_are_read_after_a_barrier_and_set_bits_are_not_ored_again() {
     assert_eq!(log.log.pages(), vec![page(idx), page(BASE + 0x10_000)]);
     assert_eq!(m.finish(), Ok(()));
 }
+
+/// Memory that takes every access and keeps nothing: for tests that only look at the log.
+struct NullMemory;
+
+impl GuestMemory for NullMemory {
+    fn read(&self, _addr: u64, buf: &mut [u8]) -> Result<(), MemError> {
+        buf.fill(0);
+        Ok(())
+    }
+    fn write(&self, _addr: u64, _buf: &[u8]) -> Result<(), MemError> {
+        Ok(())
+    }
+    fn load_u16_acquire(&self, _addr: u64) -> Result<u16, MemError> {
+        Ok(0)
+    }
+    fn store_u16_release(&self, _addr: u64, _val: u16) -> Result<(), MemError> {
+        Ok(())
+    }
+    fn fence(&self) {}
+}
+
+/// Writes of every shape, in buffers and in used rings (logged at their own address or
+/// elsewhere, overlapping each other, sharing pages with buffers), many of them where an
+/// earlier one landed, with publications and VMM takes at random points, against
+/// [`LogScope::pages`] as the reference: after every publication each page the reference
+/// gives for a write since the last take is marked, and in the end what the VMM took and
+/// what the log holds are exactly the reference's pages. This is what the covered ranges a
+/// pass keeps must not change.
+#[test]
+fn randomized_writes_against_the_scope() {
+    const PAGES: u64 = 4096; // the log's 64 words
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let zeros = [0u8; 9000];
+    for round in 0..400 {
+        let log = MockLog::new(PAGES / 64);
+        let mut rings = Vec::new();
+        for _ in 0..rng.below(5) {
+            let used = rng.below(PAGES * LOG_PAGE) & !1;
+            let log_addr = match rng.below(4) {
+                0 => rng.below(PAGES * LOG_PAGE),
+                1 => used + rng.below(3 * LOG_PAGE),
+                _ => used,
+            };
+            rings.push(RingLog {
+                used,
+                len: used_ring_bytes(1 + rng.below(600) as u16),
+                log_addr,
+            });
+        }
+        // Sometimes a ring starts inside the one before it.
+        if rings.len() > 1 && rng.below(2) == 0 {
+            rings[1].used = rings[0].used + rng.below(rings[0].len);
+        }
+        let scope = LogScope {
+            buffers: rng.below(5) != 0,
+            rings: &rings,
+        };
+        let logged = LoggedMemory::new(&NullMemory, &log, scope);
+        let (mut model, mut taken, mut since_take) =
+            (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+        let note = |r: Option<PageRange>, model: &mut BTreeSet<u64>, since: &mut BTreeSet<u64>| {
+            for p in r
+                .into_iter()
+                .flat_map(|r| r.first..=r.last.min(r.first + PAGES))
+            {
+                if p < PAGES {
+                    model.insert(p);
+                    since.insert(p);
+                }
+            }
+        };
+        let mut last = 0u64;
+        for step in 0..rng.below(300) {
+            let near_ring = |rng: &mut XorShift| {
+                let r = rings[rng.below(rings.len() as u64) as usize];
+                (r.used + rng.below(r.len + 16)).saturating_sub(8)
+            };
+            match rng.below(14) {
+                0 => {
+                    let addr = match rings.is_empty() {
+                        false => near_ring(&mut rng),
+                        true => rng.below(PAGES * LOG_PAGE),
+                    };
+                    let _ = logged.store_u16_release(addr, 0);
+                    note(scope.pages(addr, 2), &mut model, &mut since_take);
+                    let got: BTreeSet<u64> = log.pages().into_iter().collect();
+                    let lost: Vec<_> = since_take.difference(&got).collect();
+                    assert!(
+                        lost.is_empty(),
+                        "round {round} step {step}: written, published, not marked: {lost:?}"
+                    );
+                }
+                1 => {
+                    taken.extend(log.take());
+                    since_take.clear();
+                }
+                k => {
+                    let addr = match k {
+                        2..=6 => last.saturating_add(rng.below(200)),
+                        7..=9 if !rings.is_empty() => near_ring(&mut rng),
+                        10 => u64::MAX - rng.below(100),
+                        _ => rng.below(PAGES * LOG_PAGE + 8192),
+                    };
+                    let len = match rng.below(5) {
+                        0 => rng.below(zeros.len() as u64),
+                        1 => 12,
+                        2 => 64,
+                        _ => 8,
+                    } as usize;
+                    let _ = logged.write(addr, &zeros[..len]);
+                    note(scope.pages(addr, len as u64), &mut model, &mut since_take);
+                    last = addr.saturating_add(len as u64);
+                }
+            }
+        }
+        let _ = logged.finish();
+        let got: BTreeSet<u64> = log.pages().into_iter().collect();
+        assert!(
+            since_take.is_subset(&got),
+            "round {round}: a write unmarked at the end"
+        );
+        assert_eq!(
+            &got | &taken,
+            model,
+            "round {round}: marked other pages than written"
+        );
+    }
+}

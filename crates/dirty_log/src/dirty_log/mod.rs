@@ -248,39 +248,44 @@ impl<const N: usize> DirtyPages<N> {
         if r.first > r.last {
             return Ok(());
         }
-        // Most writes of a pass land in a page it already wrote (a used ring, the rest of a
-        // buffer): nothing to change then.
-        if self
-            .runs()
-            .iter()
-            .any(|run| run.first <= r.first && r.last <= run.last)
-        {
+        let len = self.len.min(N);
+        let runs = &mut self.runs[..len];
+        // The first run `r` joins. Runs never join each other, so a run that holds `r`
+        // whole is the only one it joins: most writes of a pass land in a page it already
+        // wrote (a used ring, the rest of a buffer), and stop here.
+        let Some(k) = runs.iter().position(|run| run.joins(&r)) else {
+            let slot = self.runs.get_mut(len).ok_or(Full)?;
+            *slot = r;
+            self.len = len + 1;
+            return Ok(());
+        };
+        let mut merged = runs[k];
+        if merged.first <= r.first && r.last <= merged.last {
             return Ok(());
         }
-        let mut merged = r;
-        // Absorb every run the growing range joins; the last slot fills the hole.
+        merged.first = merged.first.min(r.first);
+        merged.last = merged.last.max(r.last);
+        // Take run `k` out, absorb every run the grown range joins now (none before `k`
+        // joined `r`, but the growth can reach any), and put the result back. Usually it
+        // grew by a page into a gap, and one look at each other run settles it.
+        let mut n = len - 1;
+        runs[k] = runs[n];
         let mut i = 0;
-        let mut absorbed = false;
-        while i < self.len {
-            let run = self.runs[i];
+        while i < n {
+            let run = runs[i];
             if run.joins(&merged) {
                 merged.first = merged.first.min(run.first);
                 merged.last = merged.last.max(run.last);
-                self.len -= 1;
-                self.runs[i] = self.runs[self.len];
-                absorbed = true;
-                // The range grew: runs skipped before may join it now.
+                n -= 1;
+                runs[i] = runs[n];
+                // The range grew: runs looked at before may join it now.
                 i = 0;
                 continue;
             }
             i += 1;
         }
-        if self.len == N {
-            debug_assert!(!absorbed, "absorbing frees a slot");
-            return Err(Full);
-        }
-        self.runs[self.len] = merged;
-        self.len += 1;
+        runs[n] = merged;
+        self.len = n + 1;
         Ok(())
     }
 
