@@ -11,12 +11,12 @@
 # (two inner guests booted per round; selftest vhost-qemu migrates in make check).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-rounds=3 secs=5 smoke=0 migration=1 out="$REPO/results/bench"
+rounds=3 secs=5 smoke=0 migration=1 pairs=5 out="$REPO/results/bench"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rounds) rounds=$2; shift 2;;
 	--seconds) secs=$2; shift 2;;
-	--smoke) smoke=1 rounds=1 secs=1 migration=0; shift;;
+	--smoke) smoke=1 rounds=1 secs=1 migration=0 pairs=1; shift;;
 	--out) out=$2; shift 2;;
 	*) die "unknown option $1";;
 	esac
@@ -25,8 +25,8 @@ done
 rm -rf "$out"; mkdir -p "$out"
 # A migration round boots two inner guests (about 100 s each) and streams 60 s in each.
 "$REPO/scripts/vm.sh" --kernel plain --quiet \
-	--timeout $(( 300 + rounds * (20 * (secs + 4) + 120 + migration * 900) )) \
-	--out "$out/vm" -- "BENCH_ROUNDS=$rounds BENCH_SECONDS=$secs BENCH_MIGRATION=$migration bash selftests/bench/bench.sh"
+	--timeout $(( 300 + rounds * (20 * (secs + 4) + 120 + pairs * 40 + migration * 1200) )) \
+	--out "$out/vm" -- "BENCH_ROUNDS=$rounds BENCH_SECONDS=$secs BENCH_MIGRATION=$migration BENCH_LOG_PAIRS=$pairs bash selftests/bench/bench.sh"
 cp "$out/vm/samples.tsv" "$out/samples.tsv"
 args=("$out/samples.tsv" --json "$out/bench.json" --svg "$out/bench.svg")
 [ $smoke = 1 ] && args+=(--smoke)

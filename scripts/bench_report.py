@@ -111,8 +111,13 @@ def build_logging(samples):
     for size in LOG_SIZES:
         off = stats(samples.get(("log-vhost", size, "log-off", "fps"), []))
         on = stats(samples.get(("log-vhost", size, "log-on", "fps"), []))
+        # Each pair of samples ran back to back; the median of their ratios, not the ratio
+        # of the medians, is the figure (older sample files have no pairs).
+        pairs = stats(samples.get(("log-vhost", size, "on-vs-off", "ratio"), []))
         rows.append({"section": "log-vhost", "row": f"{size} B", "unit": "frames/s",
-                     "off": off, "on": on, "on_vs_off": ratio(on, off)})
+                     "off": off, "on": on,
+                     "on_vs_off": pairs["median"] if pairs else ratio(on, off),
+                     "pair_ratios": pairs})
     return rows
 
 
@@ -144,9 +149,17 @@ def migration_table(rows):
 
 
 def logging_table(rows):
-    head = ["path", "frames", "unit", "logging off", "logging on", "on vs off"]
-    body = [[r["section"], r["row"], r["unit"], cell(r["off"]), cell(r["on"]),
-             "-" if r["on_vs_off"] is None else f"{r['on_vs_off']:.2f}x"] for r in rows]
+    head = ["path", "frames", "unit", "logging off", "logging on", "on vs off (pairs)"]
+
+    def pairs(r):
+        if r["on_vs_off"] is None:
+            return "-"
+        p = r.get("pair_ratios")
+        if not p:
+            return f"{r['on_vs_off']:.2f}x"
+        return f"{p['median']:.2f}x [{p['min']:.2f}..{p['max']:.2f}, n={p['n']}]"
+    body = [[r["section"], r["row"], r["unit"], cell(r["off"]), cell(r["on"]), pairs(r)]
+            for r in rows]
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
     return "\n".join([line(head)] + [line(b) for b in body])
@@ -309,14 +322,19 @@ def main():
     print()
     print("dirty logging (ours only; no upstream device logs): the vhost path while migrating")
     print(logging_table(logging))
+    stalled = {v: samples.get(("migration", "256MiB", v, "stalled"), []) for v in ("ours", "upstream")}
     if migration:
         print()
         print("live migration under a stream (QEMU 7.2; lower is better but for frames/s):")
         print(migration_table(migration))
+        print("guest stalled on the destination after the switch: " + ", ".join(
+            f"{v} {int(sum(x))} of {len(x)} runs" for v, x in stalled.items()))
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"rows": rows, "scaling": scaling, "logging": logging,
-                       "migration": migration}, f, indent=1)
+                       "migration": migration,
+                       "migration_stalled": {v: {"runs": len(x), "stalled": int(sum(x))}
+                                             for v, x in stalled.items()}}, f, indent=1)
     if a.svg:
         with open(a.svg, "w") as f:
             f.write(svg(rows))
