@@ -33,8 +33,8 @@ use core::cell::{Cell, RefCell};
 use super::virtqueue::{GuestMemory, MemError};
 use super::{mark, DirtyPages, Full, LogError, LogWords, PageRange, RingLog, LOG_PAGE_SHIFT};
 
-/// Runs of pages a pass keeps pending between publications before it flushes some early.
-pub const PENDING_RUNS: usize = 16;
+/// Log words a pass keeps pending between publications before it flushes them early.
+pub const PENDING_WORDS: usize = 16;
 
 /// Slots of [`Covered`] ranges a pass keeps: one for the last buffer pages it wrote, one for
 /// each of the first `HOT_SLOTS - 1` rings of its scope.
@@ -150,7 +150,7 @@ pub struct LoggedMemory<'a, M: GuestMemory + ?Sized, L: LogWords + ?Sized> {
     log: &'a L,
     scope: LogScope<'a>,
     /// Pages written since the last publication.
-    pending: RefCell<DirtyPages<PENDING_RUNS>>,
+    pending: RefCell<DirtyPages<PENDING_WORDS>>,
     /// Device ranges logged in pages `pending` holds; emptied with it.
     hot: [Cell<Covered>; HOT_SLOTS],
     /// The first mark that failed.
@@ -207,12 +207,16 @@ impl<'a, M: GuestMemory + ?Sized, L: LogWords + ?Sized> LoggedMemory<'a, M, L> {
             Ok(mut p) => {
                 let r = match p.add(pages) {
                     Ok(()) => Ok(()),
-                    // Full: the pending runs go to the log early, to make room.
+                    // Full: the pending words go to the log early, to make room.
                     Err(Full) => {
                         let r = self.flush_set(&mut p);
-                        // An empty set takes any range.
-                        let _ = p.add(pages);
-                        r
+                        match p.add(pages) {
+                            Ok(()) => r,
+                            // More words than the set holds (a write of megabytes, which
+                            // no datapath makes): marked at once, after the write, and not
+                            // covered, since a later write must be marked after it again.
+                            Err(Full) => return self.fail(r.and(mark(self.log, pages))),
+                        }
                     }
                 };
                 // `pages` are pending now, whichever way they got there.
@@ -239,7 +243,7 @@ impl<'a, M: GuestMemory + ?Sized, L: LogWords + ?Sized> LoggedMemory<'a, M, L> {
 
     /// Marks and empties `p`, after the barrier [`DirtyPages::flush`] asks for: the pass's
     /// writes are visible before it reads a bit as already set.
-    fn flush_set(&self, p: &mut DirtyPages<PENDING_RUNS>) -> Result<(), LogError> {
+    fn flush_set(&self, p: &mut DirtyPages<PENDING_WORDS>) -> Result<(), LogError> {
         for h in &self.hot {
             h.set(Covered::NONE);
         }

@@ -431,7 +431,8 @@ impl LogWords for Fenced<'_> {
 
 #[test]
 fn bits_are_read_after_a_barrier_and_set_bits_are_not_ored_again() {
-    let mem = MockMemory::new(BASE, MEM_LEN);
+    // Room for more log words' worth of pages than the pending set holds.
+    let mem = MockMemory::new(BASE, 2 * MEM_LEN);
     let log = Fenced {
         log: MockLog::new(LOG_WORDS),
         mem: &mem,
@@ -439,9 +440,9 @@ fn bits_are_read_after_a_barrier_and_set_bits_are_not_ored_again() {
     };
     let idx = BASE + 0x1002;
     let m = LoggedMemory::new(&mem, &log, BUFFERS);
-    // More runs than the pending set holds: the early flush reads bits too.
-    for i in 0..(PENDING_RUNS as u64 + 4) {
-        m.write(BASE + 0x10_000 + 0x2000 * i, &[1; 8]).unwrap();
+    // Pages in more words than the pending set holds: the early flush reads bits too.
+    for i in 0..(PENDING_WORDS as u64 + 4) {
+        m.write(BASE + 0x10_000 + LOG_CHUNK * i, &[1; 8]).unwrap();
     }
     assert!(!log.fences_at_load.borrow().is_empty(), "no early flush");
     assert!(log.fences_at_load.borrow().iter().all(|&f| f >= 1));
@@ -458,7 +459,7 @@ fn bits_are_read_after_a_barrier_and_set_bits_are_not_ored_again() {
     // The same pages again: their bits are still set, so only the index page is ORed (it
     // is marked after the store, unconditionally).
     for i in 0..4 {
-        m.write(BASE + 0x10_000 + 0x2000 * i, &[2; 8]).unwrap();
+        m.write(BASE + 0x10_000 + LOG_CHUNK * i, &[2; 8]).unwrap();
     }
     m.store_u16_release(idx, 2).unwrap();
     assert_eq!(log.log.ors(), ors + 1);
@@ -597,4 +598,25 @@ fn randomized_writes_against_the_scope() {
             "round {round}: marked other pages than written"
         );
     }
+}
+
+/// A write over more log words than the pending set holds is marked at once, and a later
+/// write inside it is marked again after the VMM has taken the log.
+#[test]
+fn a_write_wider_than_the_set_is_marked_at_once() {
+    const WORDS: u64 = 64;
+    let log = MockLog::new(WORDS);
+    let m = LoggedMemory::new(&NullMemory, &log, BUFFERS);
+    let len = (PENDING_WORDS as u64 + 2) * LOG_CHUNK;
+    m.copy(LOG_CHUNK, 0, len).unwrap();
+    let first = LOG_CHUNK / LOG_PAGE;
+    assert_eq!(
+        log.pages(),
+        (first..first + len / LOG_PAGE).collect::<Vec<_>>()
+    );
+    assert_eq!(log.take().len() as u64, len / LOG_PAGE);
+    m.write(LOG_CHUNK + 5 * LOG_PAGE, &[1; 8]).unwrap();
+    m.store_u16_release(0x10, 1).unwrap();
+    assert_eq!(log.pages(), vec![0, first + 5]);
+    assert_eq!(m.finish(), Ok(()));
 }

@@ -10,10 +10,10 @@
 //!
 //! The rule a device follows: every page it writes while logging is on is marked before
 //! the used index that makes the write visible is published; pages it only reads are not.
-//! A datapath pass collects the pages it wrote in a [`DirtyPages`] (fixed capacity,
-//! adjacent and overlapping runs merged, so a pass of a few hundred frames in a few
-//! buffers' pages costs a few word reads, and an atomic OR for a bit not set yet), and
-//! flushes it into the log before it publishes.
+//! A datapath pass collects the pages it wrote in a [`DirtyPages`] (the log words to set and
+//! their masks, a fixed number of them, so a pass of a few hundred frames in a few buffers'
+//! pages costs a few word reads, and an atomic OR for a bit not set yet), and flushes it
+//! into the log before it publishes.
 //! Used-ring writes are logged at the ring's `log_guest_addr` ([`RingLog`]), which is what
 //! `VHOST_VRING_F_LOG` asks for.
 //!
@@ -34,7 +34,7 @@ pub mod mock;
 #[cfg(test)]
 mod tests;
 
-pub use self::logged::{LogScope, LoggedMemory, PENDING_RUNS};
+pub use self::logged::{LogScope, LoggedMemory, PENDING_WORDS};
 
 /// log2 of the page size the log tracks.
 pub const LOG_PAGE_SHIFT: u32 = 12;
@@ -198,27 +198,31 @@ pub fn mark_missing<L: LogWords + ?Sized>(log: &L, r: PageRange) -> Result<(), L
     Ok(())
 }
 
-/// The set is full: flush it (or mark the range at once) and add again.
+/// The set is full: flush it and add again (or mark the range at once).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Full;
 
-/// The pages a datapath pass wrote, to be marked before it publishes: at most `N` disjoint
-/// runs, each added range merged into a run it overlaps or touches.
+/// The pages a datapath pass wrote, to be marked before it publishes, kept as the log
+/// words to set and their masks: at most `N` words, each covering 64 pages (256 KiB of
+/// guest). A page joins the set with an OR into the word the set touched last, most of the
+/// time (the next buffer page, a used ring), and a flush reads each word once.
 ///
 /// # Invariants
 ///
-/// `len <= N`; `runs[..len]` are pairwise disjoint and not adjacent (no two of them join).
+/// `len <= N`; the words of `words[..len]` are distinct; `last < len`, or `len == 0`.
 #[derive(Clone, Debug)]
 pub struct DirtyPages<const N: usize> {
-    runs: [PageRange; N],
+    words: [(u64, u64); N],
     len: usize,
+    last: usize,
 }
 
 impl<const N: usize> Default for DirtyPages<N> {
     fn default() -> Self {
         Self {
-            runs: [PageRange { first: 0, last: 0 }; N],
+            words: [(0, 0); N],
             len: 0,
+            last: 0,
         }
     }
 }
@@ -234,62 +238,67 @@ impl<const N: usize> DirtyPages<N> {
         self.len == 0
     }
 
-    /// The runs held.
-    pub fn runs(&self) -> &[PageRange] {
-        self.runs.get(..self.len).unwrap_or(&[])
+    /// The words held, each with the bits to set in it, in the order they joined.
+    pub fn pending(&self) -> &[(u64, u64)] {
+        self.words.get(..self.len).unwrap_or(&[])
     }
 
     /// Adds the pages of `r` (with `first <= last`; anything else is ignored).
     ///
     /// # Errors
     ///
-    /// [`Full`] if `r` joins no run and all `N` are taken; nothing changes then.
+    /// [`Full`] if the words of `r` the set does not hold yet outnumber its free slots
+    /// (always so for a range over more than `N` words); nothing changes then.
     pub fn add(&mut self, r: PageRange) -> Result<(), Full> {
         if r.first > r.last {
             return Ok(());
         }
+        let (first, last) = (r.first / WORD_BITS, r.last / WORD_BITS);
+        if first == last {
+            // Within one word, as nearly every write is: bits `r.first % 64 ..= r.last % 64`.
+            let (lo, hi) = (r.first % WORD_BITS, r.last % WORD_BITS);
+            return self.add_word(first, (u64::MAX >> (WORD_BITS - 1 - hi)) & (u64::MAX << lo));
+        }
+        let held = self
+            .pending()
+            .iter()
+            .filter(|(w, _)| (first..=last).contains(w));
+        let missing = (last - first + 1).saturating_sub(held.count() as u64);
+        if missing > (N - self.len.min(N)) as u64 {
+            return Err(Full);
+        }
+        words(r).try_for_each(|(word, mask)| self.add_word(word, mask))
+    }
+
+    #[inline]
+    fn add_word(&mut self, word: u64, mask: u64) -> Result<(), Full> {
         let len = self.len.min(N);
-        let runs = &mut self.runs[..len];
-        // The first run `r` joins. Runs never join each other, so a run that holds `r`
-        // whole is the only one it joins: most writes of a pass land in a page it already
-        // wrote (a used ring, the rest of a buffer), and stop here.
-        let Some(k) = runs.iter().position(|run| run.joins(&r)) else {
-            let slot = self.runs.get_mut(len).ok_or(Full)?;
-            *slot = r;
-            self.len = len + 1;
-            return Ok(());
-        };
-        let mut merged = runs[k];
-        if merged.first <= r.first && r.last <= merged.last {
-            return Ok(());
-        }
-        merged.first = merged.first.min(r.first);
-        merged.last = merged.last.max(r.last);
-        // Take run `k` out, absorb every run the grown range joins now (none before `k`
-        // joined `r`, but the growth can reach any), and put the result back. Usually it
-        // grew by a page into a gap, and one look at each other run settles it.
-        let mut n = len - 1;
-        runs[k] = runs[n];
-        let mut i = 0;
-        while i < n {
-            let run = runs[i];
-            if run.joins(&merged) {
-                merged.first = merged.first.min(run.first);
-                merged.last = merged.last.max(run.last);
-                n -= 1;
-                runs[i] = runs[n];
-                // The range grew: runs looked at before may join it now.
-                i = 0;
-                continue;
+        if let Some(e) = self.words.get_mut(..len).and_then(|w| w.get_mut(self.last)) {
+            if e.0 == word {
+                e.1 |= mask;
+                return Ok(());
             }
-            i += 1;
         }
-        runs[n] = merged;
-        self.len = n + 1;
+        if let Some((i, e)) = self
+            .words
+            .iter_mut()
+            .take(len)
+            .enumerate()
+            .find(|(_, e)| e.0 == word)
+        {
+            e.1 |= mask;
+            self.last = i;
+            return Ok(());
+        }
+        let slot = self.words.get_mut(len).ok_or(Full)?;
+        *slot = (word, mask);
+        self.last = len;
+        self.len = len + 1;
         Ok(())
     }
 
-    /// Marks every run in `log` ([`mark_missing`]) and empties the set.
+    /// Sets the pending bits in `log` and empties the set: each word is read, and ORed only
+    /// if a bit is missing ([`mark_missing`]'s rule).
     ///
     /// # Ordering
     ///
@@ -297,16 +306,24 @@ impl<const N: usize> DirtyPages<N> {
     ///
     /// # Errors
     ///
-    /// The first error of [`mark`]; every run is still attempted, and the set is emptied
-    /// either way (a page past the log stays unmarkable).
+    /// [`LogError::OutOfLog`] for a word past the log, or the first [`LogError::Fault`];
+    /// every word is still attempted, and the set is emptied either way.
     pub fn flush<L: LogWords + ?Sized>(&mut self, log: &L) -> Result<(), LogError> {
+        let n = log.words();
         let mut first_err = Ok(());
-        for r in self.runs() {
-            if let Err(e) = mark_missing(log, *r) {
-                first_err = first_err.and(Err(e));
-            }
+        for &(word, mask) in self.pending() {
+            let r = if word >= n {
+                Err(LogError::OutOfLog)
+            } else {
+                log.load(word).and_then(|v| match v & mask == mask {
+                    true => Ok(()),
+                    false => log.fetch_or(word, mask),
+                })
+            };
+            first_err = first_err.and(r);
         }
         self.len = 0;
+        self.last = 0;
         first_err
     }
 }
