@@ -187,13 +187,21 @@ pub fn mark<L: LogWords + ?Sized>(log: &L, r: PageRange) -> Result<(), LogError>
 /// As [`mark`].
 pub fn mark_missing<L: LogWords + ?Sized>(log: &L, r: PageRange) -> Result<(), LogError> {
     let n = log.words();
-    for (word, mask) in words(r) {
-        if word >= n {
-            return Err(LogError::OutOfLog);
-        }
-        if log.load(word)? & mask != mask {
-            log.fetch_or(word, mask)?;
-        }
+    words(r).try_for_each(|(word, mask)| mark_word_missing(log, n, word, mask))
+}
+
+/// [`mark_missing`] for the bits `mask` of word `word` of a log of `n` words.
+fn mark_word_missing<L: LogWords + ?Sized>(
+    log: &L,
+    n: u64,
+    word: u64,
+    mask: u64,
+) -> Result<(), LogError> {
+    if word >= n {
+        return Err(LogError::OutOfLog);
+    }
+    if log.load(word)? & mask != mask {
+        log.fetch_or(word, mask)?;
     }
     Ok(())
 }
@@ -312,15 +320,7 @@ impl<const N: usize> DirtyPages<N> {
         let n = log.words();
         let mut first_err = Ok(());
         for &(word, mask) in self.pending() {
-            let r = if word >= n {
-                Err(LogError::OutOfLog)
-            } else {
-                log.load(word).and_then(|v| match v & mask == mask {
-                    true => Ok(()),
-                    false => log.fetch_or(word, mask),
-                })
-            };
-            first_err = first_err.and(r);
+            first_err = first_err.and(mark_word_missing(log, n, word, mask));
         }
         self.len = 0;
         self.last = 0;
