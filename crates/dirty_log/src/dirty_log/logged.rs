@@ -23,6 +23,9 @@
 //! its header in one buffer, the next entry of a used ring), so each write first checks a few
 //! device ranges known to be logged in pages already pending ([`Covered`]), and only a write
 //! outside them works out its pages and joins the set. A flush forgets them with the set.
+//! The next most common write, the first into a new buffer page (each received frame's), is
+//! taken without asking the scope which ring it is in when the page lies outside the span
+//! from the lowest ring to the highest: the page joins the word the set touched last.
 //!
 //! A mark that fails (the log is too small for the address, or its memory faults) does not
 //! stop the pass: the first failure is kept and [`LoggedMemory::finish`] returns it, so the
@@ -31,7 +34,9 @@
 use core::cell::{Cell, RefCell};
 
 use super::virtqueue::{GuestMemory, MemError};
-use super::{mark, DirtyPages, Full, LogError, LogWords, PageRange, RingLog, LOG_PAGE_SHIFT};
+use super::{
+    mark, DirtyPages, Full, LogError, LogWords, PageRange, RingLog, LOG_PAGE, LOG_PAGE_SHIFT,
+};
 
 /// Log words a pass keeps pending between publications before it flushes them early.
 pub const PENDING_WORDS: usize = 16;
@@ -153,6 +158,9 @@ pub struct LoggedMemory<'a, M: GuestMemory + ?Sized, L: LogWords + ?Sized> {
     pending: RefCell<DirtyPages<PENDING_WORDS>>,
     /// Device ranges logged in pages `pending` holds; emptied with it.
     hot: [Cell<Covered>; HOT_SLOTS],
+    /// Device bytes from the lowest ring of the scope to the end of the highest: a page
+    /// outside them holds no ring, so a write in it is logged at its own address.
+    rings: Covered,
     /// The first mark that failed.
     failed: Cell<Option<LogError>>,
 }
@@ -166,6 +174,10 @@ impl<'a, M: GuestMemory + ?Sized, L: LogWords + ?Sized> LoggedMemory<'a, M, L> {
             scope,
             pending: RefCell::new(DirtyPages::new()),
             hot: [const { Cell::new(Covered::NONE) }; HOT_SLOTS],
+            rings: scope.rings.iter().fold(Covered::NONE, |b, r| Covered {
+                lo: b.lo.min(r.used),
+                hi: b.hi.max(r.used.saturating_add(r.len)),
+            }),
             failed: Cell::new(None),
         }
     }
@@ -189,11 +201,37 @@ impl<'a, M: GuestMemory + ?Sized, L: LogWords + ?Sized> LoggedMemory<'a, M, L> {
     #[inline]
     fn wrote(&self, addr: u64, len: u64) {
         if let Some(end) = addr.checked_add(len) {
-            if self.hot.iter().any(|c| c.get().holds(addr, end)) {
+            if self.hot.iter().any(|c| c.get().holds(addr, end)) || self.wrote_in_page(addr, end) {
                 return;
             }
         }
         self.wrote_elsewhere(addr, len);
+    }
+
+    /// The common write outside the covered ranges, done without [`LogScope::locate`]: a
+    /// buffer write of `addr..end` within one page that holds no ring. Its page joins the
+    /// set and becomes the covered buffer range. `false` (nothing done) for any other write,
+    /// or when the set is full.
+    #[inline]
+    fn wrote_in_page(&self, addr: u64, end: u64) -> bool {
+        let page = addr >> LOG_PAGE_SHIFT;
+        if !self.scope.buffers || end == addr || (end - 1) >> LOG_PAGE_SHIFT != page {
+            return false;
+        }
+        let lo = page << LOG_PAGE_SHIFT;
+        // The last page of the address space covers all but its last byte.
+        let hi = lo.saturating_add(LOG_PAGE);
+        if hi > self.rings.lo && lo < self.rings.hi {
+            return false;
+        }
+        let Ok(mut p) = self.pending.try_borrow_mut() else {
+            return false;
+        };
+        if p.add_page(page).is_err() {
+            return false;
+        }
+        self.hot[0].set(Covered { lo, hi });
+        true
     }
 
     /// [`Self::wrote`] for a write outside the covered ranges.

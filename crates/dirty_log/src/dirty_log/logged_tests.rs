@@ -620,3 +620,40 @@ fn a_write_wider_than_the_set_is_marked_at_once() {
     assert_eq!(log.pages(), vec![0, first + 5]);
     assert_eq!(m.finish(), Ok(()));
 }
+
+/// Buffer writes in a page between two rings, in the page a ring ends in, and above both,
+/// next to a write in a ring: each buffer write is logged at its own address and the ring
+/// write at the ring's, whichever way [`LoggedMemory`] takes them (a page of the span from
+/// the lowest ring to the highest goes the long way, through [`LogScope::locate`]).
+#[test]
+fn buffer_writes_between_and_beside_rings() {
+    let rings = [
+        RingLog {
+            used: 0x1000,
+            len: used_ring_bytes(64),
+            log_addr: 0x20_0000,
+        },
+        RingLog {
+            used: 0x8000,
+            len: used_ring_bytes(64),
+            log_addr: 0x30_0000,
+        },
+    ];
+    let log = MockLog::new(LOG_WORDS);
+    let m = LoggedMemory::new(
+        &NullMemory,
+        &log,
+        LogScope {
+            buffers: true,
+            rings: &rings,
+        },
+    );
+    m.write(0x4010, &[0; 12]).unwrap();
+    m.write(0x4100, &[0; 64]).unwrap();
+    // 0x1300 is past ring 0's 518 bytes, in its page.
+    m.write(0x1300, &[0; 8]).unwrap();
+    m.write(0x1010, &[0; 8]).unwrap();
+    m.write(0xa000, &[0; 8]).unwrap();
+    assert_eq!(m.finish(), Ok(()));
+    assert_eq!(log.pages(), vec![0x1, 0x4, 0xa, 0x200]);
+}

@@ -278,6 +278,16 @@ impl<const N: usize> DirtyPages<N> {
         words(r).try_for_each(|(word, mask)| self.add_word(word, mask))
     }
 
+    /// Adds page `page`: [`DirtyPages::add`] of one page, for the datapath's common write.
+    ///
+    /// # Errors
+    ///
+    /// [`Full`] if the page's word is not held and no slot is free; nothing changes then.
+    #[inline]
+    pub fn add_page(&mut self, page: u64) -> Result<(), Full> {
+        self.add_word(page / WORD_BITS, 1 << (page % WORD_BITS))
+    }
+
     #[inline]
     fn add_word(&mut self, word: u64, mask: u64) -> Result<(), Full> {
         let len = self.len.min(N);
