@@ -198,7 +198,11 @@ impl<'a, M: GuestMemory + ?Sized, L: LogWords + ?Sized> LoggedMemory<'a, M, L> {
     }
 
     /// Adds the pages of a write that happened to the pending set, unless they are there.
-    #[inline]
+    ///
+    /// The two writes nearly every frame makes, one inside a covered range and the first
+    /// into a new buffer page, are taken here without a call: a call and its return cost
+    /// more than the check itself where the device runs under emulation.
+    #[inline(always)]
     fn wrote(&self, addr: u64, len: u64) {
         if let Some(end) = addr.checked_add(len) {
             if self.hot.iter().any(|c| c.get().holds(addr, end)) || self.wrote_in_page(addr, end) {
@@ -209,10 +213,10 @@ impl<'a, M: GuestMemory + ?Sized, L: LogWords + ?Sized> LoggedMemory<'a, M, L> {
     }
 
     /// The common write outside the covered ranges, done without [`LogScope::locate`]: a
-    /// buffer write of `addr..end` within one page that holds no ring. Its page joins the
-    /// set and becomes the covered buffer range. `false` (nothing done) for any other write,
-    /// or when the set is full.
-    #[inline]
+    /// buffer write of `addr..end` within one page that holds no ring, whose log word is
+    /// the one the set touched last (or the set is empty). The page joins the set and
+    /// becomes the covered buffer range. `false` (nothing done) for any other write.
+    #[inline(always)]
     fn wrote_in_page(&self, addr: u64, end: u64) -> bool {
         let page = addr >> LOG_PAGE_SHIFT;
         if !self.scope.buffers || end == addr || (end - 1) >> LOG_PAGE_SHIFT != page {
@@ -227,14 +231,16 @@ impl<'a, M: GuestMemory + ?Sized, L: LogWords + ?Sized> LoggedMemory<'a, M, L> {
         let Ok(mut p) = self.pending.try_borrow_mut() else {
             return false;
         };
-        if p.add_page(page).is_err() {
+        if !p.add_page_to_last(page) {
             return false;
         }
         self.hot[0].set(Covered { lo, hi });
         true
     }
 
-    /// [`Self::wrote`] for a write outside the covered ranges.
+    /// [`Self::wrote`] for a write outside the covered ranges that
+    /// [`Self::wrote_in_page`] does not take.
+    #[inline(never)]
     fn wrote_elsewhere(&self, addr: u64, len: u64) {
         let Some((pages, ring)) = self.scope.locate(addr, len) else {
             return;
@@ -297,27 +303,29 @@ impl<M: GuestMemory + ?Sized, L: LogWords + ?Sized> Drop for LoggedMemory<'_, M,
 }
 
 impl<M: GuestMemory + ?Sized, L: LogWords + ?Sized> GuestMemory for LoggedMemory<'_, M, L> {
-    #[inline]
+    #[inline(always)]
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemError> {
         self.mem.read(addr, buf)
     }
 
-    // A write that fails may have written a prefix, so its pages are logged either way.
-    #[inline]
+    // Inlined into the datapath as the accessors of the memory they wrap are, with the
+    // common case of the log check (see `wrote`). A write that fails may have written a
+    // prefix, so its pages are logged either way.
+    #[inline(always)]
     fn write(&self, addr: u64, buf: &[u8]) -> Result<(), MemError> {
         let r = self.mem.write(addr, buf);
         self.wrote(addr, buf.len() as u64);
         r
     }
 
-    #[inline]
+    #[inline(always)]
     fn copy(&self, dst: u64, src: u64, len: u64) -> Result<(), MemError> {
         let r = self.mem.copy(dst, src, len);
         self.wrote(dst, len);
         r
     }
 
-    #[inline]
+    #[inline(always)]
     fn load_u16_acquire(&self, addr: u64) -> Result<u16, MemError> {
         self.mem.load_u16_acquire(addr)
     }
@@ -331,7 +339,7 @@ impl<M: GuestMemory + ?Sized, L: LogWords + ?Sized> GuestMemory for LoggedMemory
         r
     }
 
-    #[inline]
+    #[inline(always)]
     fn fence(&self) {
         self.mem.fence()
     }

@@ -278,14 +278,28 @@ impl<const N: usize> DirtyPages<N> {
         words(r).try_for_each(|(word, mask)| self.add_word(word, mask))
     }
 
-    /// Adds page `page`: [`DirtyPages::add`] of one page, for the datapath's common write.
-    ///
-    /// # Errors
-    ///
-    /// [`Full`] if the page's word is not held and no slot is free; nothing changes then.
-    #[inline]
-    pub fn add_page(&mut self, page: u64) -> Result<(), Full> {
-        self.add_word(page / WORD_BITS, 1 << (page % WORD_BITS))
+    /// Adds page `page` if its word is the one the set touched last, or the set is empty:
+    /// the case nearly every datapath write is, done in a few instructions. `false` (and
+    /// nothing changes) otherwise, and [`DirtyPages::add`] takes the page.
+    #[inline(always)]
+    pub fn add_page_to_last(&mut self, page: u64) -> bool {
+        let (word, mask) = (page / WORD_BITS, 1 << (page % WORD_BITS));
+        if self.len == 0 {
+            if let Some(e) = self.words.first_mut() {
+                *e = (word, mask);
+                self.len = 1;
+                self.last = 0;
+                return true;
+            }
+            return false;
+        }
+        match self.words.get_mut(self.last) {
+            Some(e) if e.0 == word => {
+                e.1 |= mask;
+                true
+            }
+            _ => false,
+        }
     }
 
     #[inline]

@@ -135,6 +135,28 @@ fn pass_set_keeps_each_word_once_with_its_bits() {
     assert_eq!(s.pending().len(), 4);
 }
 
+/// The datapath's shortcut takes a page only into an empty set or the word touched last,
+/// and leaves everything else to `add`.
+#[test]
+fn a_page_joins_the_last_word_or_an_empty_set() {
+    let mut s = DirtyPages::<4>::new();
+    assert!(s.add_page_to_last(70));
+    assert!(s.add_page_to_last(65));
+    assert_eq!(s.pending(), &[(1, 1 << 6 | 1 << 1)]);
+    // Another word, even one held but not touched last, is not taken.
+    assert!(!s.add_page_to_last(3));
+    s.add(range(3, 3)).unwrap();
+    assert!(!s.add_page_to_last(66));
+    assert_eq!(s.pending(), &[(1, 1 << 6 | 1 << 1), (0, 1 << 3)]);
+    assert!(s.add_page_to_last(4));
+    assert_eq!(s.pending()[1], (0, 1 << 3 | 1 << 4));
+    // After a flush the set is empty again and takes any page.
+    let log = MockLog::new(4);
+    s.flush(&log).unwrap();
+    assert!(s.add_page_to_last(255));
+    assert_eq!(s.pending(), &[(3, 1 << 63)]);
+}
+
 #[test]
 fn flush_reads_bits_set_and_ors_the_rest() {
     let log = MockLog::new(8);
