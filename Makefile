@@ -33,11 +33,13 @@ demo:
 
 ROUNDS ?= 3
 SECS ?= 5
+# One section alone: make bench ONLY=migration ROUNDS=8 (see scripts/bench.sh).
+ONLY ?=
 
 bench:
 	@scripts/setup.sh
 	@cargo build --release -q -p vmdev_selftest_tools
-	@scripts/bench.sh --rounds $(ROUNDS) --seconds $(SECS)
+	@scripts/bench.sh --rounds $(ROUNDS) --seconds $(SECS) $(if $(ONLY),--only $(ONLY))
 
 FUZZ_SECS ?= 3600
 FUZZ_SEED ?= random

@@ -8,13 +8,20 @@
 # Variants are measured interleaved: in every round each row runs every variant, the order
 # rotating from round to round, so slow drift of the host hits all variants alike.
 # Environment: BENCH_ROUNDS (3), BENCH_SECONDS per traffic sample (5), BENCH_LOG_PAIRS (5,
-# back-to-back pairs per round of the dirty-log rows), BENCH_MIGRATION (1: the migration rows).
+# back-to-back pairs per round of the dirty-log rows), BENCH_MIGRATION (1: the migration rows),
+# BENCH_ONLY (one section to run alone: control, kernel, vhost, logging, migration or multiqueue;
+# the devices of every section are still set up, which takes seconds).
 # Poll every 10 ms: wait_for's default 100 ms steps would dominate create-to-up.
 WAIT_HZ=100
 . "$(dirname "$0")/../lib.sh"
 ROUNDS=${BENCH_ROUNDS:-3}
 SECS=${BENCH_SECONDS:-5}
 OUT=/tmp/out/samples.tsv
+# rounds SECTION: the rounds of SECTION, none when BENCH_ONLY names another one.
+rounds() {
+	[ -n "${BENCH_ONLY:-}" ] && [ "$BENCH_ONLY" != "$1" ] && return 0
+	seq 1 "$ROUNDS"
+}
 : >$OUT
 sample() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>$OUT; }
 now() { date +%s.%N; }
@@ -73,7 +80,7 @@ up_remove() { vdpa dev del "$1"; }
 slab_kb() { awk '/^Slab:/ { print $2 }' /proc/meminfo; }
 vmalloc_kb() { awk '/^VmallocUsed:/ { print $2 }' /proc/meminfo; }
 
-for r in $(seq 1 "$ROUNDS"); do
+for r in $(rounds control); do
 	for variant in ours upstream; do
 		# Create to up, one device at a time.
 		for i in 1 2 3; do
@@ -149,7 +156,7 @@ pktgen_run() {
 }
 
 variants=(ours upstream dummy)
-for r in $(seq 1 "$ROUNDS"); do
+for r in $(rounds kernel); do
 	for size in 64 512 1500 1514; do
 		for k in 0 1 2; do
 			variant=${variants[$(( (r + k) % 3 ))]}
@@ -189,7 +196,7 @@ field_after() { # field_after LINE-PREFIX KEY TEXT: as field, on the line starti
 }
 
 variants=(ours upstream)
-for r in $(seq 1 "$ROUNDS"); do
+for r in $(rounds vhost); do
 	for size in 64 512 1500 1514; do
 		for k in 0 1; do
 			variant=${variants[$(( (r + k) % 2 ))]}
@@ -228,7 +235,7 @@ done
 # round runs LOG_PAIRS pairs of short samples, off and on back to back (in alternating
 # order), and the figure is the median of the pairs' ratios.
 LOG_PAIRS=${BENCH_LOG_PAIRS:-5}
-for r in $(seq 1 "$ROUNDS"); do
+for r in $(rounds logging); do
 	for size in 64 1514; do
 		for p in $(seq 1 "$LOG_PAIRS"); do
 			declare -A pair=()
@@ -255,7 +262,7 @@ done
 # log (no shadow virtqueues), upstream's vdpa_sim_net with x-svq=on, the only way QEMU 7.2
 # migrates it. One QEMU pair at a time; QEMU's own total time and downtime, and the stream's
 # frames lost. BENCH_MIGRATION=0 (the smoke run) skips it: it boots two inner guests a round.
-if [ "${BENCH_MIGRATION:-1}" = 1 ]; then
+if [ "${BENCH_MIGRATION:-1}" = 1 ] && [ -n "$(rounds migration)" ]; then
 	. "$(dirname "$0")/../inner.sh"
 	ulimit -l unlimited
 	MIG_STREAM=${BENCH_MIGRATION_STREAM:-60}
@@ -317,7 +324,7 @@ fi
 # vhost path: one client thread per pair, each looping frames on its own pair.
 mq_vh=$(create_vhost "$(new_uuid)") || exit 1
 note "multiqueue vhost path: $mq_vh"
-for r in $(seq 1 "$ROUNDS"); do
+for r in $(rounds multiqueue); do
 	for size in 64 1514; do
 		for k in 0 1 2; do
 			pairs=$(( 1 << ((r + k) % 3) ))
@@ -364,7 +371,7 @@ pktgen_mq_run() {
 	for t in 0 1; do pg kpktgend_$t rem_device_all; done
 	echo "($rx1 - $rx0) / $(elapsed "$t0" "$t1")" | bc -l
 }
-for r in $(seq 1 "$ROUNDS"); do
+for r in $(rounds multiqueue); do
 	for size in 64 1514; do
 		for k in 0 1 2; do
 			pairs=$(( 1 << ((r + k) % 3) ))

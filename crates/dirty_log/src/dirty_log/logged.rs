@@ -23,9 +23,11 @@
 //! its header in one buffer, the next entry of a used ring), so each write first checks a few
 //! device ranges known to be logged in pages already pending ([`Covered`]), and only a write
 //! outside them works out its pages and joins the set. A flush forgets them with the set.
-//! The next most common write, the first into a new buffer page (each received frame's), is
-//! taken without asking the scope which ring it is in when the page lies outside the span
-//! from the lowest ring to the highest: the page joins the word the set touched last.
+//! The next most common write, the first into a new buffer page (each received frame's
+//! header), is taken without [`LogScope::locate`] when buffers are logged, the write stays in
+//! one page that no ring of the scope touches, and the page's log word is the one the set
+//! touched last (or the set is empty): the page joins that word. Any other write goes the
+//! long way.
 //!
 //! A mark that fails (the log is too small for the address, or its memory faults) does not
 //! stop the pass: the first failure is kept and [`LoggedMemory::finish`] returns it, so the
@@ -158,8 +160,7 @@ pub struct LoggedMemory<'a, M: GuestMemory + ?Sized, L: LogWords + ?Sized> {
     pending: RefCell<DirtyPages<PENDING_WORDS>>,
     /// Device ranges logged in pages `pending` holds; emptied with it.
     hot: [Cell<Covered>; HOT_SLOTS],
-    /// Device bytes from the lowest ring of the scope to the end of the highest: a page
-    /// outside them holds no ring, so a write in it is logged at its own address.
+    /// Device bytes from the lowest ring of the scope to the end of the highest.
     rings: Covered,
     /// The first mark that failed.
     failed: Cell<Option<LogError>>,
@@ -212,10 +213,11 @@ impl<'a, M: GuestMemory + ?Sized, L: LogWords + ?Sized> LoggedMemory<'a, M, L> {
         self.wrote_elsewhere(addr, len);
     }
 
-    /// The common write outside the covered ranges, done without [`LogScope::locate`]: a
-    /// buffer write of `addr..end` within one page that holds no ring, whose log word is
-    /// the one the set touched last (or the set is empty). The page joins the set and
-    /// becomes the covered buffer range. `false` (nothing done) for any other write.
+    /// The common write outside the covered ranges, done without [`LogScope::locate`]: with
+    /// buffers logged, a write of `addr..end` within one page that no ring of the scope
+    /// touches, whose log word is the one the set touched last (or the set is empty). The
+    /// page joins the set and becomes the covered buffer range. `false` (nothing done) for
+    /// any other write.
     #[inline(always)]
     fn wrote_in_page(&self, addr: u64, end: u64) -> bool {
         let page = addr >> LOG_PAGE_SHIFT;
@@ -225,7 +227,11 @@ impl<'a, M: GuestMemory + ?Sized, L: LogWords + ?Sized> LoggedMemory<'a, M, L> {
         let lo = page << LOG_PAGE_SHIFT;
         // The last page of the address space covers all but its last byte.
         let hi = lo.saturating_add(LOG_PAGE);
-        if hi > self.rings.lo && lo < self.rings.hi {
+        // Outside the span of the rings at two compares, or else clear of each ring.
+        let image = Covered { lo, hi };
+        if !(hi <= self.rings.lo || lo >= self.rings.hi)
+            && self.scope.rings.iter().any(|r| image.overlaps(r))
+        {
             return false;
         }
         let Ok(mut p) = self.pending.try_borrow_mut() else {
@@ -234,7 +240,7 @@ impl<'a, M: GuestMemory + ?Sized, L: LogWords + ?Sized> LoggedMemory<'a, M, L> {
         if !p.add_page_to_last(page) {
             return false;
         }
-        self.hot[0].set(Covered { lo, hi });
+        self.hot[0].set(image);
         true
     }
 

@@ -621,10 +621,11 @@ fn a_write_wider_than_the_set_is_marked_at_once() {
     assert_eq!(m.finish(), Ok(()));
 }
 
-/// Buffer writes in a page between two rings, in the page a ring ends in, and above both,
-/// next to a write in a ring: each buffer write is logged at its own address and the ring
-/// write at the ring's, whichever way [`LoggedMemory`] takes them (a page of the span from
-/// the lowest ring to the highest goes the long way, through [`LogScope::locate`]).
+/// Buffer writes next to two rings, and a write in a ring: each buffer write is logged at
+/// its own address and the ring write at the ring's, whichever way [`LoggedMemory`] takes
+/// them. The writes at 0xa000 and 0x4010 take the one-page path (the set is empty, then the
+/// page's word is the one touched last); the one in the page ring 0 ends in, and the ring
+/// write, go through [`LogScope::locate`].
 #[test]
 fn buffer_writes_between_and_beside_rings() {
     let rings = [
@@ -648,12 +649,12 @@ fn buffer_writes_between_and_beside_rings() {
             rings: &rings,
         },
     );
+    m.write(0xa000, &[0; 8]).unwrap();
     m.write(0x4010, &[0; 12]).unwrap();
     m.write(0x4100, &[0; 64]).unwrap();
     // 0x1300 is past ring 0's 518 bytes, in its page.
     m.write(0x1300, &[0; 8]).unwrap();
     m.write(0x1010, &[0; 8]).unwrap();
-    m.write(0xa000, &[0; 8]).unwrap();
     assert_eq!(m.finish(), Ok(()));
     assert_eq!(log.pages(), vec![0x1, 0x4, 0xa, 0x200]);
 }
