@@ -12,10 +12,12 @@ kb=$(kbuild_dir "$kind")
 [ -f "$kb/.vmdev-done" ] || kb=$("$REPO/scripts/kernel.sh" "$kind")
 ext="$kb/vmdev-ext"
 mkdir -p "$ext"
-rsync -a --delete --exclude /target --exclude /.git --exclude /results \
+# Its stdout goes to stderr: this script's stdout is the directory it prints, which vm.sh puts
+# on the kernel command line.
+rsync -a --delete --exclude /target --exclude /fuzz/target --exclude /.git --exclude /results \
 	--filter='P *.o' --filter='P .*.cmd' --filter='P *.ko' --filter='P *.mod*' \
 	--filter='P *_generated.rs' --filter='P Module.symvers' --filter='P modules.order' \
-	--filter='P *.d' --filter='P .*.d' "$REPO/" "$ext/"
+	--filter='P *.d' --filter='P .*.d' "$REPO/" "$ext/" >&2
 log "building modules against the $kind kernel"
 # CLIPPY=1: the kernel's clippy lints (SAFETY comments, # Safety docs, ...) run on every build,
 # and any warning fails it.
