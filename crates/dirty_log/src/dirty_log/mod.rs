@@ -284,16 +284,21 @@ impl<const N: usize> DirtyPages<N> {
     #[inline(always)]
     pub fn add_page_to_last(&mut self, page: u64) -> bool {
         let (word, mask) = (page / WORD_BITS, 1 << (page % WORD_BITS));
-        if self.len == 0 {
-            if let Some(e) = self.words.first_mut() {
-                *e = (word, mask);
-                self.len = 1;
-                self.last = 0;
-                return true;
-            }
-            return false;
+        match self.len {
+            // An empty set has room (unless N is 0): the word takes the first slot.
+            0 => self.add_word(word, mask).is_ok(),
+            _ => self.or_into_last(word, mask),
         }
-        match self.words.get_mut(self.last) {
+    }
+
+    /// ORs `mask` into the word touched last, if that is word `word`.
+    #[inline(always)]
+    fn or_into_last(&mut self, word: u64, mask: u64) -> bool {
+        match self
+            .words
+            .get_mut(..self.len.min(N))
+            .and_then(|w| w.get_mut(self.last))
+        {
             Some(e) if e.0 == word => {
                 e.1 |= mask;
                 true
@@ -304,13 +309,10 @@ impl<const N: usize> DirtyPages<N> {
 
     #[inline]
     fn add_word(&mut self, word: u64, mask: u64) -> Result<(), Full> {
-        let len = self.len.min(N);
-        if let Some(e) = self.words.get_mut(..len).and_then(|w| w.get_mut(self.last)) {
-            if e.0 == word {
-                e.1 |= mask;
-                return Ok(());
-            }
+        if self.or_into_last(word, mask) {
+            return Ok(());
         }
+        let len = self.len.min(N);
         if let Some((i, e)) = self
             .words
             .iter_mut()
