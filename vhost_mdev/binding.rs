@@ -11,6 +11,7 @@ use super::device::{Inner, VhostDev, VringShadow, LOG_ALL, MAX_VQS};
 use super::kglue::chrdev::{Class, Node, Region};
 use super::kglue::driver::Driver;
 use super::kglue::window::Window;
+use super::unpin_worker::Releaser;
 use super::vhost_uapi::{BackendCaps, IotlbBatch};
 use super::vmdev_regs::map::Register;
 use super::vmdev_regs::{caps, dma, log, MAX_AS};
@@ -18,11 +19,13 @@ use kernel::error::code::ENODEV;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
-/// What every binding shares: the minors and the class of the character devices.
+/// What every binding shares: the minors and the class of the character devices, and the
+/// worker that unpins released IOTLB pages.
 pub(crate) struct Shared {
     pub(crate) devices: Arc<Devices>,
     pub(crate) region: Region<VhostFile>,
     pub(crate) class: Class,
+    pub(crate) releaser: Arc<Releaser>,
 }
 
 /// Turns translation off in the device's first `nas` address spaces, which are empty then
@@ -117,6 +120,7 @@ impl Driver for VhostMdevDriver {
             errs: [const { None }; MAX_VQS],
             iotlb: [const { None }; MAX_AS as usize],
             node: None,
+            releaser: shared.releaser.clone(),
         };
         let made = shared
             .devices

@@ -14,6 +14,7 @@ use super::kglue::sync::BhSpinLock;
 use super::kglue::window::Window;
 use super::migration::PinnedLog;
 use super::pinned_iotlb::AddressSpace;
+use super::unpin_worker::Releaser;
 use super::vhost_uapi::{
     self, errno, BackendCaps, FeaturesChange, IotlbBatch, Owner, StatusChange, SuspendAction,
 };
@@ -23,7 +24,7 @@ use core::sync::atomic::AtomicBool;
 use kernel::error::code::{EINVAL, ENODEV};
 use kernel::new_mutex;
 use kernel::prelude::*;
-use kernel::sync::Mutex;
+use kernel::sync::{Arc, Mutex};
 
 /// The most queues a device may have under this driver.
 pub(crate) const MAX_VQS: usize = 32;
@@ -117,6 +118,8 @@ pub(crate) struct Inner {
     pub(crate) retired: KVec<AddressSpace>,
     /// The character device, until the device is removed.
     pub(crate) node: Option<Node>,
+    /// The module's worker that unpins what INVALIDATE removed.
+    pub(crate) releaser: Arc<Releaser>,
 }
 
 /// The eventfds the interrupt path signals.
@@ -411,6 +414,8 @@ impl Inner {
             self.retired = retired;
         }
         self.batch = IotlbBatch::default();
+        // A closed device holds no pin, not even one an INVALIDATE left to the worker.
+        self.releaser.flush();
     }
 
     /// Releases address space `asp`, or keeps it in `retired` if the device refused to unmap

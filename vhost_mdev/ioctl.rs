@@ -311,6 +311,7 @@ fn iotlb_msg(inner: &mut Inner, asid: u32, msg: &vhost_uapi::IotlbMsg) -> Result
         dma_entries,
         nas,
         batch,
+        releaser,
         ..
     } = inner;
     let win = win.as_ref().ok_or(EINVAL)?;
@@ -319,7 +320,12 @@ fn iotlb_msg(inner: &mut Inner, asid: u32, msg: &vhost_uapi::IotlbMsg) -> Result
     if route.create_as {
         let slot = iotlb.get_mut(asid as usize).ok_or(EINVAL)?;
         let mm = owner.as_ref().ok_or(EPERM)?.clone();
-        *slot = Some(AddressSpace::new(mm, *dma_entries, asid as u16)?);
+        *slot = Some(AddressSpace::new(
+            mm,
+            *dma_entries,
+            asid as u16,
+            releaser.clone(),
+        )?);
     }
     route.outcome.map_err(errno_of)?;
     let asp = iotlb
@@ -337,7 +343,7 @@ fn iotlb_msg(inner: &mut Inner, asid: u32, msg: &vhost_uapi::IotlbMsg) -> Result
             asp.map(win, msg.iova, msg.size, msg.uaddr, msg.perm)
         }
         IotlbKind::Invalidate => {
-            asp.invalidate(Some(win), msg.iova, msg.size);
+            asp.invalidate(win, msg.iova, msg.size);
             Ok(())
         }
         // Every update reaches the device's table at once (vhost-vdpa's dma_map parents

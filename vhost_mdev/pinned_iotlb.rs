@@ -6,7 +6,8 @@
 //! run, as vhost-vdpa does for a parent without its own IOMMU. Each entry is also programmed
 //! into the device's DMA table (`DMA_CMD` MAP), so the device translates IOVAs to exactly
 //! these pages and nothing else. Removing an entry unmaps it from the device first (after
-//! which the device no longer touches it) and only then unpins the pages.
+//! which the device no longer touches it) and only then unpins the pages: at once, or, for an
+//! INVALIDATE, in a worker soon after (see `unpin_worker.rs`).
 //!
 //! The table logic (sorted disjoint entries, overlap rules, whole-entry invalidation) is the
 //! host-tested `iotlb` crate; this file only adds pinning and the device.
@@ -15,16 +16,21 @@ use super::iotlb::{self, InsertError, Mapping};
 use super::kglue::mm::{self, OwnerMm};
 use super::kglue::task;
 use super::kglue::window::Window;
+use super::unpin_worker::Releaser;
 use super::vhost_uapi::VHOST_ACCESS_WO;
 use super::vmdev_regs::dma;
 use kernel::alloc::KVVec;
 use kernel::error::code::{EEXIST, EFAULT, EINTR, EINVAL, ENOMEM, ENOSPC};
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
 const PAGE_SIZE: u64 = iotlb::PAGE_SIZE;
 const PAGE_SHIFT: u32 = PAGE_SIZE.trailing_zeros();
 /// Pages pinned per `pin_user_pages_fast()` call; the pfn buffer is one page.
 const PIN_CHUNK: usize = 512;
+/// Pages unpinned between two chances for others to run. A fragmented map is a run per
+/// page; yielding after each one would hand the CPU away hundreds of times per megabyte.
+const UNPIN_CHUNK: u64 = 4096;
 
 /// A physically contiguous run of pinned pages.
 #[derive(Clone, Copy)]
@@ -59,6 +65,8 @@ pub(crate) struct AddressSpace {
     mm: OwnerMm,
     /// The device's address space these entries are mapped in.
     asid: u16,
+    /// Where INVALIDATE leaves the runs it removed, for the worker to unpin.
+    releaser: Arc<Releaser>,
 }
 
 fn pages_of(m: &Mapping<PinnedRun>) -> u64 {
@@ -72,23 +80,80 @@ fn device_unmap(win: &Window, asid: u16, iova: u64, size: u64) -> bool {
     win.dma(asid, dma::CMD_UNMAP, iova, size, 0, 0).is_ok()
 }
 
-/// Unpins the pages of run `m`, which the device no longer uses. May sleep: the tables are
-/// only ever emptied in process context, under the device's mutex.
-fn unpin(mm: &OwnerMm, m: Mapping<PinnedRun>) {
+/// Unpins the pages of run `m`, which the device no longer uses, and uncharges them.
+/// Only [`ReleasedRuns`] calls it, once per run it holds.
+fn unpin(mm: &OwnerMm, m: Mapping<PinnedRun>) -> u64 {
     let n = pages_of(&m);
     // SAFETY: the run's pages were pinned by `AddressSpace::map` and are unpinned once, here,
-    // when the run leaves the table, after the device stopped using them.
+    // after the run left the table and the device stopped using them (`ReleasedRuns`).
     unsafe { mm::unpin_pages(m.value.pfn, n, m.value.perm & VHOST_ACCESS_WO != 0) };
     mm.sub_pinned(n);
-    // Releasing a fragmented map is a run per page: hundreds of thousands of them for a GiB,
-    // seconds on a debug kernel, which must not hold the CPU on a kernel without preemption.
-    task::cond_resched();
+    n
+}
+
+/// Runs removed from an address space that the device no longer maps, still pinned and charged
+/// to their owner. Dropping the batch unpins them: at once, or in the worker the batch was
+/// handed to ([`Releaser::defer`]). May sleep when dropped, in process context only.
+///
+/// # Invariants
+///
+/// Every run's pages were pinned once by [`AddressSpace::map`] and are counted in `mm`'s
+/// `pinned_vm`; the run is recorded nowhere else, and the device no longer translates to it.
+pub(crate) struct ReleasedRuns {
+    mm: OwnerMm,
+    runs: KVVec<Mapping<PinnedRun>>,
+}
+
+impl ReleasedRuns {
+    /// An empty batch of `mm`'s pages, with room for `n` runs if memory allows (adding beyond
+    /// the room may fail, which only makes a run release at once).
+    fn with_room(mm: &OwnerMm, n: usize) -> Self {
+        let mut runs = KVVec::new();
+        let _ = runs.reserve(n, GFP_KERNEL);
+        Self {
+            mm: mm.clone(),
+            runs,
+        }
+    }
+
+    /// Whether the batch holds no run.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// Adds run `m`, which left the table and which the device no longer maps. Without memory
+    /// to record it, it is released at once.
+    fn add(&mut self, m: Mapping<PinnedRun>) {
+        if self.runs.push(m, GFP_KERNEL).is_err() {
+            unpin(&self.mm, m);
+        }
+    }
+}
+
+impl Drop for ReleasedRuns {
+    fn drop(&mut self) {
+        let mut since_yield = 0;
+        for &m in self.runs.iter() {
+            since_yield += unpin(&self.mm, m);
+            // Releasing a GiB takes long on a debug kernel, which must not hold the CPU on a
+            // kernel without preemption.
+            if since_yield >= UNPIN_CHUNK {
+                task::cond_resched();
+                since_yield = 0;
+            }
+        }
+    }
 }
 
 impl AddressSpace {
     /// An empty address space `asid` charging pins to `mm`, for a device whose DMA table
-    /// holds up to `max_runs` entries.
-    pub(crate) fn new(mm: OwnerMm, max_runs: usize, asid: u16) -> Result<Self> {
+    /// holds up to `max_runs` entries; `releaser` unpins what INVALIDATE removes.
+    pub(crate) fn new(
+        mm: OwnerMm,
+        max_runs: usize,
+        asid: u16,
+        releaser: Arc<Releaser>,
+    ) -> Result<Self> {
         let v = KVVec::from_elem(NO_RUN, iotlb::DEFAULT_CAPACITY.min(max_runs), GFP_KERNEL)?;
         Ok(Self {
             runs: RunTable::new(v),
@@ -96,6 +161,7 @@ impl AddressSpace {
             max_runs,
             mm,
             asid,
+            releaser,
         })
     }
 
@@ -160,9 +226,14 @@ impl AddressSpace {
         let npages = (last >> PAGE_SHIFT) - (iova >> PAGE_SHIFT) + 1;
         // The caller is the owner (only the owner writes IOTLB messages): its limit applies.
         // The pages are charged before any is pinned, in one step with the check, so that
-        // updates racing on other devices of the same owner see them.
-        if !self.mm.try_add_pinned(npages, mm::memlock_limit_pages()) {
-            return Err(ENOMEM);
+        // updates racing on other devices of the same owner see them. Pages an INVALIDATE
+        // removed stay charged until the worker unpins them: over the limit, they go first.
+        let limit = mm::memlock_limit_pages();
+        if !self.mm.try_add_pinned(npages, limit) {
+            self.releaser.flush();
+            if !self.mm.try_add_pinned(npages, limit) {
+                return Err(ENOMEM);
+            }
         }
         let base = iova & !(PAGE_SIZE - 1);
         let ubase = uaddr & !(PAGE_SIZE - 1);
@@ -186,7 +257,8 @@ impl AddressSpace {
         if res.is_err() {
             // Undo what this update recorded (its range overlapped nothing before), which
             // uncharges the recorded pages, then the charge of the pages never recorded.
-            self.unmap_range(Some(win), base, last | (PAGE_SIZE - 1));
+            // At once: the caller sees the owner's charge as it was before the update.
+            drop(self.unmap_range(Some(win), base, last | (PAGE_SIZE - 1)));
             self.mm.sub_pinned(npages - recorded);
         }
         res
@@ -278,10 +350,11 @@ impl AddressSpace {
         }
     }
 
-    /// Removes every entry overlapping `[first, last]`, in full (vhost_iotlb_del_range()).
-    /// `win` is the device, or `None` once it no longer translates (removed, or translation
-    /// switched off), when nothing needs unmapping.
-    pub(crate) fn unmap_range(&mut self, win: Option<&Window>, first: u64, last: u64) {
+    /// Removes every entry overlapping `[first, last]`, in full (vhost_iotlb_del_range()),
+    /// and returns those the device no longer maps, to release. `win` is the device, or `None`
+    /// once it no longer translates (removed, or translation switched off), when nothing
+    /// needs unmapping.
+    fn unmap_range(&mut self, win: Option<&Window>, first: u64, last: u64) -> ReleasedRuns {
         let Self {
             runs,
             held,
@@ -290,9 +363,10 @@ impl AddressSpace {
             ..
         } = self;
         let asid = *asid;
+        let mut released = ReleasedRuns::with_room(mm, runs.overlap_count(first, last));
         let Some(win) = win else {
-            runs.remove_overlapping(first, last, |m| unpin(mm, m));
-            return;
+            runs.remove_overlapping(first, last, |m| released.add(m));
+            return released;
         };
         // The device's table holds our runs entry for entry, so one unmap of the span they
         // cover removes exactly them there, and the device compacts its table once rather
@@ -306,7 +380,7 @@ impl AddressSpace {
                 let unmapped = device_unmap(win, asid, iova, size);
                 runs.remove_overlapping(first, last, |m| {
                     if unmapped {
-                        unpin(mm, m);
+                        released.add(m);
                     } else {
                         hold(held, m);
                     }
@@ -315,13 +389,14 @@ impl AddressSpace {
             None => {
                 runs.remove_overlapping(first, last, |m| {
                     if device_unmap(win, asid, m.first, pages_of(&m) << PAGE_SHIFT) {
-                        unpin(mm, m);
+                        released.add(m);
                     } else {
                         hold(held, m);
                     }
                 });
             }
         }
+        released
     }
 
     /// Unmaps the held runs again (see [`AddressSpace::held`]), or, with `win` `None` (the
@@ -334,41 +409,46 @@ impl AddressSpace {
         let Ok(mut kept) = KVec::with_capacity(self.held.len(), GFP_KERNEL) else {
             return false;
         };
-        let (mm, asid) = (&self.mm, self.asid);
+        let asid = self.asid;
+        let mut released = ReleasedRuns::with_room(&self.mm, self.held.len());
         for m in core::mem::take(&mut self.held) {
             let gone = match win {
                 Some(w) => device_unmap(w, asid, m.first, pages_of(&m) << PAGE_SHIFT),
                 None => true,
             };
             if gone {
-                unpin(mm, m);
+                released.add(m);
             } else {
                 let _ = kept.push(m, GFP_KERNEL);
             }
         }
+        drop(released);
         self.held = kept;
         self.held.is_empty()
     }
 
     /// vhost-vdpa's INVALIDATE: `vhost_vdpa_unmap(iova, size)` deletes every entry meeting
     /// `[iova, iova + size - 1]` (wrapping), with the interval tree's rule for an empty range
-    /// (`size == 0`, `iova > 0`): entries holding both `iova - 1` and `iova`.
-    pub(crate) fn invalidate(&mut self, win: Option<&Window>, iova: u64, size: u64) {
+    /// (`size == 0`, `iova > 0`): entries holding both `iova - 1` and `iova`. The device stops
+    /// using the pages before this returns; the worker unpins them after.
+    pub(crate) fn invalidate(&mut self, win: &Window, iova: u64, size: u64) {
         let (first, last) = iotlb::invalidate_range(iova, size);
-        if first <= last {
-            self.unmap_range(win, first, last);
-        } else if let Some(m) = self.runs.lookup(last) {
-            if m.last >= first {
-                self.unmap_range(win, m.first, m.first);
+        let released = if first <= last {
+            self.unmap_range(Some(win), first, last)
+        } else {
+            match self.runs.lookup(last) {
+                Some(m) if m.last >= first => self.unmap_range(Some(win), m.first, m.first),
+                _ => return,
             }
-        }
+        };
+        self.releaser.defer(released);
     }
 
     /// Releases everything (close, device removal); returns whether nothing is held (see
     /// [`AddressSpace::held`]), else the caller keeps the space until the device stops
     /// translating and then clears it with `None`.
     pub(crate) fn clear(&mut self, win: Option<&Window>) -> bool {
-        self.unmap_range(win, 0, u64::MAX);
+        drop(self.unmap_range(win, 0, u64::MAX));
         self.release_held(win)
     }
 }

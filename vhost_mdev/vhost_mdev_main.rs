@@ -12,7 +12,8 @@
 //! - `device.rs`: the state of a bound device and what vhost operations do to it;
 //! - `ioctl.rs`: the ioctls and IOTLB messages;
 //! - `migration.rs`: the dirty log and the ring state a migration reads;
-//! - `pinned_iotlb.rs`: the IOTLB, userspace memory pinned and mapped in the device.
+//! - `pinned_iotlb.rs`: the IOTLB, userspace memory pinned and mapped in the device;
+//! - `unpin_worker.rs`: the worker that unpins what INVALIDATE removed.
 //!
 //! Documentation/vhost-uapi.rst lists what is supported and how it differs from vhost-vdpa.
 
@@ -35,6 +36,7 @@ mod kglue {
     pub mod sys;
     pub mod task;
     pub mod window;
+    pub mod workqueue;
 }
 
 #[allow(dead_code, unused_imports, unreachable_pub)]
@@ -63,6 +65,7 @@ mod device;
 mod ioctl;
 mod migration;
 mod pinned_iotlb;
+mod unpin_worker;
 
 module! {
     type: VhostMdevModule,
@@ -97,6 +100,7 @@ impl kernel::Module for VhostMdevModule {
             )?,
             class: kglue::chrdev::Class::new(CLASS_NAME)?,
             devices,
+            releaser: unpin_worker::Releaser::new()?,
         };
         Ok(VhostMdevModule {
             _driver: kglue::driver::Registration::new(module, shared)?,

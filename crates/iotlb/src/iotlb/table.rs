@@ -300,6 +300,13 @@ impl<T: Copy, S: DerefMut<Target = [Mapping<T>]>> Table<T, S> {
         count
     }
 
+    /// How many mappings [`Table::remove_overlapping`] would remove for
+    /// `first..=last`: room to reserve before removing them.
+    pub fn overlap_count(&self, first: u64, last: u64) -> usize {
+        let (lo, hi) = self.overlap_run(first, last);
+        hi.saturating_sub(lo)
+    }
+
     /// The start of the first and the end of the last mapping that
     /// [`Table::remove_overlapping`] would remove for `first..=last`, if any.
     ///

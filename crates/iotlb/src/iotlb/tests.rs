@@ -652,6 +652,11 @@ fn randomized_against_model() {
                 let want = model.overlapping(f, l);
                 let span = want.first().zip(want.last()).map(|(a, b)| (a.0, b.1));
                 assert_eq!(t.overlap_span(f, l), span, "step {step}: span [{f}, {l}]");
+                assert_eq!(
+                    t.overlap_count(f, l),
+                    want.len(),
+                    "step {step}: count [{f}, {l}]"
+                );
                 if let Some((a, b)) = span {
                     // The span removes the same set: nothing outside it overlaps it.
                     assert_eq!(
@@ -943,6 +948,7 @@ fn randomized_runs_against_model() {
                 .collect();
             let span = want.first().zip(want.last()).map(|(a, b)| (a.0, b.1));
             assert_eq!(t.overlap_span(start, end), span, "step {step}");
+            assert_eq!(t.overlap_count(start, end), want.len(), "step {step}");
             let mut got = Vec::new();
             t.remove_overlapping(start, end, |m| got.push((m.first, m.last, m.value)));
             assert_eq!(got, want, "step {step}");

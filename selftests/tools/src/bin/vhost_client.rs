@@ -19,6 +19,7 @@
 //!                        [--log 0|1]
 //! vhost_client map-bench --dev PATH [--maps N] [--pages P] [--rounds R] [--batched 0|1]
 //! vhost_client memlock-race --dev PATH --dev2 PATH [--rounds R]
+//! vhost_client memlock-remap --dev PATH --dev2 PATH [--rounds R]
 //! vhost_client memlock-exec --dev PATH
 //! vhost_client map-fail  --dev PATH --knob SYSFS-FILE
 //! vhost_client fuzz      --dev PATH [--seed S] [--ops N] [--threads T] [--seconds S]
@@ -53,7 +54,9 @@
 //! - `regfuzz` fuzzes a device's debugfs register file and its sysfs attributes (see
 //!   `regfuzz.rs`).
 //! - `memlock-race` maps two devices from two threads at once under a memlock limit that
-//!   holds one map: exactly one may pass in every round. `memlock-exec` maps under a limit,
+//!   holds one map: exactly one may pass in every round. `memlock-remap` maps and
+//!   invalidates 64 MiB on two devices in turn under a limit that holds one map: every map
+//!   must pass, and every pin go with the devices open. `memlock-exec` maps under a limit,
 //!   execs itself keeping the descriptor, and checks the limit and the pins in the new image
 //!   (see `memlock.rs`). `map-fail` makes UPDATEs fail part of the way through (unpinnable
 //!   pages, a full device table through its `dma_entries_max` test knob) and checks that
@@ -121,6 +124,7 @@ const USAGE: &str = "usage:
                          [--log 0|1]
   vhost_client map-bench --dev PATH [--maps N] [--pages P] [--rounds R] [--batched 0|1]
   vhost_client memlock-race --dev PATH --dev2 PATH [--rounds R]
+  vhost_client memlock-remap --dev PATH --dev2 PATH [--rounds R]
   vhost_client memlock-exec --dev PATH
   vhost_client map-fail  --dev PATH --knob SYSFS-FILE
   vhost_client fuzz      --dev PATH [--seed S] [--ops N] [--threads T] [--seconds S]
@@ -183,7 +187,7 @@ fn run(args: &[String]) -> Result<(), Failure> {
         "dirty-log" => &["dev", "frames", "seed"],
         "migrate" => &["dev", "dev2", "frames", "seed"],
         "hold" => &["dev", "mb", "fragment", "halves"],
-        "memlock-race" => &["dev", "dev2", "rounds"],
+        "memlock-race" | "memlock-remap" => &["dev", "dev2", "rounds"],
         "memlock-exec" => &["dev", "inherited", "base"],
         "map-fail" => &["dev", "knob"],
         "fuzz" => &["dev", "seed", "ops", "threads", "seconds", "park"],
@@ -328,6 +332,13 @@ fn run(args: &[String]) -> Result<(), Failure> {
                 .ok_or_else(|| usage("--dev2 is required".to_string()))?;
             let rounds = num(&m, "rounds", Some(50u32)).map_err(usage)?;
             memlock::run(&dev, dev2, rounds).map_err(Failure::Run)
+        }
+        "memlock-remap" => {
+            let dev2 = m
+                .get("dev2")
+                .ok_or_else(|| usage("--dev2 is required".to_string()))?;
+            let rounds = num(&m, "rounds", Some(20u32)).map_err(usage)?;
+            memlock::run_remap(&dev, dev2, rounds).map_err(Failure::Run)
         }
         _ => {
             let name = m
