@@ -77,6 +77,8 @@ def build(samples):
             ("control", "iotlb-map-unbatched", "pages-per-s", "pages/s"),
             ("control", "iotlb-map-batched", "maps-per-s", "maps/s"),
             ("control", "iotlb-map-batched", "pages-per-s", "pages/s"),
+            ("control", "iotlb-256MiB-scattered-map", "ms", "ms"),
+            ("control", "iotlb-256MiB-scattered-unmap", "ms", "ms"),
             ("memory", "slab-per-device", "KiB", "KiB"),
             ("memory", "vmalloc-per-device", "KiB", "KiB"),
             ("memory", "module-text", "KiB", "KiB")]:
@@ -85,7 +87,7 @@ def build(samples):
         rows.append({"section": section, "row": row, "unit": unit, "ours": ours, "upstream": up,
                      "ratio": ratio(ours, up)})
     for r in rows:
-        r["better"] = "lower" if r["unit"] in ("s", "KiB") else "higher"
+        r["better"] = "lower" if r["unit"] in ("s", "ms", "KiB") else "higher"
     return rows
 
 
@@ -121,7 +123,9 @@ def build_logging(samples):
     return rows
 
 
-MIGRATION_METRICS = [("downtime-ms", "downtime", "ms"), ("total-ms", "total time", "ms"),
+MIGRATION_METRICS = [("downtime-ms", "downtime", "ms"),
+                     ("downtime-kb", "sent in the downtime", "KiB"),
+                     ("total-ms", "total time", "ms"),
                      ("frames-lost", "frames lost", "frames"),
                      ("stream-fps", "stream before and after", "frames/s")]
 

@@ -100,7 +100,8 @@ inner_wait_for() {
 
 # inner_migrate FROM_QMP SERIAL QMP NETDEV DEVICE SOCKET [paused]: starts a destination QEMU
 # (its pid in $inner_to) listening on unix socket SOCKET, and migrates the guest of the QEMU
-# on FROM_QMP to it; sets $inner_total and $inner_down (QEMU's total time and downtime, ms).
+# on FROM_QMP to it; sets $inner_total and $inner_down (QEMU's total time and downtime, ms)
+# and $inner_down_kb (what QEMU sent while the guest was stopped, KiB).
 # With "paused" the destination is started with -S, and is left paused once it has loaded
 # the guest (QMP cont runs it), so that both QEMUs' RAM can be compared (inner_ramdiff).
 inner_migrate() {
@@ -125,7 +126,7 @@ inner_migrate() {
 		sed 's/^/qemu (destination): /' $serial.qemu
 		fail "the migration did not complete"
 	fi
-	read -r inner_total inner_down <<<"$(/usr/bin/python3 -c 'import json,sys; m=json.loads(sys.argv[1]); print(m.get("total-time"), m.get("downtime"))' "$info")"
+	read -r inner_total inner_down inner_down_kb <<<"$(/usr/bin/python3 -c 'import json,sys; m=json.loads(sys.argv[1]); print(m.get("total-time"), m.get("downtime"), m.get("ram", {}).get("downtime-bytes", 0) // 1024)' "$info")"
 	if [ "$paused" = paused ]; then
 		# The source has sent everything; the destination is done when it leaves inmigrate.
 		m0=$(date +%s)

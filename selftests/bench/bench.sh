@@ -30,10 +30,11 @@ elapsed() { echo "$2 - $1" | bc -l; }
 OUR_MAC=02:be:00:00:00:01 UP_MAC=02:be:00:00:00:02
 load_modules
 # Both stacks with both front ends: virtio_vdpa for the kernel path, vhost_vdpa for the vhost
-# path. Upstream's simulator pins (use_va=0), as vhost_mdev does, and may hold as many IOTLB
-# entries as ours (262144, not its default 2048), so that QEMU can map a 256 MiB guest on it
-# page by page in the migration rows.
+# path. Upstream's simulator pins (use_va=0), as vhost_mdev does, and both it and vhost_vdpa
+# may hold as many IOTLB entries as ours (262144, not their default 2048), so that a 256 MiB
+# map of scattered pages (a run per page) fits on upstream too.
 modprobe vdpa_sim use_va=0 max_iotlb_entries=262144 || fail "modprobe vdpa_sim"
+modprobe vhost_vdpa max_iotlb_entries=262144 || fail "modprobe vhost_vdpa"
 load_vhost
 modprobe virtio_vdpa || fail "modprobe virtio_vdpa"
 modprobe pktgen || fail "modprobe pktgen"
@@ -226,6 +227,22 @@ for r in $(rounds vhost); do
 			note "round $r, $row, $variant: $mps maps/s, $pps pages/s"
 		done
 	done
+	# IOTLB: one map of 256 MiB scattered physically (a run per page, as a guest's RAM is),
+	# mapped and invalidated 3 times: what QEMU does to a migrating guest's memory when it
+	# starts and stops the device, the INVALIDATE inside the downtime. Batched, as QEMU does:
+	# vdpa_sim then rebuilds its table once per batch rather than once per run.
+	for k in 0 1; do
+		variant=${variants[$(( (r + k) % 2 ))]}
+		dev=$ours_vh; [ $variant = upstream ] && dev=$up_vh
+		res=$("$VHOST_CLIENT" map-bench --dev "$dev" --maps 1 --pages 65536 --rounds 3 \
+			--fragment 1 --batched 1) || fail "vhost_client map-bench $variant fragmented"
+		map_ms=$(field_after "map-bench: per map" map-ms "$res")
+		unmap_ms=$(field_after "map-bench: per map" unmap-ms "$res")
+		[ -n "$map_ms" ] && [ -n "$unmap_ms" ] || fail "unexpected vhost_client output: $res"
+		sample "$r" control iotlb-256MiB-scattered-map "$variant" ms "$map_ms"
+		sample "$r" control iotlb-256MiB-scattered-unmap "$variant" ms "$unmap_ms"
+		note "round $r, iotlb 256 MiB scattered, $variant: map $map_ms ms, unmap $unmap_ms ms ($(grep -o 'physical runs.*' <<<"$res"))"
+	done
 done
 
 # --- dirty logging: ours with the log on against off -----------------------------------------
@@ -291,6 +308,7 @@ if [ "${BENCH_MIGRATION:-1}" = 1 ] && [ -n "$(rounds migration)" ]; then
 			qmp "$dir/qmp-a" quit >/dev/null 2>&1
 			wait $qa
 			sample "$r" migration 256MiB "$variant" downtime-ms "$inner_down"
+			sample "$r" migration 256MiB "$variant" downtime-kb "$inner_down_kb"
 			sample "$r" migration 256MiB "$variant" total-ms "$inner_total"
 			# The stream ends MIG_STREAM s after it started, and the guest powers off. Upstream
 			# with x-svq was seen to stall its TX queue on the destination (NETDEV WATCHDOG
@@ -311,7 +329,7 @@ if [ "${BENCH_MIGRATION:-1}" = 1 ] && [ -n "$(rounds migration)" ]; then
 			[ -n "$lost" ] && [ -n "$sent" ] || fail "unexpected stream report: $stream"
 			sample "$r" migration 256MiB "$variant" frames-lost "$lost"
 			sample "$r" migration 256MiB "$variant" stream-fps "$(echo "$sent / $MIG_STREAM" | bc -l)"
-			note "round $r, migration, $variant: total $inner_total ms, downtime $inner_down ms; ${stream#pktloop: }"
+			note "round $r, migration, $variant: total $inner_total ms, downtime $inner_down ms ($inner_down_kb KiB sent in it); ${stream#pktloop: }"
 			mig_remove $variant "$ida" && mig_remove $variant "$idb" || fail "remove the $variant devices"
 		done
 	done

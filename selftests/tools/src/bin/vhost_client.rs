@@ -18,6 +18,7 @@
 //! vhost_client bench     --dev PATH [--size BYTES] [--seconds S] [--batch K] [--pairs N]
 //!                        [--log 0|1]
 //! vhost_client map-bench --dev PATH [--maps N] [--pages P] [--rounds R] [--batched 0|1]
+//!                        [--fragment 0|1]
 //! vhost_client memlock-race --dev PATH --dev2 PATH [--rounds R]
 //! vhost_client memlock-remap --dev PATH --dev2 PATH [--rounds R]
 //! vhost_client memlock-exec --dev PATH
@@ -71,7 +72,7 @@
 //!   N queue pairs (MQ, control queue, `MQ_VQ_PAIRS_SET`) and drives each from a thread of its
 //!   own; frames/s are summed, and printed per pair too. `--log 1` runs with the dirty log
 //!   on, as during a migration. `map-bench` times IOTLB UPDATEs and
-//!   INVALIDATEs (see `bench.rs`).
+//!   INVALIDATEs (see `bench.rs`); `--fragment 1` scatters the pages physically.
 //!
 //! Exit status: 0 on success, 1 on failure (message on stderr), 2 on bad usage.
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -123,6 +124,7 @@ const USAGE: &str = "usage:
   vhost_client bench     --dev PATH [--size BYTES] [--seconds S] [--batch K] [--pairs N]
                          [--log 0|1]
   vhost_client map-bench --dev PATH [--maps N] [--pages P] [--rounds R] [--batched 0|1]
+                         [--fragment 0|1]
   vhost_client memlock-race --dev PATH --dev2 PATH [--rounds R]
   vhost_client memlock-remap --dev PATH --dev2 PATH [--rounds R]
   vhost_client memlock-exec --dev PATH
@@ -194,7 +196,7 @@ fn run(args: &[String]) -> Result<(), Failure> {
         "regfuzz" => &["regs", "sysfs", "seed", "seconds"],
         "malicious" => &["dev", "case"],
         "bench" => &["dev", "size", "seconds", "batch", "pairs", "log"],
-        "map-bench" => &["dev", "maps", "pages", "rounds", "batched"],
+        "map-bench" => &["dev", "maps", "pages", "rounds", "batched", "fragment"],
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             return Ok(());
@@ -287,6 +289,7 @@ fn run(args: &[String]) -> Result<(), Failure> {
                 pages: num(&m, "pages", Some(16)).map_err(usage)?,
                 rounds: num(&m, "rounds", Some(20)).map_err(usage)?,
                 batched: batched == 1,
+                fragment: num(&m, "fragment", Some(0u8)).map_err(usage)? == 1,
             };
             bench::run_maps(&dev, &o).map_err(Failure::Run)
         }

@@ -302,6 +302,9 @@ pub(crate) struct MapOpts {
     pub(crate) rounds: u32,
     /// Wrap each round's UPDATEs (and INVALIDATEs) in one BATCH_BEGIN/BATCH_END.
     pub(crate) batched: bool,
+    /// Scatter the pages physically (a run per page, as a guest's memory is after a while):
+    /// each map then costs a pin and a table entry per page.
+    pub(crate) fragment: bool,
 }
 
 /// IOTLB throughput: `maps` UPDATEs of `pages` pages each, then as many INVALIDATEs, `rounds`
@@ -325,7 +328,11 @@ pub(crate) fn run_maps(path: &str, o: &MapOpts) -> Result<(), String> {
     }
     let range = crate::sys::step("VHOST_VDPA_GET_IOVA_RANGE", dev.iova_range())?;
     let mem = Region::new(total).map_err(|e| format!("memfd region: {}", errno_name(e)))?;
-    mem.touch();
+    if o.fragment {
+        crate::hold::touch_scattered(&mem, total / pg);
+    } else {
+        mem.touch();
+    }
     // One page of IOVA between maps, so that no backend can merge neighbours.
     let stride = (map_len + pg) as u64;
     let span = stride * u64::from(o.maps);
@@ -368,18 +375,29 @@ pub(crate) fn run_maps(path: &str, o: &MapOpts) -> Result<(), String> {
     let n = f64::from(o.maps) * f64::from(o.rounds);
     let per = |d: Duration| n / d.as_secs_f64();
     println!(
-        "map-bench: maps {} pages {} rounds {} batched {}",
+        "map-bench: maps {} pages {} rounds {} batched {} fragment {}",
         o.maps,
         o.pages,
         o.rounds,
-        u8::from(o.batched)
+        u8::from(o.batched),
+        u8::from(o.fragment)
     );
+    if o.fragment {
+        let runs = crate::hold::physical_runs(&mem, 0, total / pg)
+            .map_or_else(|| "unknown".to_string(), |n| n.to_string());
+        println!("map-bench: physical runs {runs} of {} pages", total / pg);
+    }
     println!(
         "map-bench: map maps/s {:.0} pages/s {:.0} unmap maps/s {:.0} pages/s {:.0}",
         per(t_map),
         per(t_map) * f64::from(o.pages),
         per(t_unmap),
         per(t_unmap) * f64::from(o.pages)
+    );
+    println!(
+        "map-bench: per map: map-ms {:.3} unmap-ms {:.3}",
+        1000.0 / per(t_map),
+        1000.0 / per(t_unmap)
     );
     drop(dev);
     Ok(())
