@@ -320,12 +320,7 @@ fn iotlb_msg(inner: &mut Inner, asid: u32, msg: &vhost_uapi::IotlbMsg) -> Result
     if route.create_as {
         let slot = iotlb.get_mut(asid as usize).ok_or(EINVAL)?;
         let mm = owner.as_ref().ok_or(EPERM)?.clone();
-        *slot = Some(AddressSpace::new(
-            mm,
-            *dma_entries,
-            asid as u16,
-            releaser.clone(),
-        )?);
+        *slot = Some(AddressSpace::new(mm, *dma_entries, asid as u16)?);
     }
     route.outcome.map_err(errno_of)?;
     let asp = iotlb
@@ -340,10 +335,10 @@ fn iotlb_msg(inner: &mut Inner, asid: u32, msg: &vhost_uapi::IotlbMsg) -> Result
             if asp.overlaps(msg.iova, last) {
                 return Err(EEXIST);
             }
-            asp.map(win, msg.iova, msg.size, msg.uaddr, msg.perm)
+            asp.map(win, msg.iova, msg.size, msg.uaddr, msg.perm, releaser)
         }
         IotlbKind::Invalidate => {
-            asp.invalidate(win, msg.iova, msg.size);
+            asp.invalidate(win, msg.iova, msg.size, releaser);
             Ok(())
         }
         // Every update reaches the device's table at once (vhost-vdpa's dma_map parents

@@ -86,14 +86,9 @@ impl Inner {
         let size = log_bytes_for(self.writable_last());
         let upper = !self.log.as_ref().is_some_and(|l| l.upper);
         let base = if upper { UPPER_HALF } else { 0 } + (uaddr & (PAGE_SIZE - 1));
-        let mut space = AddressSpace::new(
-            mm,
-            self.dma_entries,
-            log::ASID as u16,
-            self.releaser.clone(),
-        )?;
+        let mut space = AddressSpace::new(mm, self.dma_entries, log::ASID as u16)?;
         // Pinned writable and charged to the owner's RLIMIT_MEMLOCK, all or nothing.
-        space.map(self.win()?, base, size, uaddr, VHOST_ACCESS_RW)?;
+        space.map(self.win()?, base, size, uaddr, VHOST_ACCESS_RW, &self.releaser)?;
         let old = self.log.replace(PinnedLog {
             space,
             base,

@@ -22,7 +22,6 @@ use super::vmdev_regs::dma;
 use kernel::alloc::KVVec;
 use kernel::error::code::{EEXIST, EFAULT, EINTR, EINVAL, ENOMEM, ENOSPC};
 use kernel::prelude::*;
-use kernel::sync::Arc;
 
 const PAGE_SIZE: u64 = iotlb::PAGE_SIZE;
 const PAGE_SHIFT: u32 = PAGE_SIZE.trailing_zeros();
@@ -65,8 +64,6 @@ pub(crate) struct AddressSpace {
     mm: OwnerMm,
     /// The device's address space these entries are mapped in.
     asid: u16,
-    /// Where INVALIDATE leaves the runs it removed, for the worker to unpin.
-    releaser: Arc<Releaser>,
 }
 
 fn pages_of(m: &Mapping<PinnedRun>) -> u64 {
@@ -126,6 +123,8 @@ impl ReleasedRuns {
     fn add(&mut self, m: Mapping<PinnedRun>) {
         if self.runs.push(m, GFP_KERNEL).is_err() {
             unpin(&self.mm, m);
+            // Every further run may come this way, after a failed allocation each.
+            task::cond_resched();
         }
     }
 }
@@ -147,13 +146,8 @@ impl Drop for ReleasedRuns {
 
 impl AddressSpace {
     /// An empty address space `asid` charging pins to `mm`, for a device whose DMA table
-    /// holds up to `max_runs` entries; `releaser` unpins what INVALIDATE removes.
-    pub(crate) fn new(
-        mm: OwnerMm,
-        max_runs: usize,
-        asid: u16,
-        releaser: Arc<Releaser>,
-    ) -> Result<Self> {
+    /// holds up to `max_runs` entries.
+    pub(crate) fn new(mm: OwnerMm, max_runs: usize, asid: u16) -> Result<Self> {
         let v = KVVec::from_elem(NO_RUN, iotlb::DEFAULT_CAPACITY.min(max_runs), GFP_KERNEL)?;
         Ok(Self {
             runs: RunTable::new(v),
@@ -161,7 +155,6 @@ impl AddressSpace {
             max_runs,
             mm,
             asid,
-            releaser,
         })
     }
 
@@ -213,7 +206,8 @@ impl AddressSpace {
 
     /// vhost-vdpa's UPDATE for a parent without an IOMMU (`vhost_vdpa_pa_map()`): pins the
     /// pages of `[uaddr, uaddr + size)` and maps them at `iova`, page-aligned. The caller has
-    /// checked the range and that it overlaps nothing. All or nothing.
+    /// checked the range and that it overlaps nothing. All or nothing. Over the owner's limit,
+    /// it first has `releaser` release the pages INVALIDATEs left to it.
     pub(crate) fn map(
         &mut self,
         win: &Window,
@@ -221,6 +215,7 @@ impl AddressSpace {
         size: u64,
         uaddr: u64,
         perm: u8,
+        releaser: &Releaser,
     ) -> Result<()> {
         let last = iova.checked_add(size.wrapping_sub(1)).ok_or(EINVAL)?;
         let npages = (last >> PAGE_SHIFT) - (iova >> PAGE_SHIFT) + 1;
@@ -230,7 +225,7 @@ impl AddressSpace {
         // removed stay charged until the worker unpins them: over the limit, they go first.
         let limit = mm::memlock_limit_pages();
         if !self.mm.try_add_pinned(npages, limit) {
-            self.releaser.flush();
+            releaser.flush();
             if !self.mm.try_add_pinned(npages, limit) {
                 return Err(ENOMEM);
             }
@@ -387,11 +382,17 @@ impl AddressSpace {
                 });
             }
             None => {
+                let mut n = 0u32;
                 runs.remove_overlapping(first, last, |m| {
                     if device_unmap(win, asid, m.first, pages_of(&m) << PAGE_SHIFT) {
                         released.add(m);
                     } else {
                         hold(held, m);
+                    }
+                    // A request per run: the whole address space may be a run per page.
+                    n = n.wrapping_add(1);
+                    if n % 4096 == 0 {
+                        task::cond_resched();
                     }
                 });
             }
@@ -430,8 +431,8 @@ impl AddressSpace {
     /// vhost-vdpa's INVALIDATE: `vhost_vdpa_unmap(iova, size)` deletes every entry meeting
     /// `[iova, iova + size - 1]` (wrapping), with the interval tree's rule for an empty range
     /// (`size == 0`, `iova > 0`): entries holding both `iova - 1` and `iova`. The device stops
-    /// using the pages before this returns; the worker unpins them after.
-    pub(crate) fn invalidate(&mut self, win: &Window, iova: u64, size: u64) {
+    /// using the pages before this returns; `releaser`'s worker unpins them after.
+    pub(crate) fn invalidate(&mut self, win: &Window, iova: u64, size: u64, releaser: &Releaser) {
         let (first, last) = iotlb::invalidate_range(iova, size);
         let released = if first <= last {
             self.unmap_range(Some(win), first, last)
@@ -441,7 +442,7 @@ impl AddressSpace {
                 _ => return,
             }
         };
-        self.releaser.defer(released);
+        releaser.defer(released);
     }
 
     /// Releases everything (close, device removal); returns whether nothing is held (see

@@ -10,11 +10,11 @@
 //! the module's [`Releaser`]. The releaser's work item drops the batch later, which unpins
 //! the pages and uncharges the owner's `pinned_vm`.
 //!
-//! Until then the pages stay charged to the owner's `RLIMIT_MEMLOCK`. So a map that finds the
-//! limit reached first releases every pending batch itself ([`Releaser::flush`]) and then
-//! checks again, and a close flushes too: userspace never sees the deferral, only the
-//! time it saves. The worker does the same work vhost-vdpa does in `vhost_vdpa_pa_unmap()`,
-//! but yields every [`ReleasedRuns`] batch on the way.
+//! Until then the pages stay charged to the owner's `RLIMIT_MEMLOCK` (and show in `VmPin`). So
+//! a map that finds the limit reached first releases every pending batch itself
+//! ([`Releaser::flush`]) and then checks again, and a close flushes too: a map passes or fails
+//! as it would have had the pages been unpinned at once. The worker does the work vhost-vdpa
+//! does in `vhost_vdpa_pa_unmap()`, yielding every few thousand pages.
 
 use super::kglue::workqueue::{Queue, Work, WorkHandler};
 use super::pinned_iotlb::ReleasedRuns;
@@ -29,12 +29,17 @@ use kernel::sync::{Arc, Mutex};
 /// # Invariants
 ///
 /// Every batch in `pending` is released by a run of `work`, by [`Releaser::flush`], or when the
-/// releaser drops: `work` is queued whenever a batch is added.
+/// releaser drops: `work` is queued whenever a batch is added. A batch leaves `pending` only
+/// with `releasing` held, which stays held until the batch is released.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Releaser {
     queue: Queue,
     #[pin]
     pending: Mutex<KVec<ReleasedRuns>>,
+    /// Held while batches taken from `pending` are released, so that a flush waits for a
+    /// release in progress elsewhere (the worker's, or another flush's).
+    #[pin]
+    releasing: Mutex<()>,
     #[pin]
     work: Work<Releaser>,
 }
@@ -48,6 +53,7 @@ impl Releaser {
             try_pin_init!(Self {
                 queue: Queue::new_unbound(c"vhost_mdev_unpin")?,
                 pending <- new_mutex!(KVec::new(), "vhost_mdev::unpin_pending"),
+                releasing <- new_mutex!((), "vhost_mdev::unpin_releasing"),
                 work <- crate::new_work!("vhost_mdev::unpin"),
             }),
             GFP_KERNEL,
@@ -72,19 +78,19 @@ impl Releaser {
         self.queue.enqueue(&self.work);
     }
 
-    /// Releases every batch deferred before this call, here or by waiting for the worker.
+    /// Releases every batch deferred before this call, here or by waiting for whoever took it
+    /// from the list.
     pub(crate) fn flush(&self) {
-        // Waits for a run in progress, which holds the batches it took; what it did not take is
-        // still in the list.
-        self.work.cancel_sync();
         self.release_pending();
     }
 
     /// Releases the batches in the list until it stays empty.
     fn release_pending(&self) {
+        // INVARIANT: batches leave the list only under `releasing`, until they are released.
+        let _releasing = self.releasing.lock();
         loop {
-            // The lock is dropped at the end of the statement: batches release outside it, so
-            // a `defer` never waits for an unpin.
+            // The list's lock is dropped at the end of the statement: batches release outside
+            // it, so a `defer` never waits for an unpin.
             let batches = core::mem::take(&mut *self.pending.lock());
             if batches.is_empty() {
                 return;
