@@ -329,19 +329,18 @@ fn run(args: &[String]) -> Result<(), Failure> {
                 memlock::run_exec_child(&dev, fd, base).map_err(Failure::Run)
             }
         },
-        "memlock-race" => {
+        "memlock-race" | "memlock-remap" => {
             let dev2 = m
                 .get("dev2")
                 .ok_or_else(|| usage("--dev2 is required".to_string()))?;
-            let rounds = num(&m, "rounds", Some(50u32)).map_err(usage)?;
-            memlock::run(&dev, dev2, rounds).map_err(Failure::Run)
-        }
-        "memlock-remap" => {
-            let dev2 = m
-                .get("dev2")
-                .ok_or_else(|| usage("--dev2 is required".to_string()))?;
-            let rounds = num(&m, "rounds", Some(20u32)).map_err(usage)?;
-            memlock::run_remap(&dev, dev2, rounds).map_err(Failure::Run)
+            let race = cmd == "memlock-race";
+            let rounds = num(&m, "rounds", Some(if race { 50u32 } else { 20 })).map_err(usage)?;
+            let run = if race {
+                memlock::run
+            } else {
+                memlock::run_remap
+            };
+            run(&dev, dev2, rounds).map_err(Failure::Run)
         }
         _ => {
             let name = m

@@ -22,14 +22,7 @@ const REFUSED: Errno = libc::EFAULT;
 /// or refused both.
 pub(crate) fn run(path_a: &str, path_b: &str, rounds: u32) -> Result<(), String> {
     let page = 4096u64;
-    let limit = libc::rlimit {
-        rlim_cur: LIMIT_PAGES * page,
-        rlim_max: LIMIT_PAGES * page,
-    };
-    // SAFETY: `limit` is a valid rlimit; lowering one's own limit needs no privilege.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) } != 0 {
-        return Err("setrlimit(RLIMIT_MEMLOCK)".to_string());
-    }
+    limit_memlock(LIMIT_PAGES * page)?;
     let len = MAP_PAGES * page;
     let devs = [open_owned(path_a)?.0, open_owned(path_b)?.0];
     let mems = [
@@ -102,14 +95,7 @@ const REMAP_PAGES: u64 = 16384;
 /// last INVALIDATE, with both devices still open, every pin must go.
 pub(crate) fn run_remap(path_a: &str, path_b: &str, rounds: u32) -> Result<(), String> {
     let page = 4096u64;
-    let limit = libc::rlimit {
-        rlim_cur: REMAP_PAGES * page,
-        rlim_max: REMAP_PAGES * page,
-    };
-    // SAFETY: `limit` is a valid rlimit; lowering one's own limit needs no privilege.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) } != 0 {
-        return Err("setrlimit(RLIMIT_MEMLOCK)".to_string());
-    }
+    limit_memlock(REMAP_PAGES * page)?;
     let base = system_pins();
     let len = REMAP_PAGES * page;
     let devs = [open_owned(path_a)?.0, open_owned(path_b)?.0];
@@ -146,6 +132,19 @@ pub(crate) fn run_remap(path_a: &str, path_b: &str, rounds: u32) -> Result<(), S
     println!(
         "memlock-remap: {rounds} rounds of a {REMAP_PAGES}-page map and INVALIDATE under a {REMAP_PAGES}-page limit, on two devices in turn: every UPDATE passed; pages still charged after the INVALIDATE in {charged}; all released with the devices open"
     );
+    Ok(())
+}
+
+/// Sets this process's `RLIMIT_MEMLOCK` (soft and hard) to `bytes`.
+fn limit_memlock(bytes: u64) -> Result<(), String> {
+    let limit = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: bytes,
+    };
+    // SAFETY: `limit` is a valid rlimit; lowering one's own limit needs no privilege.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) } != 0 {
+        return Err("setrlimit(RLIMIT_MEMLOCK)".to_string());
+    }
     Ok(())
 }
 
@@ -186,14 +185,7 @@ pub(crate) fn pins_settle(want: u64) -> Result<(), String> {
 /// [`MAP_PAGES`], then execs itself keeping the descriptor open (see [`run_exec_child`]).
 pub(crate) fn run_exec(path: &str) -> Result<(), String> {
     let page = 4096u64;
-    let limit = libc::rlimit {
-        rlim_cur: LIMIT_PAGES * page,
-        rlim_max: LIMIT_PAGES * page,
-    };
-    // SAFETY: `limit` is a valid rlimit; lowering one's own limit needs no privilege.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) } != 0 {
-        return Err("setrlimit(RLIMIT_MEMLOCK)".to_string());
-    }
+    limit_memlock(LIMIT_PAGES * page)?;
     let base = system_pins();
     let (dev, _, _) = open_owned(path)?;
     let len = MAP_PAGES * page;
