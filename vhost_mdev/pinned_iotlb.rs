@@ -27,8 +27,9 @@ const PAGE_SIZE: u64 = iotlb::PAGE_SIZE;
 const PAGE_SHIFT: u32 = PAGE_SIZE.trailing_zeros();
 /// Pages pinned per `pin_user_pages_fast()` call; the pfn buffer is one page.
 const PIN_CHUNK: usize = 512;
-/// Pages unpinned between two chances for others to run. A fragmented map is a run per
-/// page; yielding after each one would hand the CPU away hundreds of times per megabyte.
+/// Pages unpinned, or runs unmapped one by one, between two chances for others to run. A
+/// fragmented map is a run per page; yielding after each one would hand the CPU away
+/// hundreds of times per megabyte.
 const UNPIN_CHUNK: u64 = 4096;
 
 /// A physically contiguous run of pinned pages.
@@ -382,7 +383,7 @@ impl AddressSpace {
                 });
             }
             None => {
-                let mut n = 0u32;
+                let mut n = 0u64;
                 runs.remove_overlapping(first, last, |m| {
                     if device_unmap(win, asid, m.first, pages_of(&m) << PAGE_SHIFT) {
                         released.add(m);
@@ -391,7 +392,7 @@ impl AddressSpace {
                     }
                     // A request per run: the whole address space may be a run per page.
                     n = n.wrapping_add(1);
-                    if n % 4096 == 0 {
+                    if n % UNPIN_CHUNK == 0 {
                         task::cond_resched();
                     }
                 });

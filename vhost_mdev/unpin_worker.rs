@@ -79,13 +79,8 @@ impl Releaser {
     }
 
     /// Releases every batch deferred before this call, here or by waiting for whoever took it
-    /// from the list.
+    /// from the list: the batches in the list, until it stays empty.
     pub(crate) fn flush(&self) {
-        self.release_pending();
-    }
-
-    /// Releases the batches in the list until it stays empty.
-    fn release_pending(&self) {
         // INVARIANT: batches leave the list only under `releasing`, until they are released.
         let _releasing = self.releasing.lock();
         loop {
@@ -102,7 +97,7 @@ impl Releaser {
 
 impl WorkHandler for Releaser {
     fn run(&self) {
-        self.release_pending();
+        self.flush();
     }
 }
 
