@@ -202,6 +202,18 @@ pins() { # pages pinned (FOLL_PIN) and not yet released, system-wide
 	awk '/^nr_foll_pin_acquired/ { a = $2 } /^nr_foll_pin_released/ { r = $2 } END { print a - r }' /proc/vmstat
 }
 pins_are() { [ "$(pins)" -eq "$1" ]; }
+# The pin count to measure from: the lowest seen over 100 ms, since other activity in the VM
+# holds pins for moments and a base taken during one would offset every later comparison.
+base_pins() {
+	local low n i
+	low=$(pins)
+	for i in $(seq 20); do
+		sleep 0.005
+		n=$(pins)
+		[ "$n" -lt "$low" ] && low=$n
+	done
+	echo "$low"
+}
 
 # Nested KTAP: a test with parts reports each as a subtest, which run.sh keeps in the KTAP
 # output above the test's own result. ktap_plan N first, then ktap_sub ok|fail NAME per part.

@@ -17,7 +17,7 @@ dev=$(create_vhost "$uuid") || exit 1
 v=$(vmdev_of "$uuid")
 
 # A process that dies holding 16 MiB of pinned pages.
-p0=$(pins)
+p0=$(base_pins)
 "$VHOST_CLIENT" hold --dev "$dev" --mb 16 >/tmp/hold.out 2>&1 &
 hold=$!
 wait_for 30 grep -q mapped /tmp/hold.out || { cat /tmp/hold.out; fail "hold did not map"; }

@@ -79,7 +79,7 @@ echo "$vb" >/sys/bus/vmdev/drivers/vhost_mdev/bind || fail "bind $vb to vhost_md
 nb=$(ls "/sys/bus/vmdev/devices/$vb/vhost-mdev" | head -1)
 wait_for 5 test -c "/dev/$nb" || fail "no /dev/$nb"
 note "migration destination: $vb on /dev/$nb"
-tx0=$(stat_of "$v" tx_packets) rx0=$(stat_of "$v" rx_packets) p0=$(pins)
+tx0=$(stat_of "$v" tx_packets) rx0=$(stat_of "$v" rx_packets) p0=$(base_pins)
 
 log=$INNER_DIR/console.log logb=$INNER_DIR/console-b.log logc=$INNER_DIR/console-c.log
 qmp_a=$INNER_DIR/qmp-a qmp_b=$INNER_DIR/qmp-b qmp_c=$INNER_DIR/qmp-c

@@ -30,7 +30,7 @@ note "seed $SEED, ${SECS} s (replay: make fuzz FUZZ_SEED=$SEED FUZZ_SECS=$SECS)"
 
 EVERY=${VMDEV_FUZZ_UNLOAD_EVERY:-$((SECS / 2))}
 
-p0=$(pins)
+p0=$(base_pins)
 a=$(new_uuid) b=$(new_uuid) c=$(new_uuid)
 dev_a=$(create_vhost "$a") || exit 1
 dev_b=$(create_vhost "$b") || exit 1

@@ -23,7 +23,7 @@ JOBS=${VMDEV_STRESS_JOBS:-2}
 SEED=${VMDEV_STRESS_SEED:-4242}
 [ "$SEED" = random ] && SEED=$(( (RANDOM << 15) | RANDOM ))
 note "seed $SEED, $CYCLES cycles, $JOBS jobs (replay: make stress STRESS_SEED=$SEED STRESS_CYCLES=$CYCLES STRESS_JOBS=$JOBS)"
-p0=$(pins)
+p0=$(base_pins)
 bad=0
 watchdog $((CYCLES * 30 + 300)) "$LIFECYCLE" --cycles "$CYCLES" --jobs "$JOBS" --seed "$SEED" --modules "$M" \
 	>/tmp/lifecycle.out 2>&1 || bad=1

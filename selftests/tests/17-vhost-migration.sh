@@ -23,7 +23,7 @@ bad=0
 sub() { [ "$1" = ok ] || bad=1; ktap_sub "$1" "$2"; }
 ulimit -l unlimited
 kmemleak_clear
-p0=$(pins)
+p0=$(base_pins)
 uuid=$(new_uuid)
 dev=$(create_vhost "$uuid") || exit 1
 v=$(vmdev_of "$uuid")

@@ -14,7 +14,7 @@
 //! it was), and the device's table is empty again: a map that needs every entry succeeds.
 
 use crate::hold::{physical_runs, touch_scattered};
-use crate::memlock::{pins_settle, system_pins, vm_pin_kb};
+use crate::memlock::{base_pins, pins_settle, vm_pin_kb};
 use crate::setup::{choose_iova, open_owned};
 use crate::sys::{errno_name, invalidate, raise_memlock, step, update, vm_pin_line, Region};
 
@@ -45,7 +45,7 @@ fn write_knob(path: &str, v: u32) -> Result<(), String> {
 pub(crate) fn run(path: &str, knob: &str) -> Result<(), String> {
     raise_memlock().map_err(|e| format!("setrlimit: {}", errno_name(e)))?;
     write_knob(knob, 0)?;
-    let base = system_pins();
+    let base = base_pins();
     let (dev, _, _) = open_owned(path)?;
     let range = step("VHOST_VDPA_GET_IOVA_RANGE", dev.iova_range())?;
 

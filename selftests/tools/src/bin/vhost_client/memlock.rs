@@ -96,7 +96,7 @@ const REMAP_PAGES: u64 = 16384;
 pub(crate) fn run_remap(path_a: &str, path_b: &str, rounds: u32) -> Result<(), String> {
     let page = 4096u64;
     limit_memlock(REMAP_PAGES * page)?;
-    let base = system_pins();
+    let base = base_pins();
     let len = REMAP_PAGES * page;
     let devs = [open_owned(path_a)?.0, open_owned(path_b)?.0];
     let mem = Region::new(len as usize).map_err(|e| format!("memfd: {}", errno_name(e)))?;
@@ -159,6 +159,18 @@ pub(crate) fn system_pins() -> u64 {
     get("nr_foll_pin_acquired ").saturating_sub(get("nr_foll_pin_released "))
 }
 
+/// The system's pin count to measure from: the lowest of samples over 100 ms. Other
+/// activity in the VM (direct I/O of the logging pipeline, say) holds pins for moments, and
+/// a base taken during one would make every later comparison off by it.
+pub(crate) fn base_pins() -> u64 {
+    let mut low = system_pins();
+    for _ in 0..20 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        low = low.min(system_pins());
+    }
+    low
+}
+
 /// This process's `VmPin` in kB, from `/proc/self/status`.
 pub(crate) fn vm_pin_kb() -> Option<u64> {
     vm_pin_line()
@@ -186,7 +198,7 @@ pub(crate) fn pins_settle(want: u64) -> Result<(), String> {
 pub(crate) fn run_exec(path: &str) -> Result<(), String> {
     let page = 4096u64;
     limit_memlock(LIMIT_PAGES * page)?;
-    let base = system_pins();
+    let base = base_pins();
     let (dev, _, _) = open_owned(path)?;
     let len = MAP_PAGES * page;
     let mem = Region::new(len as usize).map_err(|e| format!("memfd: {}", errno_name(e)))?;
