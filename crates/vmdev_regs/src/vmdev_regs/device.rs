@@ -343,6 +343,20 @@ impl<const N: usize> RegisterFile<N> {
         Ok(())
     }
 
+    /// Changes the features the device offers (a device whose features are a setting, such
+    /// as a block device's read-only flag). Only while the device is reset (status 0), so that
+    /// no driver has read them yet; `VERSION_1` must stay.
+    pub fn set_offered_features(&mut self, features: u64) -> Result<(), Rejected> {
+        if self.status != 0 {
+            return Err(Rejected::QueueBusy);
+        }
+        if features & VERSION_1 == 0 {
+            return Err(Rejected::BadValue);
+        }
+        self.info.features = features;
+        Ok(())
+    }
+
     /// The virtqueue group of queue `idx`.
     pub fn queue_group(&self, idx: u16) -> u16 {
         let features = if self.status & FEATURES_OK != 0 {
@@ -1396,6 +1410,21 @@ mod tests {
         assert_eq!(r.read(Register::NUM_QUEUES), 3);
         assert_eq!(r.set_num_queues(4), Ok(()));
         assert_eq!(r.read(Register::NUM_QUEUES), 4);
+    }
+
+    #[test]
+    fn offered_features_change_only_while_reset() {
+        let mut r = RegisterFile::<4>::new(INFO);
+        let more = INFO.features | 1 << 5;
+        assert_eq!(r.set_offered_features(more & !VERSION_1), Err(Rejected::BadValue));
+        assert_eq!(r.set_offered_features(more), Ok(()));
+        r.write(Register::DEVICE_FEATURES_SEL, 0).unwrap();
+        assert_eq!(r.read(Register::DEVICE_FEATURES), more as u32);
+        r.write(Register::STATUS, u32::from(ACKNOWLEDGE)).unwrap();
+        assert_eq!(r.set_offered_features(INFO.features), Err(Rejected::QueueBusy));
+        // A reset keeps them.
+        assert_eq!(r.write(Register::STATUS, 0), Ok(Effect::Reset));
+        assert_eq!(r.read(Register::DEVICE_FEATURES), more as u32);
     }
 
     #[test]
