@@ -186,3 +186,12 @@ unsafe fn copy_ram(src: *const u8, dst: *mut u8, n: usize) {
         unsafe { core::ptr::copy(src, dst, n) };
     }
 }
+
+/// A page of zeroes on the heap (a RAM disk's block), allocated zeroed instead of built on
+/// the stack and moved.
+pub fn zeroed_page() -> Result<kernel::alloc::KBox<[u8; PAGE_SIZE]>, kernel::alloc::AllocError> {
+    use kernel::alloc::flags::{GFP_KERNEL, __GFP_ZERO};
+    let b = kernel::alloc::KBox::<[u8; PAGE_SIZE]>::new_uninit(GFP_KERNEL | __GFP_ZERO)?;
+    // SAFETY: `__GFP_ZERO` zeroed the allocation, and zero bytes are a valid `[u8; N]`.
+    Ok(unsafe { b.assume_init() })
+}

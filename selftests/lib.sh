@@ -4,6 +4,7 @@
 set -u
 M=${VMDEV_MODULES:?not in the test VM}
 SIM_TYPE=/sys/class/mdev_bus/vmdev_sim/mdev_supported_types/vmdev_sim-net
+BLK_TYPE=/sys/class/mdev_bus/vmdev_sim_blk/mdev_supported_types/vmdev_sim-blk
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 note() { echo "$*"; }
@@ -55,8 +56,9 @@ unload_modules() {
 
 new_uuid() { cat /proc/sys/kernel/random/uuid; }
 
-# mdev_create UUID: creates a simulated net device through the standard mdev sysfs interface.
-mdev_create() { echo "$1" >"$SIM_TYPE/create"; }
+# mdev_create UUID [TYPE]: creates a simulated device through the standard mdev sysfs
+# interface; a net device unless TYPE (an mdev type directory, such as $BLK_TYPE) says else.
+mdev_create() { echo "$1" >"${2:-$SIM_TYPE}/create"; }
 mdev_remove() { echo 1 >"/sys/bus/mdev/devices/$1/remove"; }
 
 # vmdev_of UUID: the transport-bus device of an mdev instance (e.g. vmdev0).
@@ -112,12 +114,12 @@ kmemleak_clear() {
 
 PKTLOOP=${VMDEV_REPO:-$PWD/..}/target/release/pktloop
 
-# create_unbound UUID: creates an instance with autoprobe off, so no driver binds it yet.
-# Prints its vmdev device name, and leaves it in VMDEV for callers that run it without a
-# command substitution (one fork less in a timed path).
+# create_unbound UUID [TYPE]: creates an instance (of TYPE, as mdev_create) with autoprobe
+# off, so no driver binds it yet. Prints its vmdev device name, and leaves it in VMDEV for
+# callers that run it without a command substitution (one fork less in a timed path).
 create_unbound() {
 	echo 0 >/sys/bus/vmdev/drivers_autoprobe
-	mdev_create "$1" || { echo 1 >/sys/bus/vmdev/drivers_autoprobe; fail "create $1"; }
+	mdev_create "$1" "${2:-}" || { echo 1 >/sys/bus/vmdev/drivers_autoprobe; fail "create $1"; }
 	echo 1 >/sys/bus/vmdev/drivers_autoprobe
 	find_vmdev "$1" || fail "no vmdev device under mdev $1"
 	echo "$VMDEV"
@@ -142,6 +144,27 @@ create_net() {
 }
 
 stat_of() { cat "/sys/bus/vmdev/devices/$1/stats/$2"; }
+
+# disk_of UUID: the block device virtio_blk made for an instance, if any.
+disk_of() {
+	local d
+	for d in /sys/bus/mdev/devices/"$1"/vmdev*/virtio*/block/*; do [ -e "$d" ] && echo "${d##*/}" && return 0; done
+	return 1
+}
+
+# create_blk UUID [ATTR=VALUE...]: creates an unbound block instance, writes each setting,
+# binds it to virtio_mdev and waits for its disk. Prints the disk's name (vda, ...).
+create_blk() {
+	local uuid=$1 v kv; shift
+	create_unbound "$uuid" "$BLK_TYPE" >/dev/null || exit 1
+	v=$VMDEV
+	for kv in "$@"; do
+		echo "${kv#*=}" >"/sys/bus/vmdev/devices/$v/${kv%%=*}" || fail "set $kv on $v"
+	done
+	echo "$v" >/sys/bus/vmdev/drivers/virtio_mdev/bind || fail "bind $v to virtio_mdev"
+	wait_for 20 disk_of "$uuid" || fail "no disk for $uuid"
+	disk_of "$uuid"
+}
 
 # ctrl_after VMDEV COMMAND...: runs the command, then waits until the device has executed
 # the control commands it makes virtio_net send. Changes of the rx mode and the multicast list

@@ -104,6 +104,12 @@ pub(crate) trait DeviceClass<const Q: usize>: Sized + Send + Sync + 'static {
     fn num_queues(&self) -> u16 {
         Q as u16
     }
+    /// Features the device offers because of its settings (a block device's read-only
+    /// flag), beside `INFO`'s; read whenever they may have changed while no driver runs the
+    /// device.
+    fn setting_features(&self) -> u64 {
+        0
+    }
     /// Who serves queue `q`, with the features negotiated now. Asked when the driver enables
     /// the queue, which is after `FEATURES_OK`.
     fn role(&self, q: u16) -> QueueRole;
@@ -290,6 +296,8 @@ impl<C: DeviceClass<Q>, const Q: usize> SimDevice<C, Q> {
         let mut regs = RegisterFile::new(C::INFO);
         regs.set_num_queues(class.num_queues())
             .map_err(|_| EINVAL)?;
+        regs.set_offered_features(C::INFO.features | class.setting_features())
+            .map_err(|_| EINVAL)?;
         let state = SimState {
             regs,
             control: None,
@@ -375,6 +383,8 @@ impl<C: DeviceClass<Q>, const Q: usize> SimDevice<C, Q> {
         f(&mut st.class)?;
         let n = st.class.num_queues();
         st.regs.set_num_queues(n).map_err(|_| EINVAL)?;
+        let f = C::INFO.features | st.class.setting_features();
+        st.regs.set_offered_features(f).map_err(|_| EINVAL)?;
         st.regs.config_changed();
         Ok(())
     }

@@ -130,7 +130,8 @@ fn pieces(
 
 /// Where `len` bytes at `sector` are on the disk, if whole sectors inside the capacity.
 fn extent(cfg: &BlkConfig, sector: u64, len: u64) -> Option<u64> {
-    if !len.is_multiple_of(SECTOR_SIZE) {
+    // Powers of two, so a mask is the remainder.
+    if len & (SECTOR_SIZE - 1) != 0 {
         return None;
     }
     let end = sector.checked_add(len / SECTOR_SIZE)?;
@@ -343,7 +344,7 @@ fn zero_ranges<M: GuestMemory + ?Sized, D: Disk>(
         return VIRTIO_BLK_S_IOERR;
     }
     let n = len / SEG_LEN;
-    if len == 0 || !len.is_multiple_of(SEG_LEN) || n > u64::from(MAX_DISCARD_SEG) {
+    if len == 0 || len & (SEG_LEN - 1) != 0 || n > u64::from(MAX_DISCARD_SEG) {
         return VIRTIO_BLK_S_IOERR;
     }
     for i in 0..n {

@@ -1416,12 +1416,18 @@ mod tests {
     fn offered_features_change_only_while_reset() {
         let mut r = RegisterFile::<4>::new(INFO);
         let more = INFO.features | 1 << 5;
-        assert_eq!(r.set_offered_features(more & !VERSION_1), Err(Rejected::BadValue));
+        assert_eq!(
+            r.set_offered_features(more & !VERSION_1),
+            Err(Rejected::BadValue)
+        );
         assert_eq!(r.set_offered_features(more), Ok(()));
         r.write(Register::DEVICE_FEATURES_SEL, 0).unwrap();
         assert_eq!(r.read(Register::DEVICE_FEATURES), more as u32);
         r.write(Register::STATUS, u32::from(ACKNOWLEDGE)).unwrap();
-        assert_eq!(r.set_offered_features(INFO.features), Err(Rejected::QueueBusy));
+        assert_eq!(
+            r.set_offered_features(INFO.features),
+            Err(Rejected::QueueBusy)
+        );
         // A reset keeps them.
         assert_eq!(r.write(Register::STATUS, 0), Ok(Effect::Reset));
         assert_eq!(r.read(Register::DEVICE_FEATURES), more as u32);
