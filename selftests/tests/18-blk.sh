@@ -3,11 +3,14 @@
 # Block class: instances of vmdev_sim-blk take their settings before bind and refuse bad
 # ones; the kernel's virtio_blk binds through virtio_mdev unchanged and sees them (size,
 # serial, queues, read-only); an ext4 filesystem made on the disk survives unmount, fsck and
-# remount with its files intact; discard and write-zeroes reach the device; removal with the
+# remount with its files intact; discard and write-zeroes reach the device; what virtio_blk
+# wrote reads back through vhost_mdev after a personality switch, where a userspace driver
+# (vhost_client blk) also sends malformed requests that must be answered IOERR or UNSUPP;
+# the same catalogue on upstream's vdpa_sim_blk over vhost_vdpa, compared; removal with the
 # disk in use and module unload leave nothing behind.
 . "$(dirname "$0")/../lib.sh"
 load_modules
-ktap_plan 5
+ktap_plan 7
 
 [ -d "$BLK_TYPE" ] || fail "mdev type directory $BLK_TYPE missing"
 grep -qx "virtio-mdev" "$BLK_TYPE/device_api" || fail "device_api is not virtio-mdev"
@@ -70,7 +73,7 @@ ktap_sub ok filesystem
 
 # --- discard and write-zeroes
 alloc0=$(stat_of "$v" allocated_bytes)
-blkdiscard -f "/dev/$disk" || fail "blkdiscard"
+blkdiscard -f "/dev/$disk" 2>/dev/null || fail "blkdiscard"
 alloc1=$(stat_of "$v" allocated_bytes)
 [ "$alloc1" -lt "$alloc0" ] || fail "discard freed nothing: $alloc0 then $alloc1 bytes"
 [ "$(stat_of "$v" discards)" -gt 0 ] || fail "no discard reached the device"
@@ -84,22 +87,81 @@ errs=$(stat_of "$v" errors) unsupp=$(stat_of "$v" unsupported)
 note "discard: allocated $alloc0 -> $alloc1 bytes; write-zeroes read back as zeroes; no request failed"
 ktap_sub ok discard
 
+# --- the same instance through vhost_mdev: what virtio_blk wrote, and malformed requests
+load_vhost
+head -c 4194304 /dev/urandom >/tmp/blk-pattern
+dd if=/tmp/blk-pattern of="/dev/$disk" bs=1M oflag=direct status=none || fail "write the pattern"
+echo "$v" >/sys/bus/vmdev/drivers/virtio_mdev/unbind || fail "unbind virtio_mdev"
+echo vhost_mdev >"$d/driver_override"
+echo "$v" >/sys/bus/vmdev/drivers/vhost_mdev/bind || fail "bind $v to vhost_mdev"
+node=/dev/$(ls "$d/vhost-mdev" | head -1)
+wait_for 5 test -c "$node" || fail "$node did not appear"
+out=$(watchdog 60 "$VHOST_CLIENT" blk-read --dev "$node" --bytes 4194304 --out /tmp/blk-back 2>&1) ||
+	{ echo "$out"; fail "blk-read"; }
+cmp /tmp/blk-pattern /tmp/blk-back || fail "what virtio_blk wrote differs through vhost_mdev"
+out=$(watchdog 60 "$VHOST_CLIENT" blk --dev "$node" --serial vmdev-blk-selftest 2>&1) ||
+	{ echo "$out"; fail "vhost_client blk on ours"; }
+ncase=$(grep -c '^ok ' <<<"$out")
+errs=$(stat_of "$v" errors) unsupp=$(stat_of "$v" unsupported)
+[ "$errs" -gt 0 ] && [ "$unsupp" -gt 0 ] || fail "the device did not count the refused requests: $errs errors, $unsupp unsupported"
+note "vhost_mdev: 4 MiB written by virtio_blk read back the same; $ncase request cases answered as virtio 1.2 asks ($errs IOERR, $unsupp UNSUPP counted)"
+ktap_sub ok vhost-personality
+
+# --- differential: the catalogue on upstream's vdpa_sim_blk over vhost_vdpa
+modprobe vdpa_sim_blk || fail "modprobe vdpa_sim_blk"
+vdpa dev add mgmtdev vdpasim_blk name upblk || fail "vdpa dev add vdpasim_blk"
+upnode=$(vhost_vdpa_node upblk) || exit 1
+ours=$(watchdog 60 "$VHOST_CLIENT" blk --dev "$node" --report 1 2>&1) || { echo "$ours"; fail "report on ours"; }
+theirs=$(watchdog 60 "$VHOST_CLIENT" blk --dev "$upnode" --report 1 2>&1) || { echo "$theirs"; fail "report on upstream"; }
+vdpa dev del upblk
+same=0 differ=0
+while read -r tag case got; do
+	[ "$tag" = got ] || continue
+	up=$(awk -v c="$case" '$1 == "got" && $2 == c { print $3 }' <<<"$theirs")
+	if [ "$up" = "$got" ]; then
+		same=$((same + 1))
+	else
+		differ=$((differ + 1))
+		note "differs: $case: ours $got, upstream ${up:-absent}"
+		# Well-formed requests both implement must agree.
+		case $case in write-8k|read-8k|read-split-buffers|flush|get-id|read-after-errors)
+			fail "upstream and ours disagree on a well-formed request: $case";;
+		esac
+	fi
+done <<<"$ours"
+note "differential with vdpa_sim_blk: $same cases answered alike, $differ differ"
+ktap_sub ok differential
+
 # --- read-only
 uuid2=$(new_uuid)
 disk2=$(create_blk "$uuid2" capacity=1M read_only=1 num_queues=1) || exit 1
 [ "$(cat /sys/block/$disk2/ro)" = 1 ] || fail "$disk2 not read-only to the kernel"
 dd if=/dev/zero of="/dev/$disk2" bs=4k count=1 oflag=direct status=none 2>/dev/null && fail "a write to a read-only disk succeeded"
 dd if="/dev/$disk2" of=/dev/null bs=4k count=1 iflag=direct status=none || fail "read from read-only disk"
-note "read-only: the kernel sees ro=1 (VIRTIO_BLK_F_RO) and refuses writes; reads work"
+# The device itself refuses writes: a userspace driver does not stop at the kernel's ro flag.
+v2=$(vmdev_of "$uuid2")
+echo "$v2" >/sys/bus/vmdev/drivers/virtio_mdev/unbind || fail "unbind $v2"
+echo vhost_mdev >"/sys/bus/vmdev/devices/$v2/driver_override"
+echo "$v2" >/sys/bus/vmdev/drivers/vhost_mdev/bind || fail "bind $v2 to vhost_mdev"
+node2=/dev/$(ls "/sys/bus/vmdev/devices/$v2/vhost-mdev" | head -1)
+wait_for 5 test -c "$node2" || fail "$node2 did not appear"
+out=$(watchdog 60 "$VHOST_CLIENT" blk --dev "$node2" 2>&1) || { echo "$out"; fail "vhost_client blk on the read-only disk"; }
+grep -qx "ok write-8k 1" <<<"$out" || { echo "$out"; fail "a write through vhost was not refused"; }
+note "read-only: the kernel sees ro=1 (VIRTIO_BLK_F_RO) and refuses writes; the device refuses them from userspace (IOERR)"
 ktap_sub ok read-only
 
-# --- teardown with the disk open, then unload
-exec 7<"/dev/$disk"
-mdev_remove "$uuid" || fail "remove $uuid with its disk open"
-exec 7<&-
+# --- teardown with the disk and the vhost node open, then unload
+uuid3=$(new_uuid)
+disk3=$(create_blk "$uuid3" capacity=1M) || exit 1
+exec 7<"/dev/$disk3" 8<"$node"
+mdev_remove "$uuid3" || fail "remove $uuid3 with its disk open"
+mdev_remove "$uuid" || fail "remove $uuid with its vhost node open"
+exec 7<&- 8<&-
 mdev_remove "$uuid2"
 rmdir "$mnt"
+rm -f /tmp/blk-pattern /tmp/blk-back /tmp/blk-sums /tmp/blk-fsck
+rmmod vhost_mdev
 unload_modules
-note "removed with the disk open; modules unloaded"
+note "removed with a disk and a vhost node open; modules unloaded"
 ktap_sub ok teardown
 exit 0

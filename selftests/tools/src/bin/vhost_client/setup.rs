@@ -145,13 +145,18 @@ pub(crate) fn map(dev: &Dev, iova: u64, len: u64, va: u64, batched: bool) -> Res
 /// Opens the device, checks it is a net device, becomes owner and acks backend features
 /// (`offered & (MSG_V2 | BATCH)`, as QEMU 7.2 and DPDK 22.11 do).
 pub(crate) fn open_owned(path: &str) -> Result<(Dev, u64, u64), String> {
+    open_owned_as(path, VIRTIO_ID_NET)
+}
+
+/// [`open_owned`] for a device of virtio device id `want`.
+pub(crate) fn open_owned_as(path: &str, want: u32) -> Result<(Dev, u64, u64), String> {
     let dev = Dev::open(path).map_err(|e| format!("open {path} failed: {}", errno_name(e)))?;
     let id = step(
         "VHOST_VDPA_GET_DEVICE_ID",
         dev.get_u32(VHOST_VDPA_GET_DEVICE_ID),
     )?;
-    if id != VIRTIO_ID_NET {
-        return Err(format!("device id is {id}, expected {VIRTIO_ID_NET} (net)"));
+    if id != want {
+        return Err(format!("device id is {id}, expected {want}"));
     }
     step("VHOST_SET_OWNER", dev.ioctl_none(VHOST_SET_OWNER))?;
     let offered = step(
