@@ -13,7 +13,7 @@ show insmod "$M/vmdev.ko"
 show insmod "$M/vmdev_sim.ko"
 show insmod "$M/virtio_mdev.ko"
 
-step "2. The simulator is an mdev parent offering one type"
+step "2. The simulator is an mdev parent offering a net type (and one for block, step 8)"
 show ls /sys/class/mdev_bus/vmdev_sim/mdev_supported_types/
 show cat "$SIM_TYPE/name" "$SIM_TYPE/description" "$SIM_TYPE/device_api" "$SIM_TYPE/available_instances"
 
@@ -70,10 +70,37 @@ echo "The transport counts the interrupts it handed to the driver (queue and con
 echo "those it dropped because no driver was there yet or the device had been reset."
 show "cat /sys/kernel/debug/vmdev/$v.callbacks"
 
-step "8. Tear down"
+step "8. A block device: the simulator's second class, on a parent of its own"
+echo "The same transport carries virtio-blk: the kernel's unmodified virtio_blk binds through"
+echo "virtio_mdev. Capacity, queues and serial are set per instance before the bind."
+show ls /sys/class/mdev_bus/vmdev_sim_blk/mdev_supported_types/
+buuid=$(new_uuid)
+show "echo 0 > /sys/bus/vmdev/drivers_autoprobe"
+show "echo $buuid > $BLK_TYPE/create"
+show "echo 1 > /sys/bus/vmdev/drivers_autoprobe"
+bv=$(vmdev_of "$buuid")
+show "echo 256M > /sys/bus/vmdev/devices/$bv/capacity"
+show "echo 2 > /sys/bus/vmdev/devices/$bv/num_queues"
+show "echo demo-disk-0001 > /sys/bus/vmdev/devices/$bv/serial"
+show "echo $bv > /sys/bus/vmdev/drivers/virtio_mdev/bind"
+wait_for 20 disk_of "$buuid"
+disk=$(disk_of "$buuid")
+show "cat /sys/block/$disk/size; cat /sys/block/$disk/serial; echo; ls /sys/block/$disk/mq"
+mnt=$(mktemp -d)
+show "mkfs.ext4 -q /dev/$disk && mount /dev/$disk $mnt"
+show "head -c 20000000 /dev/urandom > $mnt/data && sha256sum $mnt/data && umount $mnt"
+show "e2fsck -f -n /dev/$disk | tail -1"
+show "mount /dev/$disk $mnt && sha256sum $mnt/data && df -h $mnt | tail -1 && umount $mnt"
+rmdir "$mnt"
+echo "The disk takes only the memory written to it; a discard gives it back."
+show "cat /sys/bus/vmdev/devices/$bv/stats/allocated_bytes; blkdiscard -f /dev/$disk 2>/dev/null; cat /sys/bus/vmdev/devices/$bv/stats/allocated_bytes"
+show "grep -H . /sys/bus/vmdev/devices/$bv/stats/{reads,writes,flushes,discards,requests_per_queue}"
+
+step "9. Tear down"
 show "echo 1 > /sys/bus/mdev/devices/$uuid/remove"
-show "ls /sys/class/net/"
+show "echo 1 > /sys/bus/mdev/devices/$buuid/remove"
+show "ls /sys/class/net/ /sys/block/"
 show rmmod virtio_mdev vmdev_sim vmdev
 echo
-echo "Done: an mdev instance became a virtio-net interface through the register-style"
-echo "transport, carried traffic, and went away cleanly."
+echo "Done: mdev instances became a virtio-net interface and a virtio-blk disk through the"
+echo "register-style transport, carried traffic and a filesystem, and went away cleanly."
