@@ -10,6 +10,7 @@
 # disk in use and module unload leave nothing behind.
 . "$(dirname "$0")/../lib.sh"
 load_modules
+kmemleak_clear
 ktap_plan 7
 
 [ -d "$BLK_TYPE" ] || fail "mdev type directory $BLK_TYPE missing"
@@ -162,6 +163,8 @@ rmdir "$mnt"
 rm -f /tmp/blk-pattern /tmp/blk-back /tmp/blk-sums /tmp/blk-fsck
 rmmod vhost_mdev
 unload_modules
-note "removed with a disk and a vhost node open; modules unloaded"
+leaks=$(kmemleak_scan)
+[ "$leaks" = 0 ] || { head -40 /sys/kernel/debug/kmemleak; fail "kmemleak found $leaks leaks"; }
+note "removed with a disk and a vhost node open; modules unloaded; kmemleak: 0"
 ktap_sub ok teardown
 exit 0
