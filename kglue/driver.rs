@@ -35,6 +35,10 @@ pub trait Driver: 'static {
     const NAME: &'static core::ffi::CStr;
     /// The virtio device ids the driver binds to by itself; empty for every class.
     const DEVICE_IDS: &'static [u32];
+    /// Whether the driver is a kernel driver that reads the device's settings once, at probe:
+    /// a settings change (`vmdev_reconfigure`) then unbinds it and binds it again, so that it
+    /// takes the new settings. False for a driver whose user may hold the device (vhost).
+    const REBIND_FOR_SETTINGS: bool = false;
     /// What the driver shares between its devices (given to [`Registration::new`]).
     type Context: Send + Sync;
     /// The state of one bound device.
@@ -206,6 +210,11 @@ impl<T: Driver> Registration<T> {
                     release: Some(Adapter::<T>::release),
                     vq_interrupt: Some(Adapter::<T>::vq_interrupt),
                     config_changed: Some(Adapter::<T>::config_changed),
+                    flags: if T::REBIND_FOR_SETTINGS {
+                        sys::VMDEV_DRIVER_REBIND_FOR_SETTINGS
+                    } else {
+                        0
+                    },
                     driver: super::cstatic::zeroed(),
                 })
             }),

@@ -4,6 +4,7 @@
  * cannot call. Built once, into vmdev.ko, and exported to the project's other modules.
  */
 #include <linux/device.h>
+#include <linux/mutex.h>
 #include <linux/dma-mapping.h>
 #include <linux/etherdevice.h>
 #include <linux/mdev.h>
@@ -63,6 +64,20 @@ void vmdev_helper_might_sleep(void) { might_sleep(); }
 EXPORT_SYMBOL_GPL(vmdev_helper_might_sleep);
 void vmdev_helper_device_lock(struct device *dev) { device_lock(dev); }
 EXPORT_SYMBOL_GPL(vmdev_helper_device_lock);
+
+/* A sysfs attribute built at run time (transport/mdev_settings.rs): lockdep needs a key. */
+void vmdev_helper_sysfs_attr_init(struct attribute *attr, const char *name, umode_t mode)
+{
+	sysfs_attr_init(attr);
+	attr->name = name;
+	attr->mode = mode;
+}
+
+/* Serialises reconfigurations (transport/mdev_settings.rs): an unbind, a settings change and a
+ * rebind that must not interleave with another instance's. */
+static DEFINE_MUTEX(vmdev_reconfig_mutex);
+void vmdev_helper_reconfig_lock(void) { mutex_lock(&vmdev_reconfig_mutex); }
+void vmdev_helper_reconfig_unlock(void) { mutex_unlock(&vmdev_reconfig_mutex); }
 void vmdev_helper_device_unlock(struct device *dev) { device_unlock(dev); }
 EXPORT_SYMBOL_GPL(vmdev_helper_device_unlock);
 void vmdev_helper_ida_init(struct ida *ida) { ida_init(ida); }

@@ -32,6 +32,10 @@ int vmdev_helper_dma_set_mask_and_coherent(struct device *dev, u64 mask);
 void vmdev_helper_ida_init(struct ida *ida);
 void vmdev_helper_device_lock(struct device *dev);
 void vmdev_helper_device_unlock(struct device *dev);
+struct attribute;
+void vmdev_helper_sysfs_attr_init(struct attribute *attr, const char *name, umode_t mode);
+void vmdev_helper_reconfig_lock(void);
+void vmdev_helper_reconfig_unlock(void);
 
 /* vhost_mdev: the owner's mm, pinned-page accounting, pinning, and eventfd polling. */
 struct mm_struct;

@@ -6,7 +6,7 @@
 #
 #   scripts/bench.sh [--rounds N] [--seconds S] [--only SECTION] [--smoke] [--out DIR]
 #
-# --only runs one section's rows alone (control, kernel, vhost, logging, migration or
+# --only runs one section's rows alone (control, kernel, vhost, block, logging, migration or
 # multiqueue), for more rounds of it than a whole run affords.
 #
 # --smoke runs one short round and only checks that every row counted traffic (make check
@@ -27,13 +27,13 @@ while [ $# -gt 0 ]; do
 done
 [ "$rounds" -ge 1 ] 2>/dev/null || die "--rounds must be a positive number"
 case $only in
-""|control|kernel|vhost|logging|migration|multiqueue) ;;
-*) die "--only takes control, kernel, vhost, logging, migration or multiqueue";;
+""|control|kernel|vhost|block|logging|migration|multiqueue) ;;
+*) die "--only takes control, kernel, vhost, block, logging, migration or multiqueue";;
 esac
 rm -rf "$out"; mkdir -p "$out"
 # A migration round boots two inner guests (about 100 s each) and streams 60 s in each.
 "$REPO/scripts/vm.sh" --kernel plain --quiet \
-	--timeout $(( 300 + rounds * (20 * (secs + 4) + 120 + pairs * 40 + migration * 1200) )) \
+	--timeout $(( 300 + rounds * (28 * (secs + 4) + 120 + pairs * 40 + migration * 1200) )) \
 	--out "$out/vm" -- "BENCH_ROUNDS=$rounds BENCH_SECONDS=$secs BENCH_MIGRATION=$migration BENCH_LOG_PAIRS=$pairs BENCH_ONLY=$only bash selftests/bench/bench.sh"
 cp "$out/vm/samples.tsv" "$out/samples.tsv"
 args=("$out/samples.tsv" --json "$out/bench.json" --svg "$out/bench.svg")

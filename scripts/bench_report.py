@@ -79,6 +79,10 @@ def build(samples):
             ("control", "iotlb-map-batched", "pages-per-s", "pages/s"),
             ("control", "iotlb-256MiB-scattered-map", "ms", "ms"),
             ("control", "iotlb-256MiB-scattered-unmap", "ms", "ms"),
+            ("block", "4k-randread", "iops", "IOPS"),
+            ("block", "4k-randwrite", "iops", "IOPS"),
+            ("block", "128k-seqread", "MBps", "MB/s"),
+            ("block", "128k-seqwrite", "MBps", "MB/s"),
             ("memory", "slab-per-device", "KiB", "KiB"),
             ("memory", "vmalloc-per-device", "KiB", "KiB"),
             ("memory", "module-text", "KiB", "KiB")]:

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(iotlb_table virtqueue_chain vmdev_regs_protocol vhost_uapi_messages)
+[ ${#targets[@]} -gt 0 ] || targets=(iotlb_table virtqueue_chain vmdev_regs_protocol vhost_uapi_messages blksim_requests)
 triple=x86_64-unknown-linux-gnu
 # What cargo-fuzz passes for `--sanitizer none`: SanitizerCoverage's 8-bit counters, PC table,
 # comparison tracing and stack depth, which is all libFuzzer needs for guidance; debug

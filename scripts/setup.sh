@@ -7,7 +7,8 @@ set -euo pipefail
 
 PKGS=(linux-source-6.12 clang-19 lld-19 llvm-19 libclang-19-dev flex bison bc libelf-dev
       libssl-dev busybox-static qemu-system-x86 cpio kmod rsync iproute2 xz-utils make gcc g++
-      dpdk-dev librte-net-virtio23 librte-mempool-ring23 ethtool python3-yaml)
+      dpdk-dev librte-net-virtio23 librte-mempool-ring23 ethtool python3-yaml e2fsprogs
+      util-linux fio mdevctl iperf3)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -36,7 +36,7 @@ pub(crate) fn is_vmdev(dev: *const sys::device) -> bool {
 /// # Safety
 ///
 /// `drv` must be the `driver` field of a `struct vmdev_driver`.
-unsafe fn to_vmdev_driver<'a>(drv: *const sys::device_driver) -> &'a sys::vmdev_driver {
+pub(crate) unsafe fn to_vmdev_driver<'a>(drv: *const sys::device_driver) -> &'a sys::vmdev_driver {
     // SAFETY: the caller guarantees `drv` is embedded in a registered `vmdev_driver`.
     unsafe { &*kernel::container_of!(drv, sys::vmdev_driver, driver) }
 }
@@ -180,18 +180,22 @@ impl Attribute for DriverOverride {
         ))
     }
 
-    /// As `driver_set_override()`: the name up to the first newline; empty clears it.
     fn store(v: &VmdevDevice, input: &[u8]) -> Result {
-        let name = input.split(|&c| c == b'\n').next().unwrap_or(&[]);
-        if name.len() > OVERRIDE_MAX || name.contains(&0) || core::str::from_utf8(name).is_err() {
-            return Err(EINVAL);
-        }
-        let mut new = KVec::with_capacity(name.len(), GFP_KERNEL)?;
-        new.extend_from_slice(name, GFP_KERNEL)?;
-        // The old name is freed after the lock is dropped.
-        let _old = core::mem::replace(&mut *v.driver_override.lock(), new);
-        Ok(())
+        set_driver_override(v, input)
     }
+}
+
+/// As `driver_set_override()`: the name up to the first newline; empty clears it.
+pub(crate) fn set_driver_override(v: &VmdevDevice, input: &[u8]) -> Result {
+    let name = input.split(|&c| c == b'\n').next().unwrap_or(&[]);
+    if name.len() > OVERRIDE_MAX || name.contains(&0) || core::str::from_utf8(name).is_err() {
+        return Err(EINVAL);
+    }
+    let mut new = KVec::with_capacity(name.len(), GFP_KERNEL)?;
+    new.extend_from_slice(name, GFP_KERNEL)?;
+    // The old name is freed after the lock is dropped.
+    let _old = core::mem::replace(&mut *v.driver_override.lock(), new);
+    Ok(())
 }
 
 crate::attribute_group!(

@@ -42,6 +42,8 @@ pub(crate) struct Parent {
     pub(crate) instances: KVec<AtomicU32>,
     pub(crate) type_storage: KVec<Opaque<sys::mdev_type>>,
     pub(crate) mdev_types: KVec<*mut sys::mdev_type>,
+    /// The vendor's instance attributes as the mdev devices carry them.
+    pub(crate) mirror: super::mdev_settings::Mirror,
 }
 
 impl Parent {

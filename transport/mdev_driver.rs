@@ -12,6 +12,7 @@ use super::debugfs;
 use super::device::{Parent, VmdevDevice};
 use super::kglue::cstatic::{zeroed, CStatic};
 use super::kglue::sys;
+use super::mdev_settings;
 use core::ptr;
 use core::sync::atomic::Ordering;
 use kernel::error::code::EINVAL;
@@ -157,8 +158,25 @@ unsafe fn create(p: &Parent, v: &VmdevDevice, mdev: *mut sys::mdev_device) -> c_
     // SAFETY: an initialised device with a name.
     ret = unsafe { sys::device_add(v.dev()) };
     if ret == 0 {
-        debugfs::add(v);
-        return 0;
+        // The vendor's attributes mirrored on the mdev device, where mdevctl writes a device's
+        // attributes; created after the instance is stored in the mdev device's drvdata,
+        // which is how their callbacks find it.
+        let groups = p.mirror.groups();
+        if !groups.is_null() {
+            // SAFETY: the mdev device is live; the groups are the vendor's static tables.
+            ret = unsafe {
+                sys::sysfs_create_groups(
+                    ptr::addr_of_mut!((*sys::vmdev_helper_mdev_dev(mdev)).kobj),
+                    groups,
+                )
+            };
+        }
+        if ret == 0 {
+            debugfs::add(v);
+            return 0;
+        }
+        // SAFETY: added just now.
+        unsafe { sys::device_del(v.dev()) };
     }
     v.ops.store(ptr::null_mut(), Ordering::Release);
     // SAFETY: as above.
@@ -190,6 +208,17 @@ unsafe extern "C" fn mdev_remove(mdev: *mut sys::mdev_device) {
     // SAFETY: the instance's parent is registered.
     let p = unsafe { &*v.parent };
     debugfs::remove(v);
+    let groups = p.mirror.groups();
+    if !groups.is_null() {
+        // SAFETY: created at probe; removing them waits for their callbacks, so none runs
+        // once the instance is gone from the drvdata below.
+        unsafe {
+            sys::sysfs_remove_groups(
+                ptr::addr_of_mut!((*sys::vmdev_helper_mdev_dev(mdev)).kobj),
+                groups,
+            )
+        };
+    }
     // SAFETY: added at probe. Deleting unbinds the driver, which resets the device, so after
     // this nothing but us calls into the vendor.
     unsafe { sys::device_del(v.dev()) };
@@ -252,6 +281,7 @@ pub(crate) static MDEV_DRIVER: CStatic<sys::mdev_driver> = CStatic::new(sys::mde
     show_description: Some(mdev_show_description),
     driver: sys::device_driver {
         name: c"vmdev".as_ptr().cast(),
+        dev_groups: mdev_settings::MDEV_GROUPS.list().as_ptr(),
         // SAFETY: the remaining fields are optional and valid zeroed.
         ..unsafe { zeroed() }
     },

@@ -9,6 +9,7 @@ use super::bus::is_vmdev;
 use super::device::{Parent, VmdevDevice};
 use super::kglue::sys;
 use super::mdev_driver::MDEV_DRIVER;
+use super::mdev_settings::Mirror;
 use core::ffi::c_void;
 use core::ptr;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -77,6 +78,9 @@ unsafe fn register_parent(
     for t in type_storage.iter() {
         mdev_types.push(t.get(), GFP_KERNEL)?;
     }
+    // SAFETY: the vendor's groups are a valid list that lives until unregistration
+    // (vmdev.h), as long as the parent's registration.
+    let mirror = unsafe { Mirror::new(o.dev_groups.cast_const()) }?;
     let parent = KBox::new(
         Parent {
             mdev_parent: Opaque::uninit(),
@@ -87,6 +91,7 @@ unsafe fn register_parent(
             instances,
             type_storage,
             mdev_types,
+            mirror,
         },
         GFP_KERNEL,
     )?;

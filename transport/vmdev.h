@@ -144,7 +144,12 @@ struct vmdev_type {
  * @destroy: free an instance. No driver is bound and no op will be called again.
  * @dev_groups: optional sysfs attribute groups for each instance's vmdev device (vendor
  *              settings such as a MAC address). Their callbacks find the instance with
- *              vmdev_from_dev().
+ *              vmdev_from_dev(). The transport mirrors them on the instance's mdev device,
+ *              where mdevctl writes a device's attributes: a write there reaches the vendor's
+ *              store with the vmdev device, and if a driver with
+ *              VMDEV_DRIVER_REBIND_FOR_SETTINGS (virtio_mdev) is bound, that driver is
+ *              unbound first (which resets the device) and bound again after, so a store
+ *              that refuses changes while the device runs (-EBUSY) takes them there.
  */
 struct vmdev_parent_ops {
 	int (*create)(struct vmdev_parent *parent, unsigned int type_index,
@@ -208,7 +213,14 @@ struct vmdev_device_id {
  * @vq_interrupt: a used-buffer notification for queue @queue, with the published state
  *                (bottom halves disabled)
  * @config_changed: the device changed its config space (bottom halves disabled)
+ * @flags: VMDEV_DRIVER_* below
  */
+/*
+ * A kernel driver that reads the device's settings at probe only: a settings write on the
+ * instance's mdev device rebinds it (see @dev_groups of struct vmdev_parent_ops).
+ */
+#define VMDEV_DRIVER_REBIND_FOR_SETTINGS	(1U << 0)
+
 struct vmdev_driver {
 	const char *name;
 	const struct vmdev_device_id *id_table;
@@ -217,6 +229,7 @@ struct vmdev_driver {
 	void (*release)(struct vmdev_device *vdev, void *driver_data);
 	void (*vq_interrupt)(struct vmdev_device *vdev, void *driver_data, u32 queue);
 	void (*config_changed)(struct vmdev_device *vdev, void *driver_data);
+	unsigned int flags;
 	struct device_driver driver; /* the transport's */
 };
 

@@ -46,6 +46,7 @@ mod debugfs;
 mod device;
 pub mod driver_abi;
 mod mdev_driver;
+mod mdev_settings;
 pub mod vendor_abi;
 
 module! {

@@ -166,6 +166,9 @@ struct VirtioMdevDriver;
 impl Driver for VirtioMdevDriver {
     const NAME: &'static core::ffi::CStr = c"virtio_mdev";
     const DEVICE_IDS: &'static [u32] = &[];
+    /// The virtio driver reads the device's settings (a MAC, a capacity) at probe: a change
+    /// of them rebinds, so that it comes back with the new ones.
+    const REBIND_FOR_SETTINGS: bool = true;
     type Context = ();
     type Data = VirtioHandle<MdevTransport>;
 

@@ -9,7 +9,8 @@
 # rotating from round to round, so slow drift of the host hits all variants alike.
 # Environment: BENCH_ROUNDS (3), BENCH_SECONDS per traffic sample (5), BENCH_LOG_PAIRS (5,
 # back-to-back pairs per round of the dirty-log rows), BENCH_MIGRATION (1: the migration rows),
-# BENCH_ONLY (one section to run alone: control, kernel, vhost, logging, migration or multiqueue;
+# BENCH_ONLY (one section to run alone: control, kernel, vhost, block, logging, migration or
+# multiqueue;
 # the devices of every section are still set up, which takes seconds).
 # Poll every 10 ms: wait_for's default 100 ms steps would dominate create-to-up.
 WAIT_HZ=100
@@ -244,6 +245,59 @@ for r in $(rounds vhost); do
 		note "round $r, iotlb 256 MiB scattered, $variant: map $map_ms ms, unmap $unmap_ms ms ($(grep -o 'physical runs.*' <<<"$res"))"
 	done
 done
+
+# --- block: fio through virtio_blk on each stack's disk ---------------------------------------
+
+# Upstream's vdpa_sim_blk is a 128 MiB disk with one queue, on virtio_vdpa; ours is given the
+# same shape (a block instance with one queue, through virtio_mdev), so the rows compare the
+# devices and their transports, not queue counts.
+modprobe vdpa_sim_blk || fail "modprobe vdpa_sim_blk"
+up_disk_of() {
+	local d
+	for d in /sys/bus/vdpa/devices/"$1"/virtio*/block/*; do [ -e "$d" ] && echo "${d##*/}" && return 0; done
+	return 1
+}
+ours_disk=$(create_blk "$(new_uuid)" capacity=128M num_queues=1) || exit 1
+echo 0 >/sys/bus/vdpa/drivers_autoprobe
+vdpa dev add mgmtdev vdpasim_blk name benchblk
+rc=$?
+echo 1 >/sys/bus/vdpa/drivers_autoprobe
+[ $rc = 0 ] || fail "vdpa dev add vdpasim_blk"
+echo virtio_vdpa >/sys/bus/vdpa/devices/benchblk/driver_override
+echo benchblk >/sys/bus/vdpa/drivers_probe || fail "bind benchblk to virtio_vdpa"
+wait_for 20 up_disk_of benchblk || fail "no disk for benchblk"
+up_disk=$(up_disk_of benchblk)
+# Written once, so that reads find data on both (ours reads a page no one wrote as zeroes
+# without touching memory of its own, which would flatter it).
+for d in "$ours_disk" "$up_disk"; do
+	dd if=/dev/zero of="/dev/$d" bs=1M count=64 oflag=direct status=none || fail "fill $d"
+done
+note "block: ours /dev/$ours_disk, upstream /dev/$up_disk"
+# fio_run DISK RW BS: one job, queue depth 16, direct I/O over the first 64 MiB for $SECS s;
+# prints IOPS and MB/s.
+fio_run() {
+	local dir=read
+	case $2 in *write) dir=write;; esac
+	# --thread: fio keeps its state in SysV shared memory otherwise, which the kernel lacks.
+	fio --name=bench --thread --filename="/dev/$1" --direct=1 --ioengine=libaio --iodepth=16 \
+		--rw="$2" --bs="$3" --size=64M --runtime="$SECS" --time_based --output-format=json |
+		python3 -c "import json, sys; j = json.load(sys.stdin)['jobs'][0]['$dir']; print(j['iops'], j['bw'] * 1024 / 1e6)"
+}
+for r in $(rounds block); do
+	for job in 4k-randread:randread:4k 4k-randwrite:randwrite:4k 128k-seqread:read:128k 128k-seqwrite:write:128k; do
+		IFS=: read -r row rw bs <<<"$job"
+		for k in 0 1; do
+			if (( (r + k) % 2 == 0 )); then variant=ours; else variant=upstream; fi
+			if [ $variant = ours ]; then d=$ours_disk; else d=$up_disk; fi
+			set -- $(fio_run "$d" "$rw" "$bs")
+			iops=${1:?fio failed} mbps=${2:?}
+			sample "$r" block "$row" "$variant" iops "$iops"
+			sample "$r" block "$row" "$variant" MBps "$mbps"
+			note "round $r, $row, $variant: $(printf '%.0f' "$iops") IOPS, $(printf '%.1f' "$mbps") MB/s"
+		done
+	done
+done
+vdpa dev del benchblk
 
 # --- dirty logging: ours with the log on against off -----------------------------------------
 # No upstream device logs, so these rows compare ours with itself in the same round: the
