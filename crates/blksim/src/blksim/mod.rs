@@ -10,10 +10,11 @@
 //!
 //! Everything the driver wrote is untrusted: a request that is malformed (a
 //! short header, data that is not whole sectors, a range past the capacity,
-//! a buffer the device cannot reach, too many segments) is answered
-//! [`VIRTIO_BLK_S_IOERR`], one the device does not implement
-//! [`VIRTIO_BLK_S_UNSUPP`], and neither touches the disk nor any memory but
-//! the chain's own buffers. Only a chain the ring walk refuses (a loop, an
+//! too many segments) is answered [`VIRTIO_BLK_S_IOERR`] before anything is
+//! done, one the device does not implement [`VIRTIO_BLK_S_UNSUPP`]. A buffer
+//! the device cannot reach fails the request with `IOERR` when the data gets
+//! there (a write may have written the sectors before it). No request
+//! touches memory but the chain's own writable buffers. Only a chain the ring walk refuses (a loop, an
 //! index out of range) breaks the queue, as on every other device class.
 #![forbid(unsafe_code)]
 
