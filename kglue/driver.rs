@@ -36,8 +36,9 @@ pub trait Driver: 'static {
     /// The virtio device ids the driver binds to by itself; empty for every class.
     const DEVICE_IDS: &'static [u32];
     /// Whether the driver is a kernel driver that reads the device's settings once, at probe:
-    /// a settings change (`vmdev_reconfigure`) then unbinds it and binds it again, so that it
-    /// takes the new settings. False for a driver whose user may hold the device (vhost).
+    /// a settings write on the instance's mdev device that the vendor refuses while the
+    /// driver runs the device then unbinds it and binds it again around the write, so that
+    /// it takes the new settings. False for a driver whose user may hold the device (vhost).
     const REBIND_FOR_SETTINGS: bool = false;
     /// What the driver shares between its devices (given to [`Registration::new`]).
     type Context: Send + Sync;

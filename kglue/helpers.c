@@ -5,6 +5,7 @@
  */
 #include <linux/device.h>
 #include <linux/mutex.h>
+#include <linux/module.h>
 #include <linux/dma-mapping.h>
 #include <linux/etherdevice.h>
 #include <linux/mdev.h>
@@ -65,6 +66,12 @@ EXPORT_SYMBOL_GPL(vmdev_helper_might_sleep);
 void vmdev_helper_device_lock(struct device *dev) { device_lock(dev); }
 EXPORT_SYMBOL_GPL(vmdev_helper_device_lock);
 
+/* A RAM disk's page allocation, in its write path: reclaim must not start I/O. */
+unsigned int vmdev_helper_memalloc_noio_save(void) { return memalloc_noio_save(); }
+EXPORT_SYMBOL_GPL(vmdev_helper_memalloc_noio_save);
+void vmdev_helper_memalloc_noio_restore(unsigned int flags) { memalloc_noio_restore(flags); }
+EXPORT_SYMBOL_GPL(vmdev_helper_memalloc_noio_restore);
+
 /* A sysfs attribute built at run time (transport/mdev_settings.rs): lockdep needs a key. */
 void vmdev_helper_sysfs_attr_init(struct attribute *attr, const char *name, umode_t mode)
 {
@@ -73,11 +80,9 @@ void vmdev_helper_sysfs_attr_init(struct attribute *attr, const char *name, umod
 	attr->mode = mode;
 }
 
-/* Serialises reconfigurations (transport/mdev_settings.rs): an unbind, a settings change and a
- * rebind that must not interleave with another instance's. */
-static DEFINE_MUTEX(vmdev_reconfig_mutex);
-void vmdev_helper_reconfig_lock(void) { mutex_lock(&vmdev_reconfig_mutex); }
-void vmdev_helper_reconfig_unlock(void) { mutex_unlock(&vmdev_reconfig_mutex); }
+/* A driver to bind again after a settings change (transport/mdev_settings.rs). */
+bool vmdev_helper_try_module_get(struct module *m) { return try_module_get(m); }
+void vmdev_helper_module_put(struct module *m) { module_put(m); }
 void vmdev_helper_device_unlock(struct device *dev) { device_unlock(dev); }
 EXPORT_SYMBOL_GPL(vmdev_helper_device_unlock);
 void vmdev_helper_ida_init(struct ida *ida) { ida_init(ida); }

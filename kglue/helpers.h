@@ -33,9 +33,12 @@ void vmdev_helper_ida_init(struct ida *ida);
 void vmdev_helper_device_lock(struct device *dev);
 void vmdev_helper_device_unlock(struct device *dev);
 struct attribute;
+unsigned int vmdev_helper_memalloc_noio_save(void);
+void vmdev_helper_memalloc_noio_restore(unsigned int flags);
 void vmdev_helper_sysfs_attr_init(struct attribute *attr, const char *name, umode_t mode);
-void vmdev_helper_reconfig_lock(void);
-void vmdev_helper_reconfig_unlock(void);
+struct module;
+bool vmdev_helper_try_module_get(struct module *m);
+void vmdev_helper_module_put(struct module *m);
 
 /* vhost_mdev: the owner's mm, pinned-page accounting, pinning, and eventfd polling. */
 struct mm_struct;

@@ -188,10 +188,16 @@ unsafe fn copy_ram(src: *const u8, dst: *mut u8, n: usize) {
 }
 
 /// A page of zeroes on the heap (a RAM disk's block), allocated zeroed instead of built on
-/// the stack and moved.
+/// the stack and moved. Reclaim may not start I/O for it (a `memalloc_noio` scope): a disk's
+/// write path allocates it, and reclaim that wrote back to that same disk would wait for
+/// the write that is waiting for it.
 pub fn zeroed_page() -> Result<kernel::alloc::KBox<[u8; PAGE_SIZE]>, kernel::alloc::AllocError> {
-    use kernel::alloc::flags::{GFP_KERNEL, __GFP_ZERO};
-    let b = kernel::alloc::KBox::<[u8; PAGE_SIZE]>::new_uninit(GFP_KERNEL | __GFP_ZERO)?;
+    use kernel::alloc::flags::{GFP_KERNEL, __GFP_NOWARN, __GFP_ZERO};
+    // SAFETY: a scope flag of the current task, restored below.
+    let scope = unsafe { sys::vmdev_helper_memalloc_noio_save() };
+    let b = kernel::alloc::KBox::<[u8; PAGE_SIZE]>::new_uninit(GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN);
+    // SAFETY: the value the save above returned.
+    unsafe { sys::vmdev_helper_memalloc_noio_restore(scope) };
     // SAFETY: `__GFP_ZERO` zeroed the allocation, and zero bytes are a valid `[u8; N]`.
-    Ok(unsafe { b.assume_init() })
+    Ok(unsafe { b?.assume_init() })
 }

@@ -128,6 +128,10 @@ pub(crate) struct VmdevDevice {
     /// The debugfs files (register file, callback counters), removed before the device.
     #[pin]
     pub(crate) debugfs: Mutex<(Entry, Entry)>,
+    /// Held across a settings write's unbind, store and rebind, and a `personality` write
+    /// (`mdev_settings.rs`), so that two cannot interleave theirs.
+    #[pin]
+    pub(crate) reconfig: Mutex<()>,
 }
 
 // SAFETY: every field is either immutable after creation, atomic, or behind a lock.
@@ -167,6 +171,7 @@ impl VmdevDevice {
             driver_override <- new_spinlock!(KVec::new(), "vmdev::driver_override"),
             debug_out <- new_mutex!(DebugOut { buf: [0; 64], len: 0 }, "vmdev::debug_out"),
             debugfs <- new_mutex!((Entry::none(), Entry::none()), "vmdev::debugfs"),
+            reconfig <- new_mutex!((), "vmdev::reconfig"),
         }? Error)
     }
 

@@ -8,12 +8,12 @@
 //! the mdev device:
 //!
 //! - a mirror of the vendor's attribute groups ([`Mirror`]): the same files, whose show and
-//!   store call the vendor's with the vmdev device. A store runs in [`reconfigure`]: with a
-//!   driver bound that reads the settings at probe only (`VMDEV_DRIVER_REBIND_FOR_SETTINGS`:
-//!   virtio_mdev), the driver is unbound first, which resets the device so the vendor takes
-//!   the setting, and bound again after, so it comes up with it. With vhost_mdev bound the
-//!   store runs as it is: its user may hold the device, and the vendor refuses what a
-//!   running device cannot take;
+//!   store call the vendor's with the vmdev device. A store runs in [`reconfigure`]: if the
+//!   vendor refuses it with `EBUSY` because a driver that reads the settings at probe only
+//!   (`VMDEV_DRIVER_REBIND_FOR_SETTINGS`: virtio_mdev) runs the device, that driver is
+//!   unbound, which resets the device so the vendor takes the setting, and bound again
+//!   after, so it comes up with it. A value the vendor refuses for itself unbinds nothing,
+//!   and with vhost_mdev bound its `EBUSY` stands: its user may hold the device;
 //! - `personality`, the driver of the vmdev device, which names one to bind (mdevctl's way
 //!   to ask for vhost_mdev).
 //!
@@ -26,9 +26,21 @@ use super::kglue::sys;
 use super::kglue::sysfs::{AttrTarget, Attribute, Page};
 use super::mdev_driver::MDEV_DRIVER;
 use core::ptr;
-use kernel::error::code::{EINVAL, ENODEV};
+use kernel::error::code::{EBUSY, EINVAL, ENODEV};
 use kernel::ffi::c_char;
 use kernel::prelude::*;
+
+/// Names of the mdev device's own files, which a vendor attribute may not take.
+const RESERVED: [&core::ffi::CStr; 8] = [
+    c"personality",
+    c"remove",
+    c"mdev_type",
+    c"uevent",
+    c"driver",
+    c"subsystem",
+    c"power",
+    c"iommu_group",
+];
 
 /// Most groups and attributes per group a vendor may have mirrored.
 const MAX_GROUPS: usize = 8;
@@ -56,35 +68,56 @@ pub(crate) unsafe fn instance_of_mdev<'a>(dev: *mut sys::device) -> Option<&'a V
     (!raw.is_null()).then(|| unsafe { VmdevDevice::from_raw(raw.cast()) })
 }
 
-/// Runs `apply` with no driver bound that holds settings it read at probe: such a driver
-/// (virtio_mdev) is unbound before and bound again after, whatever `apply` returned.
-/// Reconfigurations of every instance are serialised, so two cannot interleave their
-/// unbind and bind.
-fn reconfigure(v: &VmdevDevice, apply: impl FnOnce() -> isize) -> isize {
-    let dev = v.dev();
-    // SAFETY: plain lock calls on a live device; the driver core writes `driver` under the
-    // device lock, and a driver bound to a vmdev device is embedded in a `vmdev_driver`.
-    let rebind = unsafe {
-        sys::vmdev_helper_reconfig_lock();
+/// The driver bound to `dev` if it reads the settings at probe only
+/// (`VMDEV_DRIVER_REBIND_FOR_SETTINGS`), with a reference on its module so that it can be
+/// bound again after an unbind.
+///
+/// # Safety
+///
+/// `dev` must be a live vmdev device.
+unsafe fn rebindable_driver(dev: *mut sys::device) -> Option<*const sys::device_driver> {
+    // SAFETY: the driver core writes `driver` under the device lock; a driver bound to a
+    // vmdev device is embedded in a `vmdev_driver`, and a bound driver's module is live.
+    unsafe {
         sys::vmdev_helper_device_lock(dev);
         let drv = (*dev).driver;
-        let r = !drv.is_null()
-            && to_vmdev_driver(drv).flags & sys::VMDEV_DRIVER_REBIND_FOR_SETTINGS != 0;
+        let ok = !drv.is_null()
+            && to_vmdev_driver(drv).flags & sys::VMDEV_DRIVER_REBIND_FOR_SETTINGS != 0
+            && sys::vmdev_helper_try_module_get((*drv).owner);
         sys::vmdev_helper_device_unlock(dev);
+        ok.then_some(drv.cast_const())
+    }
+}
+
+/// Runs `apply`, a vendor's settings store, as a write on the mdev device asks: first as it
+/// is; if the vendor refuses it with `EBUSY` because a driver that reads the settings at
+/// probe only (virtio_mdev) runs the device, that driver is unbound, which resets the
+/// device, `apply` runs again, and the same driver is bound again after, whatever `apply`
+/// returned. A value the vendor refuses for itself (`EINVAL`) never unbinds anything.
+fn reconfigure(v: &VmdevDevice, mut apply: impl FnMut() -> isize) -> isize {
+    let _serial = v.reconfig.lock();
+    let ret = apply();
+    if ret != EBUSY.to_errno() as isize {
+        return ret;
+    }
+    let dev = v.dev();
+    // SAFETY: `dev` is the instance's live vmdev device.
+    let Some(drv) = (unsafe { rebindable_driver(dev) }) else {
+        return ret;
+    };
+    // SAFETY: a live device; unbinding resets it.
+    unsafe { sys::device_release_driver(dev) };
+    let ret = apply();
+    // SAFETY: `drv` is registered: we hold a reference on its module, which unregisters it
+    // only on unload. Binding it explicitly keeps the device with the driver it had, which
+    // matching by class might not pick.
+    let attached = unsafe {
+        let r = sys::device_driver_attach(drv, dev);
+        sys::vmdev_helper_module_put((*drv).owner);
         r
     };
-    if rebind {
-        // SAFETY: a live device; unbinding resets it. A driver someone bound through sysfs
-        // since the check is unbound all the same, as its `unbind` file would.
-        unsafe { sys::device_release_driver(dev) };
-    }
-    let ret = apply();
-    // SAFETY: as above; matching (`driver_override` included) as when the device was added.
-    unsafe {
-        if rebind {
-            let _ = sys::device_attach(dev);
-        }
-        sys::vmdev_helper_reconfig_unlock();
+    if ret >= 0 && attached < 0 {
+        return attached as isize;
     }
     ret
 }
@@ -143,6 +176,10 @@ impl Mirror {
         for g in 0..n {
             // SAFETY: `g < n` entries are non-null groups.
             let vg = unsafe { &**vendor.add(g) };
+            // What the mirror cannot carry over: visibility decided per device, binary files.
+            if vg.is_visible.is_some() || !vg.bin_attrs.is_null() {
+                return Err(EINVAL);
+            }
             let mut count = 0;
             // SAFETY: a group's `attrs` is a NULL-terminated list (or null).
             while !vg.attrs.is_null() && count <= MAX_ATTRS && !unsafe { *vg.attrs.add(count) }.is_null() {
@@ -156,6 +193,12 @@ impl Mirror {
                 // SAFETY: a vendor attribute of a device group is the `attr` of a
                 // `device_attribute` (vmdev.h).
                 let va = unsafe { kernel::container_of!(*vg.attrs.add(i), sys::device_attribute, attr) };
+                // SAFETY: a live attribute's name is a NUL-terminated string.
+                let name = unsafe { core::ffi::CStr::from_ptr((*va).attr.name.cast()) };
+                // Files the mdev device has of its own, in its top directory.
+                if vg.name.is_null() && RESERVED.iter().any(|r| r.to_bytes() == name.to_bytes()) {
+                    return Err(EINVAL);
+                }
                 // SAFETY: a zeroed attribute is what `sysfs_attr_init` expects; `va` is a live
                 // attribute of the vendor's.
                 let attr = unsafe {
@@ -325,17 +368,32 @@ impl Attribute for Personality {
     }
     fn store(m: &OnMdev, input: &[u8]) -> Result {
         let want = input.strip_suffix(b"\n").unwrap_or(input);
-        set_driver_override(&m.0, input)?;
+        let _serial = m.0.reconfig.lock();
         let dev = m.0.dev();
-        // SAFETY: `dev` is live; serialised with `reconfigure`.
+        // Already bound to the driver asked for: nothing to do (a rebind would reset a
+        // device a VMM may be running).
+        // SAFETY: `dev` is live; its driver is read under the device lock, and a bound
+        // driver has a name.
+        let same = unsafe {
+            sys::vmdev_helper_device_lock(dev);
+            let drv = (*dev).driver;
+            let same = !drv.is_null()
+                && !want.is_empty()
+                && core::ffi::CStr::from_ptr((*drv).name.cast()).to_bytes() == want;
+            sys::vmdev_helper_device_unlock(dev);
+            same
+        };
+        set_driver_override(&m.0, input)?;
+        if same {
+            return Ok(());
+        }
+        // SAFETY: `dev` is live.
         let bound = unsafe {
-            sys::vmdev_helper_reconfig_lock();
             sys::device_release_driver(dev);
             let _ = sys::device_attach(dev);
             sys::vmdev_helper_device_lock(dev);
             let bound = !(*dev).driver.is_null();
             sys::vmdev_helper_device_unlock(dev);
-            sys::vmdev_helper_reconfig_unlock();
             bound
         };
         if !bound && !want.is_empty() && want != b"none" {

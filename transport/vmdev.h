@@ -146,10 +146,13 @@ struct vmdev_type {
  *              settings such as a MAC address). Their callbacks find the instance with
  *              vmdev_from_dev(). The transport mirrors them on the instance's mdev device,
  *              where mdevctl writes a device's attributes: a write there reaches the vendor's
- *              store with the vmdev device, and if a driver with
- *              VMDEV_DRIVER_REBIND_FOR_SETTINGS (virtio_mdev) is bound, that driver is
- *              unbound first (which resets the device) and bound again after, so a store
- *              that refuses changes while the device runs (-EBUSY) takes them there.
+ *              store with the vmdev device; if the store returns -EBUSY (a setting the
+ *              device does not take while a driver runs it) and the bound driver has
+ *              VMDEV_DRIVER_REBIND_FOR_SETTINGS (virtio_mdev), that driver is unbound, which
+ *              resets the device, the store is called again, and the same driver is bound
+ *              again after. Groups must not use is_visible or bin_attrs, and top-level
+ *              names must not be those of the mdev device's own files (personality,
+ *              remove, mdev_type, ...): registration fails with -EINVAL otherwise.
  */
 struct vmdev_parent_ops {
 	int (*create)(struct vmdev_parent *parent, unsigned int type_index,

@@ -91,6 +91,12 @@ impl RamDisk {
             *new = old.take();
             allocated += u64::from(new.is_some());
         }
+        // A capacity that ends inside a page keeps that page: what lay past the end must not
+        // come back if the disk grows again.
+        let tail = (bytes % PAGE_SIZE as u64) as usize;
+        if let Some(Some(last)) = slots.last_mut().filter(|_| tail != 0) {
+            last[tail..].fill(0);
+        }
         // The old table, and the pages past the new end with it, are freed here.
         p.slots = slots;
         p.allocated = allocated;

@@ -269,7 +269,7 @@ impl Attribute for Mac {
     }
     fn store(sim: &NetInstance, input: &[u8]) -> Result {
         let mac = parse_mac(input).ok_or(EINVAL)?;
-        sim.set_config_stopped(|net| set_checked(net, |c| c.mac = mac))
+        set_stopped(sim, |c| c.mac = mac)
     }
 }
 
@@ -288,7 +288,7 @@ impl Attribute for Mtu {
             .ok()
             .and_then(|s| s.parse().ok())
             .ok_or(EINVAL)?;
-        sim.set_config_stopped(|net| set_checked(net, |c| c.mtu = mtu))
+        set_stopped(sim, |c| c.mtu = mtu)
     }
 }
 
@@ -308,7 +308,7 @@ impl Attribute for MaxQueuePairs {
             .ok()
             .and_then(|s| s.parse().ok())
             .ok_or(EINVAL)?;
-        sim.set_config_stopped(|net| set_checked(net, |c| c.max_pairs = n))
+        set_stopped(sim, |c| c.max_pairs = n)
     }
 }
 
@@ -319,6 +319,17 @@ fn set_checked(net: &mut NetClass, f: impl FnOnce(&mut NetConfig)) -> Result {
     cfg.validate().map_err(|_| EINVAL)?;
     net.cfg = cfg;
     Ok(())
+}
+
+/// A setting a driver reads when it starts the device: `EINVAL` for a value the device
+/// never takes, checked first so that it is told apart from `EBUSY` (a running device),
+/// which the transport answers by restarting virtio_mdev around the write when it comes
+/// through the mdev device (vendor-api.rst, "Settings and mdevctl").
+fn set_stopped(sim: &NetInstance, f: impl Fn(&mut NetConfig)) -> Result {
+    let mut probe = sim.read().class.cfg;
+    f(&mut probe);
+    probe.validate().map_err(|_| EINVAL)?;
+    sim.set_config_stopped(|net| set_checked(net, f))
 }
 
 /// `link`: `up` or `down`, at any time; the driver hears of a change through a config

@@ -278,8 +278,7 @@ note "block: ours /dev/$ours_disk, upstream /dev/$up_disk"
 fio_run() {
 	local dir=read
 	case $2 in *write) dir=write;; esac
-	# --thread: fio keeps its state in SysV shared memory otherwise, which the kernel lacks.
-	fio --name=bench --thread --filename="/dev/$1" --direct=1 --ioengine=libaio --iodepth=16 \
+	fio --name=bench --filename="/dev/$1" --direct=1 --ioengine=libaio --iodepth=16 \
 		--rw="$2" --bs="$3" --size=64M --runtime="$SECS" --time_based --output-format=json |
 		python3 -c "import json, sys; j = json.load(sys.stdin)['jobs'][0]['$dir']; print(j['iops'], j['bw'] * 1024 / 1e6)"
 }

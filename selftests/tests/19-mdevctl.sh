@@ -40,9 +40,21 @@ ip link set dev "$nd" up
 "$PKTLOOP" "$nd" 02:dc:00:00:00:01 60 9014 40 >/tmp/pktloop.out 2>&1 || { cat /tmp/pktloop.out; fail "traffic on $nd"; }
 v1=$(vmdev_of "$u1")
 echo 1500 >"/sys/bus/vmdev/devices/$v1/mtu" 2>/dev/null && fail "the vmdev device took a setting while virtio_net runs"
+# Through the mdev device: a bad value and the bound driver's own name change nothing, a
+# good value comes back with the driver.
+ifindex=$(cat "/sys/class/net/$nd/ifindex")
+echo 12 >"/sys/bus/mdev/devices/$u1/mtu" 2>/dev/null && fail "MTU 12 accepted through the mdev device"
+echo virtio_mdev >"/sys/bus/mdev/devices/$u1/personality" || fail "personality virtio_mdev"
+[ "$(cat "/sys/class/net/$nd/ifindex" 2>/dev/null)" = "$ifindex" ] ||
+	fail "a refused setting, or naming the bound driver, unbound virtio_net"
+echo 1500 >"/sys/bus/mdev/devices/$u1/mtu" || fail "MTU 1500 through the mdev device"
+wait_for 20 netdev_of "$u1" || fail "no interface for $u1 after the MTU change"
+nd=$(netdev_of "$u1")
+[ "$(cat /sys/class/net/$nd/mtu)" = 1500 ] && [ "$(cat /sys/class/net/$nd/address)" = 02:dc:00:00:00:01 ] ||
+	fail "after the change $nd has MTU $(cat /sys/class/net/$nd/mtu), MAC $(cat /sys/class/net/$nd/address)"
 mdevctl stop -u "$u1" || fail "mdevctl stop"
 [ -e "/sys/bus/mdev/devices/$u1" ] && fail "$u1 still exists after stop"
-note "transient: virtio_net came up with MAC 02:dc:00:00:00:01, MTU 9000, 2 queue pairs; jumbo frames loop; stopped"
+note "transient: virtio_net came up with MAC 02:dc:00:00:00:01, MTU 9000, 2 queue pairs; jumbo frames loop; through the mdev device a bad MTU and the bound driver's name left it alone, MTU 1500 brought it back with the new MTU; stopped"
 ktap_sub ok transient-net
 
 # --- a defined block device, started later

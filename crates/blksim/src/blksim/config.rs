@@ -2,7 +2,7 @@
 //! The settings of a block device and its config space (`struct virtio_blk_config`).
 
 use super::{
-    MAX_DISCARD_SECTORS, MAX_DISCARD_SEG, MAX_QUEUES, SECTOR_SIZE, SEG_MAX, SERIAL_LEN,
+    MAX_DISCARD_SECTORS, MAX_DISCARD_SEG, MAX_QUEUES, SECTOR_SIZE, SEG_MAX, SERIAL_LEN, SIZE_MAX,
     VIRTIO_BLK_F_RO,
 };
 
@@ -12,6 +12,7 @@ use super::{
 pub const CONFIG_SIZE: usize = 60;
 
 const OFF_CAPACITY: usize = 0;
+const OFF_SIZE_MAX: usize = 8;
 const OFF_SEG_MAX: usize = 12;
 const OFF_BLK_SIZE: usize = 20;
 const OFF_NUM_QUEUES: usize = 34;
@@ -64,6 +65,7 @@ impl BlkConfig {
             }
         };
         put(OFF_CAPACITY, &self.capacity.to_le_bytes());
+        put(OFF_SIZE_MAX, &SIZE_MAX.to_le_bytes());
         put(OFF_SEG_MAX, &SEG_MAX.to_le_bytes());
         put(OFF_BLK_SIZE, &(SECTOR_SIZE as u32).to_le_bytes());
         put(OFF_NUM_QUEUES, &self.num_queues.to_le_bytes());

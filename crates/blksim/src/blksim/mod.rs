@@ -44,6 +44,14 @@ pub const SERIAL_LEN: usize = 20;
 
 /// Data buffers of one request at most (`seg_max`).
 pub const SEG_MAX: u32 = 32;
+/// Bytes of one data buffer at most (`size_max`).
+pub const SIZE_MAX: u32 = 128 << 10;
+/// Data bytes of one request at most: what `seg_max` buffers of `size_max` hold. A larger
+/// request is refused, so that one request moves a bounded amount.
+pub const MAX_REQUEST_BYTES: u64 = SEG_MAX as u64 * SIZE_MAX as u64;
+/// Data bytes a pass moves before it ends and asks to run again, so that a worker lets
+/// others run between a few milliseconds of copying.
+pub const PASS_BYTES: u64 = 8 << 20;
 /// Buffers of one side of a chain at most: the data and the header or the status.
 pub const MAX_SPANS: usize = SEG_MAX as usize + 1;
 /// Segments of one discard or write-zeroes request at most.
@@ -75,7 +83,9 @@ pub const VIRTIO_BLK_S_UNSUPP: u8 = 2;
 /// The `unmap` flag of a write-zeroes segment.
 pub const VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP: u32 = 1;
 
-/// Feature bits (virtio 1.2, 5.2.3).
+/// Feature bits (virtio 1.2, 5.2.3): `size_max` is valid.
+pub const VIRTIO_BLK_F_SIZE_MAX: u64 = 1 << 1;
+/// `seg_max` is valid.
 pub const VIRTIO_BLK_F_SEG_MAX: u64 = 1 << 2;
 /// The device is read-only.
 pub const VIRTIO_BLK_F_RO: u64 = 1 << 5;
@@ -91,7 +101,8 @@ pub const VIRTIO_BLK_F_DISCARD: u64 = 1 << 13;
 pub const VIRTIO_BLK_F_WRITE_ZEROES: u64 = 1 << 14;
 
 /// The block features the device offers (`VIRTIO_BLK_F_RO` comes with the setting).
-pub const FEATURES: u64 = VIRTIO_BLK_F_SEG_MAX
+pub const FEATURES: u64 = VIRTIO_BLK_F_SIZE_MAX
+    | VIRTIO_BLK_F_SEG_MAX
     | VIRTIO_BLK_F_BLK_SIZE
     | VIRTIO_BLK_F_FLUSH
     | VIRTIO_BLK_F_MQ

@@ -5,6 +5,7 @@ use super::config::BlkConfig;
 use super::disk::Disk;
 use super::request::{execute, BlkStats, Buffers};
 use super::virtqueue::{Error, GuestMemory, SplitQueue};
+use super::PASS_BYTES;
 
 /// Completions written to the used ring before they are published together.
 const PUBLISH_BATCH: u32 = 16;
@@ -22,7 +23,8 @@ pub struct PassEnd {
     pub completed: u32,
 }
 
-/// Runs one pass of up to `budget` requests, with kicks off while it runs; the driver's
+/// Runs one pass of up to `budget` requests (and up to [`PASS_BYTES`] of data), with kicks
+/// off while it runs; the driver's
 /// interrupt suppression then decides the one interrupt of the pass, as in
 /// `netsim::run_pass`, whose reasoning this follows.
 pub fn run_pass<M: GuestMemory + ?Sized, D: Disk>(
@@ -38,8 +40,9 @@ pub fn run_pass<M: GuestMemory + ?Sized, D: Disk>(
     let mut bufs = Buffers::default();
     let mut end = PassEnd::default();
     let mut unpublished = 0u32;
+    let mut moved = 0u64;
     let r: Result<(), Error> = (|| {
-        while end.completed < budget {
+        while end.completed < budget && moved < PASS_BYTES {
             let Some(mut chain) = queue.pop(mem)? else {
                 break;
             };
@@ -52,6 +55,7 @@ pub fn run_pass<M: GuestMemory + ?Sized, D: Disk>(
                 }
             };
             stats.count(&done);
+            moved = moved.saturating_add(done.bytes);
             queue.add_used_deferred(mem, head, done.used_len)?;
             end.completed += 1;
             unpublished += 1;
@@ -69,7 +73,7 @@ pub fn run_pass<M: GuestMemory + ?Sized, D: Disk>(
         return end;
     }
     end.interrupt = end.completed > 0 && queue.needs_notification(mem).unwrap_or(false);
-    if end.completed >= budget {
+    if end.completed >= budget || moved >= PASS_BYTES {
         end.run_again = true;
     } else {
         end.run_again = queue

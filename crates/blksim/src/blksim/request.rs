@@ -5,10 +5,10 @@ use super::config::BlkConfig;
 use super::disk::{Disk, DiskError};
 use super::virtqueue::{DescChain, Error, GuestMemory, Spans, Writer};
 use super::{
-    HDR_LEN, MAX_DISCARD_SECTORS, MAX_DISCARD_SEG, MAX_SPANS, SECTOR_SIZE, SEG_LEN, SERIAL_LEN,
-    VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_F_WRITE_ZEROES, VIRTIO_BLK_S_IOERR, VIRTIO_BLK_S_OK,
-    VIRTIO_BLK_S_UNSUPP, VIRTIO_BLK_T_DISCARD, VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_GET_ID,
-    VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT, VIRTIO_BLK_T_WRITE_ZEROES,
+    HDR_LEN, MAX_DISCARD_SECTORS, MAX_DISCARD_SEG, MAX_REQUEST_BYTES, MAX_SPANS, SECTOR_SIZE,
+    SEG_LEN, SERIAL_LEN, VIRTIO_BLK_F_DISCARD, VIRTIO_BLK_F_WRITE_ZEROES, VIRTIO_BLK_S_IOERR,
+    VIRTIO_BLK_S_OK, VIRTIO_BLK_S_UNSUPP, VIRTIO_BLK_T_DISCARD, VIRTIO_BLK_T_FLUSH,
+    VIRTIO_BLK_T_GET_ID, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT, VIRTIO_BLK_T_WRITE_ZEROES,
     VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP,
 };
 
@@ -128,8 +128,17 @@ fn pieces(
     }
 }
 
-/// Where `len` bytes at `sector` are on the disk, if whole sectors inside the capacity.
+/// Where the data of a read or write of `len` bytes at `sector` is on the disk: whole
+/// sectors inside the capacity, at most [`MAX_REQUEST_BYTES`].
 fn extent(cfg: &BlkConfig, sector: u64, len: u64) -> Option<u64> {
+    if len > MAX_REQUEST_BYTES {
+        return None;
+    }
+    range(cfg, sector, len)
+}
+
+/// Where `len` bytes at `sector` are on the disk, if whole sectors inside the capacity.
+fn range(cfg: &BlkConfig, sector: u64, len: u64) -> Option<u64> {
     // Powers of two, so a mask is the remainder.
     if len & (SECTOR_SIZE - 1) != 0 {
         return None;
@@ -172,10 +181,12 @@ pub fn execute<M: GuestMemory + ?Sized, D: Disk>(
         None => (VIRTIO_BLK_S_IOERR, Kind::Malformed, 0, 0),
         Some((ty, sector)) => run(cfg, features, ty, sector, mem, disk, bufs, wlen - 1),
     };
-    // The status goes last, after the data it vouches for.
+    // The status goes last, after the data it vouches for. The used length covers the whole
+    // writable part, the status byte at its end included (virtio 1.2, 2.7.8.2: a driver need
+    // not trust bytes past it), as QEMU reports it.
+    let _ = written;
     let used_len = match bufs.writable.write_at(mem, wlen - 1, &[status]) {
-        // The data written and the status byte, at most the writable length.
-        Ok(()) => (written + 1) as u32,
+        Ok(()) => bufs.writable.bytes(),
         Err(_) => 0,
     };
     let status = if used_len == 0 {
@@ -200,7 +211,7 @@ fn answer_long<M: GuestMemory + ?Sized>(chain: &DescChain, mem: &M, wlen: u32) -
         && w.write_all(mem, &[VIRTIO_BLK_S_IOERR]).is_ok();
     Done {
         status: VIRTIO_BLK_S_IOERR,
-        used_len: u32::from(ok),
+        used_len: if ok { wlen } else { 0 },
         kind: Kind::Malformed,
         bytes: 0,
     }
@@ -321,7 +332,7 @@ fn segment<M: GuestMemory + ?Sized>(
         return Err(VIRTIO_BLK_S_IOERR);
     }
     let len = u64::from(num) * SECTOR_SIZE;
-    let at = extent(cfg, sector, len).ok_or(VIRTIO_BLK_S_IOERR)?;
+    let at = range(cfg, sector, len).ok_or(VIRTIO_BLK_S_IOERR)?;
     Ok(Segment {
         at,
         len,
