@@ -36,9 +36,12 @@ pub enum Kind {
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Done {
-    /// The status written (or meant, if there was no status byte to write it to).
+    /// The request's status: what the device did, written in the status byte unless
+    /// `used_len` is 0 (no status byte, or one the device could not reach: the driver is not
+    /// told, though the request may have been carried out).
     pub status: u8,
-    /// Bytes the device wrote into the chain, the status byte included: the used length.
+    /// The used length: the chain's writable bytes, the status byte at their end included,
+    /// or 0 if the status could not be written.
     pub used_len: u32,
     /// What it was.
     pub kind: Kind,
@@ -70,9 +73,15 @@ pub struct BlkStats {
 }
 
 impl BlkStats {
-    /// Counts a request that ended as `done`.
+    /// Counts a request that ended as `done`; one whose status could not be written counts
+    /// as an error, whatever was done.
     pub fn count(&mut self, done: &Done) {
-        let c = match done.status {
+        let status = if done.used_len == 0 {
+            VIRTIO_BLK_S_IOERR
+        } else {
+            done.status
+        };
+        let c = match status {
             VIRTIO_BLK_S_OK => match done.kind {
                 Kind::Read => {
                     self.read_bytes = self.read_bytes.wrapping_add(done.bytes);
@@ -188,11 +197,6 @@ pub fn execute<M: GuestMemory + ?Sized, D: Disk>(
     let used_len = match bufs.writable.write_at(mem, wlen - 1, &[status]) {
         Ok(()) => bufs.writable.bytes(),
         Err(_) => 0,
-    };
-    let status = if used_len == 0 {
-        VIRTIO_BLK_S_IOERR
-    } else {
-        status
     };
     Ok(Done {
         status,

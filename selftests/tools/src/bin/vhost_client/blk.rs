@@ -21,7 +21,7 @@ use crate::setup::{
     choose_iova, map, negotiate, new_eventfd, open_owned_as, ring_size, set_driver_ok, setup_ring,
     MEM_LEN,
 };
-use crate::sys::{errno_name, poll_readable, raise_memlock, step, Dev, EventFd, Region};
+use crate::sys::{poll_readable, shared_region, step, Dev, EventFd, Region};
 
 /// virtio-blk device id.
 const VIRTIO_ID_BLOCK: u32 = 2;
@@ -74,14 +74,7 @@ impl Blk {
         let fok = negotiate(&dev, features)?;
         let cfg = step("VHOST_VDPA_GET_CONFIG{0,8}", dev.get_config(0, 8))?;
         let capacity = u64::from_le_bytes(cfg[..8].try_into().map_err(|_| "short config")?);
-        if let Err(e) = raise_memlock() {
-            eprintln!(
-                "vhost_client: warning: setrlimit(RLIMIT_MEMLOCK): {}",
-                errno_name(e)
-            );
-        }
-        let mem = Region::new(MEM_LEN).map_err(|e| format!("memfd region: {}", errno_name(e)))?;
-        mem.touch();
+        let mem = shared_region(MEM_LEN)?;
         let range = step("VHOST_VDPA_GET_IOVA_RANGE", dev.iova_range())?;
         let iova = choose_iova(range, MEM_LEN as u64, mem.va())
             .ok_or_else(|| "no usable IOVA in the device range".to_string())?;

@@ -27,7 +27,7 @@ use vhost_uapi::{
 
 use crate::setup::{choose_iova, negotiate, ring_size, set_driver_ok};
 use crate::sys::{
-    batch, closed_fd, errno_name, invalidate, last_errno, outcome, pipe, raise_memlock, step,
+    batch, closed_fd, errno_name, invalidate, last_errno, outcome, pipe, shared_region, step,
     update, wrote, Dev, Errno, EventFd, Region,
 };
 
@@ -380,14 +380,7 @@ fn fork_child_probe(c: &Ctx, d: &Dev) -> Result<(Errno, Errno), String> {
 
 /// Runs the subcommand; returns whether every case passed.
 pub(crate) fn run(path: &str) -> Result<bool, String> {
-    if let Err(e) = raise_memlock() {
-        eprintln!(
-            "vhost_client: warning: setrlimit(RLIMIT_MEMLOCK) failed: {}",
-            errno_name(e)
-        );
-    }
-    let mem = Region::new(MEM_LEN).map_err(|e| format!("memfd region: {}", errno_name(e)))?;
-    mem.touch();
+    let mem = shared_region(MEM_LEN)?;
     let (nvqs, vring_max, config_size, range, features) = {
         let d = Dev::open(path).map_err(|e| format!("open {path} failed: {}", errno_name(e)))?;
         (

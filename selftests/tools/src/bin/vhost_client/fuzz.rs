@@ -30,7 +30,7 @@ pub(crate) use vmdev_selftest_tools::rng::Rng;
 
 use vhost_uapi::*;
 
-use crate::sys::{errno_name, last_errno, raise_memlock, Dev, Errno, EventFd, Region};
+use crate::sys::{errno_name, last_errno, shared_region, Dev, Errno, EventFd, Region};
 
 /// Shared memory every map and ring points into.
 const MEM_LEN: usize = 1 << 20;
@@ -431,14 +431,7 @@ pub(crate) fn run(path: &str, o: &Opts, park: Option<&str>) -> Result<(), String
         "fuzz: seed {} threads {} ops {} seconds {}",
         o.seed, o.threads, o.ops, o.seconds
     );
-    if let Err(e) = raise_memlock() {
-        eprintln!(
-            "vhost_client: warning: setrlimit(RLIMIT_MEMLOCK): {}",
-            errno_name(e)
-        );
-    }
-    let mem = Region::new(MEM_LEN).map_err(|e| format!("memfd region: {}", errno_name(e)))?;
-    mem.touch();
+    let mem = shared_region(MEM_LEN)?;
     let dev = Dev::open(path).map_err(|e| format!("open {path}: {}", errno_name(e)))?;
     let mut fds = Vec::new();
     for _ in 0..8 {

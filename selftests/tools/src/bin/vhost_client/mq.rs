@@ -20,7 +20,7 @@ use crate::setup::{
     setup_ring, MEM_LEN, RX_RING_OFF, TX_RING_OFF, VIRTIO_NET_F_MAC,
 };
 use crate::sys::{
-    errno_name, invalidate, poll_readable, raise_memlock, step, Dev, EventFd, Region,
+    errno_name, invalidate, poll_readable, shared_region, step, Dev, EventFd, Region,
 };
 
 /// `VIRTIO_NET_F_CTRL_VQ`.
@@ -93,15 +93,8 @@ impl MqSession {
             ));
         }
 
-        if let Err(e) = raise_memlock() {
-            eprintln!(
-                "vhost_client: warning: setrlimit(RLIMIT_MEMLOCK) failed: {}",
-                errno_name(e)
-            );
-        }
         let len = PAIR_LEN * usize::from(n) + CVQ_LEN;
-        let mem = Region::new(len).map_err(|e| format!("memfd region: {}", errno_name(e)))?;
-        mem.touch();
+        let mem = shared_region(len)?;
         let range = step("VHOST_VDPA_GET_IOVA_RANGE", dev.iova_range())?;
         let iova = choose_iova(range, len as u64, mem.va())
             .ok_or_else(|| format!("no usable IOVA for {len:#x} bytes in the device range"))?;

@@ -15,7 +15,7 @@ use vhost_uapi::{
 
 use crate::ring::Vq;
 use crate::sys::{
-    batch, errno_name, invalidate, raise_memlock, step, update, Dev, Errno, EventFd, Region,
+    batch, errno_name, invalidate, shared_region, step, update, Dev, EventFd, Region,
 };
 
 /// Virtio-net feature bit: the device has a MAC address in its config space.
@@ -362,15 +362,7 @@ impl Session {
         mac.copy_from_slice(&cfg[..6]);
 
         // Memory: one map at an IOVA that is not the virtual address.
-        if let Err(e) = raise_memlock() {
-            eprintln!(
-                "vhost_client: warning: setrlimit(RLIMIT_MEMLOCK) failed: {}",
-                errno_name(e)
-            );
-        }
-        let mem =
-            Region::new(MEM_LEN).map_err(|e: Errno| format!("memfd region: {}", errno_name(e)))?;
-        mem.touch();
+        let mem = shared_region(MEM_LEN)?;
         let iova = choose_iova(iova_range, MEM_LEN as u64, mem.va()).ok_or_else(|| {
             format!(
                 "no usable IOVA for {MEM_LEN:#x} bytes in the device range {:#x}..={:#x}",

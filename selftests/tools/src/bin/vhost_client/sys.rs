@@ -445,6 +445,20 @@ pub(crate) fn raise_memlock() -> Result<(), Errno> {
     }
 }
 
+/// Memory shared with a device: `len` bytes of a memfd, touched so that pinning finds every
+/// page, after raising `RLIMIT_MEMLOCK` (a warning if that fails: root may not need it).
+pub(crate) fn shared_region(len: usize) -> Result<Region, String> {
+    if let Err(e) = raise_memlock() {
+        eprintln!(
+            "vhost_client: warning: setrlimit(RLIMIT_MEMLOCK) failed: {}",
+            errno_name(e)
+        );
+    }
+    let mem = Region::new(len).map_err(|e| format!("memfd region: {}", errno_name(e)))?;
+    mem.touch();
+    Ok(mem)
+}
+
 /// Shared memory for rings and buffers: a memfd mapped `MAP_SHARED`, which every backend can
 /// use (pinned in PA mode, looked up through the VMA's file in VA mode).
 ///
