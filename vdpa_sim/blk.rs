@@ -161,13 +161,24 @@ impl DeviceClass<QUEUES> for BlkClass {
         stats: &mut BlkStats,
         queues: &mut [Option<SplitQueue>; LANE_QUEUES],
         mem: &M,
+        raise: &dyn Fn(u64),
     ) -> Pass {
         let [Some(q), _] = queues else {
             return Pass::default();
         };
-        let end = blksim::run_pass(&self.cfg, self.features, q, mem, &*self.disk, BUDGET, stats);
+        // Each completion the driver wants to hear of is signalled as it is published (see
+        // `blksim::run_pass`), so the pass returns no interrupt of its own.
+        let end = blksim::run_pass(
+            &self.cfg,
+            self.features,
+            q,
+            mem,
+            &*self.disk,
+            BUDGET,
+            stats,
+            &mut || raise(1 << lane),
+        );
         Pass {
-            interrupts: if end.interrupt { 1 << lane } else { 0 },
             run_again: end.run_again,
             broken: end.broken,
             ..Pass::default()

@@ -223,6 +223,7 @@ impl DeviceClass<QUEUES> for NetClass {
         stats: &mut NetStats,
         queues: &mut [Option<SplitQueue>; LANE_QUEUES],
         mem: &M,
+        _raise: &dyn Fn(u64),
     ) -> Pass {
         let [Some(rx), Some(tx)] = queues else {
             return Pass::default();

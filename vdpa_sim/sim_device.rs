@@ -132,13 +132,16 @@ pub(crate) trait DeviceClass<const Q: usize>: Sized + Send + Sync + 'static {
         mem: &M,
     ) -> Pass;
     /// One pass of lane `lane` over its queues (`None` for a slot not enabled), through the
-    /// address space of their group; the class's state is shared with the other lanes.
+    /// address space of their group; the class's state is shared with the other lanes. A
+    /// pass may raise interrupts while it runs with `raise` (bit `i` for queue `i`), besides
+    /// those it returns in [`Pass::interrupts`].
     fn run_lane<M: GuestMemory + ?Sized>(
         &self,
         lane: usize,
         own: &mut Self::Lane,
         queues: &mut [Option<SplitQueue>; LANE_QUEUES],
         mem: &M,
+        raise: &dyn Fn(u64),
     ) -> Pass;
 }
 
@@ -625,8 +628,10 @@ impl<C: DeviceClass<Q>, const Q: usize> WorkArrayHandler<MAX_LANES> for SimDevic
             return;
         };
         let mem = DeviceMemory::new(&st.spaces, st.regs.queue_asid(idx), tlb);
+        // Interrupts raised during the pass, with the state held as for those after it.
+        let raise = &|bits: u64| self.raise(bits);
         let pass = match st.log() {
-            None => st.class.run_lane(lane, own, queues, &mem),
+            None => st.class.run_lane(lane, own, queues, &mem, raise),
             Some(log) => {
                 let mut rings = [RingLog::default(); LANE_QUEUES];
                 let mut n = 0;
@@ -643,13 +648,13 @@ impl<C: DeviceClass<Q>, const Q: usize> WorkArrayHandler<MAX_LANES> for SimDevic
                 };
                 if scope.logs() {
                     let logged = LoggedMemory::new(&mem, &log, scope);
-                    let pass = st.class.run_lane(lane, own, queues, &logged);
+                    let pass = st.class.run_lane(lane, own, queues, &logged, raise);
                     if logged.finish().is_err() {
                         self.log_failed();
                     }
                     pass
                 } else {
-                    st.class.run_lane(lane, own, queues, &mem)
+                    st.class.run_lane(lane, own, queues, &mem, raise)
                 }
             }
         };

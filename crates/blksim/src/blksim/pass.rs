@@ -7,26 +7,34 @@ use super::request::{execute, BlkStats, Buffers};
 use super::virtqueue::{Error, GuestMemory, SplitQueue};
 use super::PASS_BYTES;
 
-/// Completions written to the used ring before they are published together.
-const PUBLISH_BATCH: u32 = 16;
-
 /// What the device does after a pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PassEnd {
-    /// Interrupt the driver for the queue.
-    pub interrupt: bool,
     /// Requests are left: run again without waiting for a kick.
     pub run_again: bool,
     /// The queue broke: the device sets `DEVICE_NEEDS_RESET`.
     pub broken: bool,
     /// Requests completed.
     pub completed: u32,
+    /// Interrupts the pass asked for (`notify` calls).
+    pub interrupts: u32,
 }
 
 /// Runs one pass of up to `budget` requests (and up to [`PASS_BYTES`] of data), with kicks
-/// off while it runs; the driver's
-/// interrupt suppression then decides the one interrupt of the pass, as in
-/// `netsim::run_pass`, whose reasoning this follows.
+/// off while it runs (the device is looking at the ring anyway).
+///
+/// Each request is published as soon as it is done, and `notify` is called when the driver's
+/// interrupt suppression (`used_event` with `RING_EVENT_IDX`, `VRING_AVAIL_F_NO_INTERRUPT`
+/// without) asks for an interrupt then: a driver with a queue depth of requests can complete
+/// and resubmit some while the device works on the rest, which is what a disk's IOPS rest
+/// on. A driver that is still handling earlier completions keeps its `used_event` behind, so
+/// it is not interrupted again for each one. (The net class batches instead: a stream of
+/// frames is throughput, not round trips.)
+///
+/// If the pass stopped on its budget, kicks stay off and the pass runs again; otherwise they
+/// are turned back on and the ring looked at once more, because requests added while kicks
+/// were off came without one.
+#[allow(clippy::too_many_arguments)]
 pub fn run_pass<M: GuestMemory + ?Sized, D: Disk>(
     cfg: &BlkConfig,
     features: u64,
@@ -35,11 +43,11 @@ pub fn run_pass<M: GuestMemory + ?Sized, D: Disk>(
     disk: &D,
     budget: u32,
     stats: &mut BlkStats,
+    notify: &mut dyn FnMut(),
 ) -> PassEnd {
     let _ = queue.set_notification(mem, false);
     let mut bufs = Buffers::default();
     let mut end = PassEnd::default();
-    let mut unpublished = 0u32;
     let mut moved = 0u64;
     let r: Result<(), Error> = (|| {
         while end.completed < budget && moved < PASS_BYTES {
@@ -56,23 +64,19 @@ pub fn run_pass<M: GuestMemory + ?Sized, D: Disk>(
             };
             stats.count(&done);
             moved = moved.saturating_add(done.bytes);
-            queue.add_used_deferred(mem, head, done.used_len)?;
+            queue.add_used(mem, head, done.used_len)?;
             end.completed += 1;
-            unpublished += 1;
-            if unpublished == PUBLISH_BATCH {
-                queue.publish_used(mem)?;
-                unpublished = 0;
+            if queue.needs_notification(mem)? {
+                end.interrupts += 1;
+                notify();
             }
         }
         Ok(())
     })();
-    // What was completed before a failure is published all the same.
-    let published = unpublished == 0 || queue.publish_used(mem).is_ok();
-    if r.is_err() || !published || queue.is_broken() {
+    if r.is_err() || queue.is_broken() {
         end.broken = true;
         return end;
     }
-    end.interrupt = end.completed > 0 && queue.needs_notification(mem).unwrap_or(false);
     if end.completed >= budget || moved >= PASS_BYTES {
         end.run_again = true;
     } else {

@@ -185,6 +185,7 @@ impl<'a> Drv<'a> {
             disk,
             64,
             &mut stats,
+            &mut || {},
         );
         let mut out = Vec::new();
         while self.used_seen != self.ring.used_idx() {
@@ -623,25 +624,61 @@ fn config_space_reports_the_settings() {
 }
 
 #[test]
-fn a_pass_stops_at_its_budget_and_interrupts_once() {
+fn a_pass_stops_at_its_budget_and_interrupts_as_the_driver_asks() {
     let mem = MockMemory::new(BASE, MEM_LEN);
     let disk = VecDisk::new(CAPACITY);
     let mut d = Drv::new(&mem);
     for _ in 0..100 {
         d.post(&[Buf::Out(&hdr(VIRTIO_BLK_T_FLUSH, 0)), Buf::In(1)]);
     }
+    // Without EVENT_IDX and with interrupts on: one per completion, as each is published.
     let (end, used) = d.run(&cfg(), ALL, &disk);
     assert_eq!(
-        (end.completed, end.run_again, end.interrupt),
-        (64, true, true)
+        (end.completed, end.run_again, end.interrupts),
+        (64, true, 64)
     );
     assert_eq!(used.len(), 64);
+    // With VRING_AVAIL_F_NO_INTERRUPT: none.
+    d.ring
+        .set_avail_flags(super::virtqueue::VRING_AVAIL_F_NO_INTERRUPT);
     let (end, used) = d.run(&cfg(), ALL, &disk);
     assert_eq!(
-        (end.completed, end.run_again, end.interrupt),
-        (36, false, true)
+        (end.completed, end.run_again, end.interrupts),
+        (36, false, 0)
     );
     assert_eq!(used.len(), 36);
+}
+
+#[test]
+fn with_event_idx_a_pass_interrupts_when_used_event_is_crossed() {
+    let mem = MockMemory::new(BASE, MEM_LEN);
+    let disk = VecDisk::new(CAPACITY);
+    let mut d = Drv::new(&mem);
+    d.queue = d.ring.queue(true);
+    for _ in 0..40 {
+        d.post(&[Buf::Out(&hdr(VIRTIO_BLK_T_FLUSH, 0)), Buf::In(1)]);
+    }
+    // The driver wants to hear when the used index passes 9: the first completion (the
+    // device has signalled nothing yet) and the tenth.
+    d.ring.set_used_event(9);
+    let mut calls = Vec::new();
+    let mut stats = BlkStats::default();
+    let mut n = 0u32;
+    let end = run_pass(
+        &cfg(),
+        ALL,
+        &mut d.queue,
+        &mem,
+        &disk,
+        64,
+        &mut stats,
+        &mut || {
+            n += 1;
+            calls.push(n);
+        },
+    );
+    assert_eq!((end.completed, end.interrupts), (40, 2));
+    assert_eq!(calls.len(), 2);
 }
 
 /// Random requests, some malformed, against a model of the disk: the device's answers and
@@ -777,7 +814,16 @@ fn a_pass_ends_after_moving_pass_bytes() {
         d.post(&[Buf::Out(&h), Buf::At(at, per, true), Buf::In(1)]);
     }
     let mut stats = BlkStats::default();
-    let end = run_pass(&c, ALL, &mut d.queue, &mem, &disk, 64, &mut stats);
+    let end = run_pass(
+        &c,
+        ALL,
+        &mut d.queue,
+        &mem,
+        &disk,
+        64,
+        &mut stats,
+        &mut || {},
+    );
     assert_eq!(u64::from(end.completed), PASS_BYTES / u64::from(per));
     assert!(end.run_again);
     assert_eq!(stats.read_bytes, PASS_BYTES);
