@@ -49,7 +49,7 @@ pub(crate) type BlkParent = SimParent<BlkClass, QUEUES>;
 /// A block instance, as its sysfs files see it.
 type BlkInstance = Instance<BlkParent>;
 
-/// A serial number of the form `vmdev-XXXXXXXXXXXX` (hex), different for each instance.
+/// A serial number: `vmdev-` and 12 random hex digits, different for each instance.
 fn random_serial() -> [u8; SERIAL_LEN] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut r = [0u8; 6];

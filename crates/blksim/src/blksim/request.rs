@@ -186,14 +186,13 @@ pub fn execute<M: GuestMemory + ?Sized, D: Disk>(
             bytes: 0,
         });
     }
-    let (status, kind, written, bytes) = match header(&bufs.readable, mem) {
-        None => (VIRTIO_BLK_S_IOERR, Kind::Malformed, 0, 0),
+    let (status, kind, bytes) = match header(&bufs.readable, mem) {
+        None => (VIRTIO_BLK_S_IOERR, Kind::Malformed, 0),
         Some((ty, sector)) => run(cfg, features, ty, sector, mem, disk, bufs, wlen - 1),
     };
     // The status goes last, after the data it vouches for. The used length covers the whole
     // writable part, the status byte at its end included (virtio 1.2, 2.7.8.2: a driver need
     // not trust bytes past it), as QEMU reports it.
-    let _ = written;
     let used_len = match bufs.writable.write_at(mem, wlen - 1, &[status]) {
         Ok(()) => bufs.writable.bytes(),
         Err(_) => 0,
@@ -233,8 +232,8 @@ fn header<M: GuestMemory + ?Sized>(readable: &Spans<MAX_SPANS>, mem: &M) -> Opti
 }
 
 /// Carries out a request with a readable header; `data_in` is the room for data in the
-/// writable part (all of it but the status byte). Returns the status, the kind, the bytes
-/// written into the chain before the status, and the data bytes moved.
+/// writable part (all of it but the status byte). Returns the status, the kind and the data
+/// bytes moved.
 #[allow(clippy::too_many_arguments)]
 fn run<M: GuestMemory + ?Sized, D: Disk>(
     cfg: &BlkConfig,
@@ -245,8 +244,8 @@ fn run<M: GuestMemory + ?Sized, D: Disk>(
     disk: &D,
     bufs: &Buffers,
     data_in: u64,
-) -> (u8, Kind, u64, u64) {
-    let ioerr = |kind| (VIRTIO_BLK_S_IOERR, kind, 0, 0);
+) -> (u8, Kind, u64) {
+    let ioerr = |kind| (VIRTIO_BLK_S_IOERR, kind, 0);
     // The header was read, so the readable part holds it.
     let data_out = u64::from(bufs.readable.bytes()).saturating_sub(HDR_LEN);
     match ty {
@@ -257,7 +256,7 @@ fn run<M: GuestMemory + ?Sized, D: Disk>(
             match pieces(&bufs.writable, 0, data_in, |off, addr, n| {
                 disk.read_to(at + off, mem, addr, n)
             }) {
-                Ok(()) => (VIRTIO_BLK_S_OK, Kind::Read, data_in, data_in),
+                Ok(()) => (VIRTIO_BLK_S_OK, Kind::Read, data_in),
                 Err(_) => ioerr(Kind::Read),
             }
         }
@@ -268,17 +267,17 @@ fn run<M: GuestMemory + ?Sized, D: Disk>(
             match pieces(&bufs.readable, HDR_LEN, data_out, |off, addr, n| {
                 disk.write_from(at + off, mem, addr, n)
             }) {
-                Ok(()) => (VIRTIO_BLK_S_OK, Kind::Write, 0, data_out),
+                Ok(()) => (VIRTIO_BLK_S_OK, Kind::Write, data_out),
                 Err(_) => ioerr(Kind::Write),
             }
         }
         // RAM keeps no write cache: a write is durable once answered.
-        VIRTIO_BLK_T_FLUSH => (VIRTIO_BLK_S_OK, Kind::Flush, 0, 0),
+        VIRTIO_BLK_T_FLUSH => (VIRTIO_BLK_S_OK, Kind::Flush, 0),
         VIRTIO_BLK_T_GET_ID => {
             let n = data_in.min(SERIAL_LEN as u64);
             let id = cfg.serial.get(..n as usize).unwrap_or(&[]);
             match bufs.writable.write_at(mem, 0, id) {
-                Ok(()) => (VIRTIO_BLK_S_OK, Kind::GetId, n, 0),
+                Ok(()) => (VIRTIO_BLK_S_OK, Kind::GetId, 0),
                 Err(_) => ioerr(Kind::GetId),
             }
         }
@@ -289,12 +288,12 @@ fn run<M: GuestMemory + ?Sized, D: Disk>(
                 (Kind::WriteZeroes, VIRTIO_BLK_F_WRITE_ZEROES)
             };
             if features & feature == 0 {
-                return (VIRTIO_BLK_S_UNSUPP, kind, 0, 0);
+                return (VIRTIO_BLK_S_UNSUPP, kind, 0);
             }
             let status = zero_ranges(cfg, kind, mem, disk, &bufs.readable, data_out);
-            (status, kind, 0, 0)
+            (status, kind, 0)
         }
-        _ => (VIRTIO_BLK_S_UNSUPP, Kind::Other, 0, 0),
+        _ => (VIRTIO_BLK_S_UNSUPP, Kind::Other, 0),
     }
 }
 
